@@ -1,0 +1,307 @@
+"""The command line: parse options, call one function, render. No SQL and no git here.
+
+Imports are deferred into the commands so a hook that has nothing to do stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+import click
+
+from exai_git.errors import EXIT_CHECK_FAILED, EXIT_USAGE, ExaiError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from exai_git.config import Settings
+
+
+def find_root(start: Path | None = None) -> Path | None:
+    """The work tree root above start (where .git is), without running git."""
+    here = (start or Path.cwd()).resolve()
+    for path in (here, *here.parents):
+        if (path / ".git").exists():
+            return path
+    return None
+
+
+class Ctx:
+    def __init__(self, dsn: str | None) -> None:
+        self.dsn = dsn
+        self._settings: Settings | None = None
+        self.overrides: dict[str, Any] = {}
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from exai_git import config
+
+            self._settings = config.load(find_root(), overrides={"dsn": self.dsn, **self.overrides})
+        return self._settings
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        from exai_git import store
+
+        conn = store.connect(self.settings)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+pass_ctx = click.make_pass_decorator(Ctx)
+
+
+def dsn_option(f: Any) -> Any:
+    def remember(ctx: click.Context, _param: Any, value: str | None) -> None:
+        if value is not None:
+            ctx.find_object(Ctx).dsn = value  # type: ignore[union-attr]
+
+    return click.option(
+        "--dsn",
+        metavar="DSN",
+        expose_value=False,
+        callback=remember,
+        help="Database connection string or URL (default: $EXAI_GIT_DSN, $DATABASE_URL, "
+        "the embedded server).",
+    )(f)
+
+
+def echo(text: str) -> None:
+    click.echo(text)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--dsn", metavar="DSN", default=None, help="Database connection string or URL.")
+@click.version_option(package_name="exai-git")
+@click.pass_context
+def cli(ctx: click.Context, dsn: str | None) -> None:
+    """Keep the EXAI issue tracker in step with git: commit-message markers, a scanner for
+    code that open issues point at, and hooks that apply both."""
+    ctx.obj = Ctx(dsn)
+
+
+# --------------------------------------------------------------------------- db
+
+
+@cli.group()
+def db() -> None:
+    """Create or inspect the tracker's schema."""
+
+
+@db.command("migrate")
+@dsn_option
+@pass_ctx
+def db_migrate(ctx: Ctx) -> None:
+    """Apply pending migrations (idempotent; safe to run concurrently)."""
+    from exai_git import store
+
+    with ctx.connection() as conn:
+        applied = store.migrate(conn)
+    if applied:
+        for m in applied:
+            echo(f"applied {m.version:03d}_{m.name}")
+    else:
+        echo("schema is up to date")
+
+
+@db.command("status")
+@dsn_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def db_status(ctx: Ctx, as_json: bool) -> None:
+    """List migrations and whether each is applied."""
+    from exai_git import render, store
+
+    with ctx.connection() as conn:
+        states = store.migration_status(conn)
+    if as_json:
+        echo(render.to_json({"migrations": [
+            {"version": s.version, "name": s.name, "applied": s.applied_at is not None,
+             "applied_at": s.applied_at, "checksum_ok": s.checksum_ok} for s in states]}))
+        return
+    for s in states:
+        if s.applied_at is None:
+            state = "pending"
+        else:
+            state = f"applied {render.when(s.applied_at)}"
+            if s.checksum_ok is False:
+                state += " (file changed since)"
+            elif s.checksum_ok is None:
+                state += " (unknown to this version)"
+        echo(f"{s.version:03d}_{s.name}  {state}")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@cli.command("issues")
+@dsn_option
+@click.option("--all", "include_all", is_flag=True, help="Every issue, not only active ones.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def issues_cmd(ctx: Ctx, include_all: bool, as_json: bool) -> None:
+    """Active issues by severity, then number, with checklist progress."""
+    from exai_git import render, store
+
+    with ctx.connection() as conn:
+        rows = store.list_issues(conn, include_all=include_all)
+    if as_json:
+        echo(render.to_json({"issues": rows}))
+    else:
+        echo(render.issues_text(rows, ctx.settings.prefix))
+
+
+def issue_number(value: str) -> int:
+    from exai_git.config import PREFIX_RE
+
+    text = value.strip()
+    if "-" in text and PREFIX_RE.match(text.split("-", 1)[0]):
+        text = text.split("-", 1)[1]
+    if not text.isdigit() or int(text) < 1:
+        raise ExaiError(f"not an issue number: {value!r} (expected e.g. 1 or EXAI-1)",
+                        exit_code=EXIT_USAGE)
+    return int(text)
+
+
+@cli.command("show")
+@dsn_option
+@click.argument("number")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def show_cmd(ctx: Ctx, number: str, as_json: bool) -> None:
+    """An issue with its checklist, update history and linked commits."""
+    from exai_git import render, store
+
+    n = issue_number(number)
+    with ctx.connection() as conn:
+        detail = store.issue_detail(conn, n)
+    if as_json:
+        echo(render.to_json(detail))
+    else:
+        echo(render.issue_text(detail, ctx.settings.prefix))
+
+
+@cli.command("conv")
+@dsn_option
+@click.argument("conversation_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def conv_cmd(ctx: Ctx, conversation_id: str, as_json: bool) -> None:
+    """Issues, steps, updates and commits of one conversation."""
+    from exai_git import render, store
+
+    conversation_id = conversation_id.strip()
+    if not conversation_id:
+        raise ExaiError("conversation id is empty", exit_code=EXIT_USAGE)
+    with ctx.connection() as conn:
+        data = store.conversation(conn, conversation_id)
+    if as_json:
+        echo(render.to_json(data))
+    else:
+        echo(render.conversation_text(data, ctx.settings.prefix))
+
+
+@cli.command("context")
+@dsn_option
+@click.argument("number")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md",
+              show_default=True)
+@pass_ctx
+def context_cmd(ctx: Ctx, number: str, fmt: str) -> None:
+    """Everything an AI session needs to resume issue NUMBER."""
+    from exai_git import render, store
+
+    n = issue_number(number)
+    with ctx.connection() as conn:
+        detail = store.issue_detail(conn, n)
+    if fmt == "json":
+        detail = dict(detail, key=f"{ctx.settings.prefix}-{n}")
+        echo(render.to_json(detail))
+    else:
+        click.echo(render.context_markdown(detail, ctx.settings.prefix), nl=False)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI with one error handler: ExaiError -> one line and its exit code."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    dsn_hint = os.environ.get("EXAI_GIT_DSN") or os.environ.get("DATABASE_URL")
+    try:
+        cli.main(args=argv, prog_name="exai-git", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.Abort:
+        click.echo("exai-git: aborted", err=True)
+        return 130
+    except click.ClickException as e:
+        e.show()
+        return EXIT_USAGE if e.exit_code == 2 else e.exit_code
+    except ExaiError as e:
+        click.echo(f"exai-git: {_scrub(str(e), argv, dsn_hint)}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("exai-git: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as e:  # noqa: BLE001 - the last line of defence: no password leaks
+        import traceback
+
+        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+        mapped = _database_error(e)
+        if mapped is not None:
+            click.echo(f"exai-git: {_scrub(str(mapped), argv, dsn_hint)}", err=True)
+            return mapped.exit_code
+        click.echo(_scrub(text, argv, dsn_hint), err=True, nl=False)
+        return 70  # internal software error (sysexits EX_SOFTWARE)
+    return 0
+
+
+def _database_error(e: Exception) -> ExaiError | None:
+    """A psycopg error turned into a one-line ExaiError, when it is one we understand."""
+    mod = type(e).__module__
+    if not mod.startswith("psycopg"):
+        return None
+    import psycopg
+
+    from exai_git.errors import DatabaseUnreachable, SchemaError
+
+    if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
+                      psycopg.errors.UndefinedColumn)):
+        return SchemaError(f"the database schema is missing or old ({str(e).splitlines()[0]});"
+                           " run `exai-git db migrate`")
+    if isinstance(e, psycopg.errors.InsufficientPrivilege):
+        return ExaiError(f"the database refused: {str(e).splitlines()[0]}", exit_code=1)
+    if isinstance(e, psycopg.errors.QueryCanceled):
+        return DatabaseUnreachable("the database did not answer within the statement timeout")
+    if isinstance(e, psycopg.OperationalError):
+        return DatabaseUnreachable(f"lost the database connection ({str(e).splitlines()[0]})")
+    return None
+
+
+def _scrub(text: str, argv: list[str] | None, dsn_hint: str | None) -> str:
+    from exai_git.store import scrub
+
+    args = argv if argv is not None else sys.argv[1:]
+    candidates = [dsn_hint] + [a.split("=", 1)[1] if a.startswith("--dsn=") else a for a in args]
+    for candidate in candidates:
+        if candidate and ("@" in candidate or "password" in candidate.lower()):
+            text = scrub(text, candidate)
+    return text
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,267 @@
+"""Human text, JSON and SARIF output.
+
+Everything that came from the database or a commit is passed through `clean` before it
+reaches a terminal: control characters (ANSI/OSC escapes, carriage returns, backspaces),
+C1 controls and bidirectional overrides are shown as visible escapes. JSON output is left
+exact; json.dumps escapes control characters itself.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import decimal
+import json
+import re
+import uuid
+from typing import Any, Iterable, Mapping, Sequence
+
+# C0 controls but tab/newline, DEL, C1 controls, bidi embeddings/overrides/isolates, and the
+# line/paragraph separators some terminals honour.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+_UNSAFE_ONE_LINE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
+)
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group(0)
+    code = ord(ch)
+    if ch == "\n":
+        return "\\n"
+    if ch == "\t":
+        return "\\t"
+    if ch == "\r":
+        return "\\r"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def clean(value: Any, *, multiline: bool = False) -> str:
+    """value as text that is safe to print: no terminal control sequence survives."""
+    text = "" if value is None else str(value)
+    pattern = _UNSAFE if multiline else _UNSAFE_ONE_LINE
+    return pattern.sub(_escape, text)
+
+
+def json_default(value: Any) -> Any:
+    if isinstance(value, (_dt.datetime, _dt.date)):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, default=json_default, ensure_ascii=False, indent=2)
+
+
+def progress(completed: int | None, total: int | None) -> str:
+    completed, total = completed or 0, total or 0
+    pct = 0 if total == 0 else round(100 * completed / total)
+    return f"{completed}/{total} ({pct}%)"
+
+
+def when(value: Any) -> str:
+    if isinstance(value, _dt.datetime):
+        return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return clean(value)
+
+
+def location(row: Mapping[str, Any]) -> str:
+    path = row.get("file_path")
+    if not path:
+        return ""
+    start, end = row.get("line_start"), row.get("line_end")
+    if start and end and end != start:
+        return f"{clean(path)}:{start}-{end}"
+    if start:
+        return f"{clean(path)}:{start}"
+    return clean(path)
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
+    widths = [len(h) for h in header]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    for row in rows:
+        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+    return out
+
+
+def issues_text(rows: Iterable[Mapping[str, Any]], prefix: str) -> str:
+    table = [
+        [
+            f"{prefix}-{r['issue_number']}",
+            clean(r["severity"]),
+            clean(r["status"]),
+            progress(r.get("completed_steps"), r.get("total_steps")),
+            clean(r["title"])[:80],
+            location(r),
+        ]
+        for r in rows
+    ]
+    if not table:
+        return "no active issues"
+    return "\n".join(_table(table, ["ISSUE", "SEVERITY", "STATUS", "PROGRESS", "TITLE", "WHERE"]))
+
+
+_STEP_MARK = {"complete": "[x]", "skipped": "[-]", "in_progress": "[~]", "pending": "[ ]"}
+
+
+def short(sha: str | None) -> str:
+    return (sha or "")[:10]
+
+
+def issue_text(detail: Mapping[str, Any], prefix: str) -> str:
+    issue = detail["issue"]
+    lines = [
+        f"{prefix}-{issue['issue_number']}: {clean(issue['title'])}",
+        f"  severity {clean(issue['severity'])}, status {clean(issue['status'])},"
+        f" category {clean(issue.get('category') or '-')},"
+        f" progress {progress(issue.get('completed_steps'), issue.get('total_steps'))}",
+    ]
+    if issue.get("file_path"):
+        lines.append(f"  location: {location(issue)}")
+    for key, label in (
+        ("conversation_id", "found in conversation"),
+        ("fix_conversation_id", "fixed in conversation"),
+        ("fix_date", "fixed on"),
+    ):
+        if issue.get(key):
+            lines.append(f"  {label}: {when(issue[key])}")
+    if issue.get("affected_components"):
+        lines.append("  components: " + ", ".join(clean(c) for c in issue["affected_components"]))
+    for key in ("description", "root_cause", "impact_description", "recommended_fix",
+                "actual_fix"):
+        if issue.get(key):
+            lines.append(f"  {key.replace('_', ' ')}:")
+            lines.extend("    " + clean(ln) for ln in str(issue[key]).splitlines())
+    for column, rows in detail.get("relations", {}).items():
+        if rows:
+            names = ", ".join(f"{prefix}-{r['issue_number']}" for r in rows)
+            lines.append(f"  {column.replace('_', ' ')}: {names}")
+    if detail["checklist"]:
+        lines.append("checklist:")
+        for step in detail["checklist"]:
+            mark = _STEP_MARK.get(step["status"], "[?]")
+            extra = ""
+            if step.get("completed_at"):
+                extra = f"  ({when(step['completed_at'])})"
+            lines.append(f"  {mark} {step['step_number']}. {clean(step['description'])}{extra}")
+    if detail["updates"]:
+        lines.append("updates:")
+        for u in detail["updates"]:
+            lines.append(
+                f"  {when(u['created_at'])}  {clean(u['update_type'])}: {clean(u['content'])}"
+            )
+    if detail["commits"]:
+        lines.append("commits:")
+        for c in detail["commits"]:
+            steps = f" steps {','.join(map(str, c['steps']))}" if c.get("steps") else ""
+            lines.append(
+                f"  {short(c['commit_sha'])}  {clean(c['action'])}{steps}  {clean(c.get('subject'))}"
+            )
+    return "\n".join(lines)
+
+
+def conversation_text(data: Mapping[str, Any], prefix: str) -> str:
+    lines = [f"conversation {clean(data['conversation_id'])}"]
+    if not (data["issues"] or data["steps"] or data["updates"] or data["commits"]):
+        lines.append("  nothing recorded for this conversation")
+        return "\n".join(lines)
+    if data["issues"]:
+        lines.append("issues:")
+        for i in data["issues"]:
+            role = " and ".join(
+                r for r, on in (("found", i["found_here"]), ("fixed", i["fixed_here"])) if on
+            )
+            lines.append(
+                f"  {prefix}-{i['issue_number']} [{clean(i['severity'])}, {clean(i['status'])}]"
+                f" {clean(i['title'])} ({role} here)"
+            )
+    if data["steps"]:
+        lines.append("steps:")
+        for s in data["steps"]:
+            lines.append(
+                f"  {prefix}-{s['issue_number']} step {s['step_number']}: {clean(s['description'])}"
+                f" [{clean(s['status'])}]"
+            )
+    if data["updates"]:
+        lines.append("updates:")
+        for u in data["updates"]:
+            lines.append(
+                f"  {when(u['created_at'])}  {prefix}-{u['issue_number']} "
+                f"{clean(u['update_type'])}: {clean(u['content'])}"
+            )
+    if data["commits"]:
+        lines.append("commits:")
+        for c in data["commits"]:
+            lines.append(
+                f"  {short(c['commit_sha'])}  {prefix}-{c['issue_number']} {clean(c['action'])}"
+                f"  {clean(c.get('subject'))}"
+            )
+    return "\n".join(lines)
+
+
+def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
+    """The issue as a markdown brief an AI session can resume from."""
+    issue = detail["issue"]
+    key = f"{prefix}-{issue['issue_number']}"
+
+    def md(value: Any) -> str:
+        return clean(value, multiline=True)
+
+    out = [f"# {key}: {md(issue['title'])}", ""]
+    out.append(
+        f"- Severity: {md(issue['severity'])}; status: {md(issue['status'])}; "
+        f"category: {md(issue.get('category') or 'unset')}"
+    )
+    out.append(f"- Progress: {progress(issue.get('completed_steps'), issue.get('total_steps'))}")
+    if issue.get("file_path"):
+        out.append(f"- Location: `{location(issue)}`")
+    if issue.get("affected_components"):
+        out.append("- Components: " + ", ".join(md(c) for c in issue["affected_components"]))
+    if issue.get("conversation_id"):
+        out.append(f"- Found in conversation: `{md(issue['conversation_id'])}`")
+    if issue.get("fix_conversation_id"):
+        out.append(f"- Fixed in conversation: `{md(issue['fix_conversation_id'])}`")
+    for column, rows in detail.get("relations", {}).items():
+        if rows:
+            names = ", ".join(
+                f"{prefix}-{r['issue_number']} ({md(r['status'])})" for r in rows
+            )
+            out.append(f"- {column.replace('_', ' ').capitalize()}: {names}")
+    for key_, title in (
+        ("description", "Description"),
+        ("root_cause", "Root cause"),
+        ("impact_description", "Impact"),
+        ("recommended_fix", "Recommended fix"),
+        ("actual_fix", "Actual fix"),
+    ):
+        if issue.get(key_):
+            out += ["", f"## {title}", "", md(issue[key_])]
+    if detail["checklist"]:
+        out += ["", "## Checklist", ""]
+        for step in detail["checklist"]:
+            box = "x" if step["status"] in ("complete", "skipped") else " "
+            note = f" ({md(step['status'])})" if step["status"] not in ("pending", "complete") else ""
+            out.append(f"- [{box}] {step['step_number']}. {md(step['description'])}{note}")
+        pending = [s["step_number"] for s in detail["checklist"]
+                   if s["status"] in ("pending", "in_progress")]
+        if pending:
+            out += ["", f"Next step: {pending[0]}. Mark steps done in a commit message with "
+                    f"`Fixes {key} step {pending[0]} conv:<conversation-id>`."]
+    if detail["updates"]:
+        out += ["", "## History", ""]
+        for u in detail["updates"]:
+            conv = f" (conversation `{md(u['conversation_id'])}`)" if u.get("conversation_id") else ""
+            out.append(f"- {when(u['created_at'])} {md(u['update_type'])}: {md(u['content'])}{conv}")
+    if detail["commits"]:
+        out += ["", "## Commits", ""]
+        for c in detail["commits"]:
+            out.append(f"- `{short(c['commit_sha'])}` {md(c['action'])}: {md(c.get('subject'))}")
+    return "\n".join(out) + "\n"

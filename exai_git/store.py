@@ -1,0 +1,444 @@
+"""PostgreSQL I/O (psycopg 3): connecting, migrations, and one function per query.
+
+Every parameter is bound. Connections use no prepared statements (they must work through
+Supabase's transaction pooler) and a short connect timeout (they run inside git hooks).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+
+from exai_git.errors import DatabaseUnreachable, ExaiError, SchemaError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from exai_git.config import Settings
+
+MIGRATION_LOCK = 0x45584149  # "EXAI": pg_advisory_xact_lock key for db migrate
+_MIGRATION_RE = re.compile(r"(\d{3})_([a-z0-9_]+)\.sql\Z")
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def redact_dsn(dsn: str) -> str:
+    """The connection string with any password replaced by ***."""
+    if not dsn:
+        return "(libpq defaults)"
+    out = re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", dsn)
+    out = re.sub(r"(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", out)
+    return out
+
+
+def _password_of(dsn: str) -> str | None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        value = conninfo_to_dict(dsn).get("password")
+    except Exception:
+        match = re.search(r"://[^:/@]*:([^@/]*)@", dsn)
+        return match.group(1) if match else None
+    return str(value) if value else None
+
+
+def scrub(text: str, dsn: str | None) -> str:
+    """text with the DSN's password (plain and URL-encoded) removed."""
+    if not dsn:
+        return text
+    password = _password_of(dsn)
+    if password:
+        from urllib.parse import quote
+
+        for form in {password, quote(password, safe="")}:
+            if len(form) >= 1:
+                text = text.replace(form, "***")
+    return text
+
+
+def endpoint(dsn: str) -> str:
+    """host:port the DSN points at, for error messages (never the password)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except Exception:
+        return "(unparsable connection string)"
+    import os
+
+    host = str(params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "")
+    port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
+    if not host or host.startswith("/"):
+        return f"{host or 'local socket'} port {port}"
+    return f"{host}:{port}"
+
+
+def _reason(message: str) -> str:
+    """The useful part of a libpq connection error."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "unknown error"
+    first = lines[0]
+    match = re.search(r".*failed: (.*)$", first)
+    reason = match.group(1) if match else first
+    return reason.rstrip(".")
+
+
+def connect(settings: Settings, *, dsn: str | None = None) -> psycopg.Connection[Any]:
+    """Open a connection for settings (the embedded server when no DSN is configured)."""
+    import psycopg
+
+    if dsn is None:
+        dsn = settings.dsn
+    if dsn is None:
+        from exai_git import embedded
+
+        dsn = embedded.ensure_running()
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as e:
+        raise ExaiError(
+            f"the database connection string is not valid: {scrub(str(e), dsn)}"
+        ) from None
+    try:
+        conn = psycopg.connect(
+            dsn,
+            connect_timeout=max(2, math.ceil(settings.connect_timeout)),
+            prepare_threshold=None,
+            application_name="exai-git",
+        )
+    except psycopg.OperationalError as e:
+        reason = scrub(_reason(str(e)), dsn)
+        raise DatabaseUnreachable(
+            f"cannot reach the database at {endpoint(dsn)} ({reason})"
+        ) from None
+    return conn
+
+
+def set_timeouts(cur: psycopg.Cursor[Any], settings: Settings) -> None:
+    """Queue this transaction's statement and lock timeouts (no round trip in a pipeline)."""
+    ms = str(int(settings.statement_timeout * 1000))
+    cur.execute(
+        "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
+        (ms, ms),
+    )
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def _sql_dir() -> Path:
+    packaged = Path(str(resources.files("exai_git"))) / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "sql"
+
+
+def migrations() -> list[Migration]:
+    """The migrations shipped with this version, in order."""
+    found = []
+    for path in sorted(_sql_dir().glob("*.sql")):
+        match = _MIGRATION_RE.match(path.name)
+        if match:
+            found.append(
+                Migration(int(match.group(1)), match.group(2), path.read_text(encoding="utf-8"))
+            )
+    if not found:
+        raise ExaiError(f"no migrations found in {_sql_dir()}; the installation is incomplete")
+    return found
+
+
+_CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS exai_git_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    version: int
+    name: str
+    applied_at: Any | None  # datetime when applied
+    checksum_ok: bool | None  # None when not applied or unknown to this version
+
+
+def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
+    """Apply the pending migrations in one transaction under an advisory lock.
+
+    Two migrate runs at once: the second waits for the first, then finds nothing to do.
+    """
+    pending: list[Migration] = []
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        cur.execute("SET LOCAL client_min_messages = warning")
+        cur.execute(_CREATE_MIGRATIONS_TABLE)
+        cur.execute("SELECT version FROM exai_git_migrations")
+        applied = {row[0] for row in cur.fetchall()}
+        known = migrations()
+        newest = max(m.version for m in known)
+        if applied and max(applied) > newest:
+            raise SchemaError(
+                f"the database schema is at version {max(applied)}, newer than this exai-git "
+                f"knows ({newest}); upgrade exai-git"
+            )
+        for migration in known:
+            if migration.version in applied:
+                continue
+            cur.execute(migration.sql.encode())
+            cur.execute(
+                "INSERT INTO exai_git_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+            pending.append(migration)
+    return pending
+
+
+def migration_status(conn: psycopg.Connection[Any]) -> list[MigrationState]:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('exai_git_migrations') IS NOT NULL")
+        row = cur.fetchone()
+        rows: dict[int, tuple[str, str, Any]] = {}
+        if row and row[0]:
+            cur.execute("SELECT version, name, checksum, applied_at FROM exai_git_migrations")
+            rows = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
+    states = []
+    known = {m.version: m for m in migrations()}
+    for version in sorted(set(known) | set(rows)):
+        m = known.get(version)
+        if version in rows:
+            name, checksum, applied_at = rows[version]
+            ok = None if m is None else (checksum == m.checksum)
+            states.append(MigrationState(version, name, applied_at, ok))
+        else:
+            assert m is not None
+            states.append(MigrationState(version, m.name, None, None))
+    return states
+
+
+def require_schema(cur: psycopg.Cursor[Any]) -> None:
+    """Fail with what to do when the database has no (or a too new) schema."""
+    cur.execute(
+        "SELECT CASE WHEN to_regclass('exai_git_migrations') IS NULL THEN -1"
+        " ELSE (SELECT coalesce(max(version), 0) FROM exai_git_migrations) END AS version"
+    )
+    row: Any = cur.fetchone()
+    if isinstance(row, dict):
+        row = [row["version"]]
+    check_schema_version(row[0] if row else -1)
+
+
+def check_schema_version(version: int) -> None:
+    newest = max(m.version for m in migrations())
+    if version < 0:
+        raise SchemaError("the database has no exai-git schema; run `exai-git db migrate`")
+    if version > newest:
+        raise SchemaError(
+            f"the database schema is at version {version}, newer than this exai-git knows "
+            f"({newest}); upgrade exai-git"
+        )
+    if version < newest:
+        raise SchemaError(
+            f"the database schema is at version {version}, older than this exai-git "
+            f"({newest}); run `exai-git db migrate`"
+        )
+
+
+# --------------------------------------------------------------------------- reading
+
+SEVERITY_ORDER = (
+    "CASE severity WHEN 'critical' THEN 1 WHEN 'high' THEN 2 WHEN 'medium' THEN 3"
+    " WHEN 'low' THEN 4 ELSE 5 END"
+)
+
+_PROGRESS_JOIN = """
+LEFT JOIN LATERAL (
+    SELECT count(*) FILTER (WHERE c.status = 'complete')::int AS completed_steps,
+           count(*)::int AS total_steps
+    FROM exai_issue_checklist c WHERE c.issue_id = i.id
+) p ON true
+"""
+
+
+def _dict_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[dict[str, Any]]:
+    from psycopg.rows import dict_row
+
+    return conn.cursor(row_factory=dict_row)
+
+
+def list_issues(conn: psycopg.Connection[Any], *, include_all: bool) -> list[dict[str, Any]]:
+    """Issues by severity then number: the active ones, or every one."""
+    with conn.transaction(), _dict_cursor(conn) as cur:
+        require_schema(cur)
+        if include_all:
+            cur.execute(
+                "SELECT i.*, p.completed_steps, p.total_steps,"
+                " CASE WHEN p.total_steps = 0 THEN 0::numeric"
+                " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END"
+                " AS progress_percentage"
+                f" FROM exai_issues i {_PROGRESS_JOIN}"
+                f" ORDER BY {SEVERITY_ORDER}, issue_number"
+            )
+        else:
+            cur.execute(f"SELECT * FROM exai_active_issues ORDER BY {SEVERITY_ORDER}, issue_number")
+        return cur.fetchall()
+
+
+def _issue_by_number(cur: psycopg.Cursor[dict[str, Any]], number: int) -> dict[str, Any]:
+    cur.execute(
+        "SELECT i.*, p.completed_steps, p.total_steps,"
+        " CASE WHEN p.total_steps = 0 THEN 0::numeric"
+        " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END AS progress_percentage"
+        f" FROM exai_issues i {_PROGRESS_JOIN} WHERE i.issue_number = %s",
+        (number,),
+    )
+    row = cur.fetchone()
+    if row is None:
+        from exai_git.errors import CheckFailed
+
+        raise CheckFailed(f"no issue numbered {number}")
+    return row
+
+
+def issue_detail(conn: psycopg.Connection[Any], number: int) -> dict[str, Any]:
+    """An issue with its checklist, updates (oldest first), linked commits and relations."""
+    with conn.transaction(), _dict_cursor(conn) as cur:
+        require_schema(cur)
+        issue = _issue_by_number(cur, number)
+        cur.execute(
+            "SELECT step_number, description, status, conversation_id, completed_at"
+            " FROM exai_issue_checklist WHERE issue_id = %s ORDER BY step_number",
+            (issue["id"],),
+        )
+        checklist = cur.fetchall()
+        cur.execute(
+            "SELECT update_type, content, conversation_id, created_at FROM exai_issue_updates"
+            " WHERE issue_id = %s ORDER BY created_at, id",
+            (issue["id"],),
+        )
+        updates = cur.fetchall()
+        cur.execute(
+            "SELECT commit_sha, action, steps, conversation_id, repository, subject,"
+            " committed_at, applied_at FROM exai_commit_links WHERE issue_id = %s"
+            " ORDER BY applied_at, id",
+            (issue["id"],),
+        )
+        commits = cur.fetchall()
+        relations: dict[str, list[dict[str, Any]]] = {}
+        for column in ("related_issues", "blocks_issues", "blocked_by_issues"):
+            ids = issue.get(column) or []
+            if ids:
+                cur.execute(
+                    "SELECT issue_number, title, severity, status FROM exai_issues"
+                    " WHERE id = ANY(%s) ORDER BY issue_number",
+                    (list(ids),),
+                )
+                relations[column] = cur.fetchall()
+            else:
+                relations[column] = []
+    return {"issue": issue, "checklist": checklist, "updates": updates, "commits": commits,
+            "relations": relations}
+
+
+def conversation(conn: psycopg.Connection[Any], conversation_id: str) -> dict[str, Any]:
+    """Everything recorded against one conversation id."""
+    with conn.transaction(), _dict_cursor(conn) as cur:
+        require_schema(cur)
+        cur.execute(
+            "SELECT issue_number, title, severity, status, file_path, line_start, line_end,"
+            " conversation_id = %s AS found_here, fix_conversation_id = %s AS fixed_here"
+            " FROM exai_issues WHERE conversation_id = %s OR fix_conversation_id = %s"
+            f" ORDER BY {SEVERITY_ORDER}, issue_number",
+            (conversation_id,) * 4,
+        )
+        issues = cur.fetchall()
+        cur.execute(
+            "SELECT i.issue_number, c.step_number, c.description, c.status, c.completed_at"
+            " FROM exai_issue_checklist c JOIN exai_issues i ON i.id = c.issue_id"
+            " WHERE c.conversation_id = %s ORDER BY i.issue_number, c.step_number",
+            (conversation_id,),
+        )
+        steps = cur.fetchall()
+        cur.execute(
+            "SELECT i.issue_number, u.update_type, u.content, u.created_at"
+            " FROM exai_issue_updates u JOIN exai_issues i ON i.id = u.issue_id"
+            " WHERE u.conversation_id = %s ORDER BY u.created_at, u.id",
+            (conversation_id,),
+        )
+        updates = cur.fetchall()
+        cur.execute(
+            "SELECT i.issue_number, l.commit_sha, l.action, l.steps, l.subject, l.applied_at"
+            " FROM exai_commit_links l JOIN exai_issues i ON i.id = l.issue_id"
+            " WHERE l.conversation_id = %s ORDER BY l.applied_at, l.id",
+            (conversation_id,),
+        )
+        commits = cur.fetchall()
+    return {"conversation_id": conversation_id, "issues": issues, "steps": steps,
+            "updates": updates, "commits": commits}
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+@dataclass(frozen=True)
+class OpenIssue:
+    issue_number: int
+    title: str
+    severity: str
+    status: str
+    file_path: str
+    norm_path: str
+    line_start: int | None
+    line_end: int | None
+
+
+def open_issues_on_paths(
+    conn: psycopg.Connection[Any], settings: Settings, paths: Sequence[str]
+) -> list[OpenIssue]:
+    """Open issues whose normalised file_path is one of paths: one round trip, one index."""
+    from psycopg.rows import class_row
+
+    if not paths:
+        return []
+    with conn.transaction(), conn.pipeline(), conn.cursor(row_factory=class_row(OpenIssue)) as cur:
+        set_timeouts(cur, settings)  # type: ignore[arg-type]
+        cur.execute(
+            "SELECT issue_number, title, severity, status, file_path,"
+            " exai_norm_path(file_path) AS norm_path, line_start, line_end"
+            " FROM exai_issues"
+            " WHERE exai_norm_path(file_path) = ANY(%s)"
+            " AND status IN ('open', 'in_progress') AND file_path IS NOT NULL"
+            " ORDER BY issue_number",
+            (list(paths),),
+        )
+        return cur.fetchall()
+
+
+def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def flatten(rows: Iterable[Sequence[Any]]) -> list[Any]:
+    return [value for row in rows for value in row]
