@@ -228,6 +228,244 @@ def context_cmd(ctx: Ctx, number: str, fmt: str) -> None:
         click.echo(render.context_markdown(detail, ctx.settings.prefix), nl=False)
 
 
+# --------------------------------------------------------------------------- markers
+
+
+def _repo_or_none() -> Any:
+    from exai_git.repo import Repo
+
+    try:
+        return Repo()
+    except ExaiError:
+        return None
+
+
+def _repo() -> Any:
+    from exai_git.repo import Repo
+
+    return Repo()
+
+
+@cli.command("parse")
+@click.argument("file", default="-", metavar="[FILE|-]")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@pass_ctx
+def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
+    """Dry run: the actions a commit message would trigger (reads stdin by default)."""
+    from exai_git import hooks, markers, render
+
+    text = hooks.read_message_file(file)
+    repo = _repo_or_none()
+    cc = repo.comment_char() if repo is not None else "#"
+    if cc is None:
+        cc = hooks._auto_comment_char(text)
+    parsed = hooks.parse_message(text, ctx.settings, cc)
+    if as_json:
+        echo(render.to_json(parsed.to_json()))
+    else:
+        for action in parsed.actions:
+            echo(render.clean(markers.describe(action, ctx.settings.prefix)))
+        if not parsed.actions:
+            echo("no actions")
+        for note in parsed.ignored:
+            echo(f"ignored (line {note.line}): {render.clean(note.text)}: {note.reason}")
+        for note in parsed.warnings:
+            echo(_note_line("warning", note))
+        for note in parsed.errors:
+            echo(_note_line("error", note))
+    if parsed.errors:
+        raise SystemExit(EXIT_CHECK_FAILED)
+
+
+def _note_line(kind: str, note: Any) -> str:
+    from exai_git import render
+
+    where = f" (line {note.line})" if note.line else ""
+    tail = f"; did you mean `{render.clean(note.suggestion)}`?" if note.suggestion else ""
+    return f"{kind}{where}: {render.clean(note.reason)}{tail}"
+
+
+@cli.command("check-msg")
+@dsn_option
+@click.argument("file")
+@pass_ctx
+def check_msg_cmd(ctx: Ctx, file: str) -> None:
+    """The commit-msg hook: refuse a message with a malformed marker or one naming an issue
+    or step that does not exist."""
+    from exai_git import hooks, render
+
+    result = hooks.check_message(file, ctx.settings, repo=_repo_or_none())
+    for note in result.parsed.warnings:
+        click.echo("EXAI: " + _note_line("warning", note), err=True)
+    for note in result.parsed.errors:
+        click.echo(f"EXAI: {_note_line('error', note)} [{render.clean(note.text)}]", err=True)
+    for line in result.db_warnings:
+        click.echo(f"EXAI: warning: {render.clean(line)}", err=True)
+    for line in result.db_errors:
+        click.echo(f"EXAI: error: {render.clean(line)}", err=True)
+    if result.db_note:
+        click.echo(f"EXAI: warning: {render.clean(result.db_note)}", err=True)
+    if not result.ok:
+        click.echo("EXAI: commit refused; fix the marker or use --no-verify to skip the check",
+                   err=True)
+        raise SystemExit(EXIT_CHECK_FAILED)
+
+
+# --------------------------------------------------------------------------- scan
+
+
+@cli.command("scan")
+@dsn_option
+@click.argument("target", required=False, metavar="[REV | A..B]")
+@click.option("--staged", is_flag=True, help="Scan the index (the default).")
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+@click.option("--sarif", is_flag=True, help="SARIF 2.1.0 output.")
+@click.option("--fail-on", type=click.Choice(["critical", "high", "medium", "low"]),
+              default=None, help="Exit 1 when a finding is this severe or worse.")
+@pass_ctx
+def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: bool,
+             fail_on: str | None) -> None:
+    """Which open issues does the staged change (or REV, or A..B) touch?"""
+    from exai_git import __version__, hooks, render, scanner
+
+    if staged and target:
+        raise click.UsageError("give --staged or a revision, not both")
+    if as_json and sarif:
+        raise click.UsageError("give --json or --sarif, not both")
+    repo = _repo()
+    hook_mode = target is None
+    try:
+        result = hooks.scan(repo, ctx.settings, target)
+    except ExaiError as e:
+        if hook_mode and e.exit_code == 3:
+            click.echo(f"EXAI: {e}; scan skipped", err=True)
+            return
+        raise
+    if hook_mode:
+        hooks.remember_scan(repo, result)
+    prefix = ctx.settings.prefix
+    if as_json:
+        echo(render.to_json({"findings": [f.to_json() for f in result.findings]}))
+    elif sarif:
+        echo(render.to_json(scanner.sarif(result.findings, prefix, __version__)))
+    else:
+        out = (lambda line: click.echo(line, err=True)) if hook_mode else echo
+        for f in result.findings:
+            out(scanner.finding_line(f, prefix))
+        if result.findings:
+            out(scanner.hint(result.findings, prefix))
+    if scanner.fails(result.findings, fail_on or ctx.settings.fail_on):
+        raise SystemExit(EXIT_CHECK_FAILED)
+
+
+# --------------------------------------------------------------------------- apply
+
+
+@cli.command("apply")
+@dsn_option
+@click.argument("target", required=False, metavar="[REV | A..B]")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+@pass_ctx
+def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
+    """Apply the markers of HEAD, a revision, or every commit of A..B (oldest first).
+    Idempotent: what was applied is skipped."""
+    from exai_git import hooks, render
+
+    repo = _repo()
+    bar = None
+    progress = None
+    if target and ".." in target and sys.stderr.isatty() and not as_json:
+        bar = click.progressbar(length=0, label="applying", file=sys.stderr,
+                                show_pos=True, show_percent=False)
+
+        def progress(n: int) -> None:
+            assert bar is not None
+            bar.length = (bar.length or 0) + n  # type: ignore[operator]
+            bar.update(n)
+    report = hooks.apply_revs(repo, target, ctx.settings, progress=progress)
+    if bar is not None:
+        bar.render_finish()
+    if as_json:
+        echo(render.to_json(report.to_json()))
+    else:
+        for line in hooks.report_lines(report, ctx.settings.prefix):
+            echo(line)
+        echo(f"{report.read} commit{'s' if report.read != 1 else ''} read, "
+             f"{report.applied} action{'s' if report.applied != 1 else ''} applied, "
+             f"{report.skipped} skipped as already applied, {report.errors} error"
+             f"{'s' if report.errors != 1 else ''}")
+    if report.errors:
+        raise SystemExit(EXIT_CHECK_FAILED)
+
+
+@cli.command("sync")
+@dsn_option
+@pass_ctx
+def sync_cmd(ctx: Ctx) -> None:
+    """Replay the work queued while the database could not be reached."""
+    from exai_git import hooks
+
+    repo = _repo()
+    count, report = hooks.sync(repo, ctx.settings)
+    for line in hooks.report_lines(report, ctx.settings.prefix):
+        echo(line)
+    echo(f"{count} queued commit{'s' if count != 1 else ''} replayed, "
+         f"{report.applied} action{'s' if report.applied != 1 else ''} applied, "
+         f"{report.skipped} already applied")
+
+
+@cli.command("install")
+@click.option("--uninstall", is_flag=True, help="Remove the hooks exai-git installed.")
+def install_cmd(uninstall: bool) -> None:
+    """Install native git hooks (for repositories that do not use pre-commit)."""
+    from exai_git import hooks
+
+    for line in hooks.install(_repo(), uninstall=uninstall):
+        echo(line)
+
+
+@cli.command("hook", hidden=True, context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@pass_ctx
+def hook_cmd(ctx: Ctx, name: str, args: tuple[str, ...]) -> None:
+    """Entry point of the installed hooks."""
+    from exai_git import hooks
+
+    if os.environ.get("EXAI_GIT_SKIP"):
+        return
+    if name == "commit-msg":
+        ctx_click = click.get_current_context()
+        ctx_click.invoke(check_msg_cmd, file=args[0] if args else ".git/COMMIT_EDITMSG")
+        return
+    if name == "pre-commit":
+        click.get_current_context().invoke(scan_cmd, target=None, staged=True, as_json=False,
+                                           sarif=False, fail_on=None)
+        return
+    repo = _repo()
+    try:
+        if name == "post-commit":
+            hooks.post_commit(repo, ctx.settings)
+        elif name == "pre-push":
+            lines = hooks.pre_commit_framework_push_lines() or (
+                [] if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read().splitlines())
+            hooks.pre_push(repo, ctx.settings, lines, args[0] if args else None)
+        elif name == "post-rewrite":
+            lines = [] if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read().splitlines()
+            hooks.post_rewrite(repo, ctx.settings, lines)
+        elif name == "prepare-commit-msg":
+            if args:
+                hooks.prepare_commit_msg(repo, ctx.settings, args[0],
+                                         args[1] if len(args) > 1 else None)
+        else:
+            raise ExaiError(f"unknown hook {name!r}")
+    except Exception as e:  # noqa: BLE001 - a hook after the fact never fails the commit
+        mapped = e if isinstance(e, ExaiError) else _database_error(e)
+        text = str(mapped) if mapped is not None else f"{type(e).__name__}: {e}"
+        click.echo(f"EXAI: {_scrub(text.splitlines()[0] if text else '', None, ctx.settings.dsn)}",
+                   err=True)
+
+
 # --------------------------------------------------------------------------- entry point
 
 

@@ -1,0 +1,535 @@
+"""The git hook entry points and the commands behind them: thin glue over markers, repo,
+scanner, engine and outbox.
+
+A hook never loses work and never blocks a commit because the database is slow or down:
+it says so in one line and queues the work; the next hook run or `exai-git sync` replays it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+from exai_git import markers
+from exai_git.errors import CheckFailed, DatabaseUnreachable, ExaiError, SchemaError
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from exai_git.config import Settings
+    from exai_git.diff import FileChange
+    from exai_git.engine import PathChange, Report, Work
+    from exai_git.repo import Commit, Repo
+    from exai_git.scanner import Finding
+
+Say = Callable[[str], None]
+ZERO = "0" * 40
+
+
+def say_err(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def state_dir(repo: Repo) -> Path:
+    return repo.common_dir / "exai-git"
+
+
+def parse_message(text: str, settings: Settings, comment_char: str | None = "#"
+                  ) -> markers.Parsed:
+    return markers.parse(text, prefix=settings.prefix, comment_char=comment_char,
+                         env_conversation=os.environ.get("EXAI_CONVERSATION_ID"))
+
+
+def read_message_file(path: str) -> str:
+    """A message file (or - for stdin) as text; bytes that are not UTF-8 are replaced."""
+    from exai_git.repo import MAX_MESSAGE_BYTES
+
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES * 8 + 1)
+        else:
+            with open(path, "rb") as f:
+                data = f.read(MAX_MESSAGE_BYTES * 8 + 1)
+    except OSError as e:
+        raise ExaiError(f"cannot read {path}: {e.strerror}") from None
+    if len(data) > MAX_MESSAGE_BYTES * 8:
+        raise ExaiError(f"{path}: message larger than {MAX_MESSAGE_BYTES * 8} bytes; refused")
+    return data.decode("utf-8", errors="replace")
+
+
+def _auto_comment_char(text: str) -> str:
+    """git's core.commentChar=auto: the first of #;@!$%^&|: that starts no line."""
+    starts = {line[:1] for line in text.splitlines()}
+    return next((c for c in "#;@!$%^&|:" if c not in starts), "#")
+
+
+# --------------------------------------------------------------------------- check-msg
+
+
+@dataclass
+class MessageCheck:
+    parsed: markers.Parsed
+    db_errors: list[str] = field(default_factory=list)
+    db_warnings: list[str] = field(default_factory=list)
+    db_note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (self.parsed.errors or self.db_errors)
+
+
+def check_message(path: str, settings: Settings, *, repo: Repo | None = None) -> MessageCheck:
+    text = read_message_file(path)
+    cc: str | None = "#"
+    if repo is not None:
+        cc = repo.comment_char()
+        if cc is None:
+            cc = _auto_comment_char(text)
+    parsed = parse_message(text, settings, cc)
+    result = MessageCheck(parsed)
+    if parsed.errors or not parsed.actions:
+        return result
+    from exai_git import engine, store
+
+    try:
+        conn = store.connect(settings)
+    except DatabaseUnreachable as e:
+        result.db_note = f"{e}; checked the markers' syntax only"
+        return result
+    try:
+        with conn:
+            checked = engine.check(conn, parsed.actions, settings)
+        result.db_errors, result.db_warnings = checked.errors, checked.warnings
+    except Exception as e:  # slow or broken database: never block on it
+        result.db_note = f"database check skipped ({_one_line(e)}); checked syntax only"
+    return result
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+# --------------------------------------------------------------------------- work
+
+
+def repository_name(repo: Repo, settings: Settings) -> str:
+    return settings.repository or repo.root.name
+
+
+def path_changes(changes: Iterable[FileChange]) -> tuple[PathChange, ...]:
+    from exai_git.engine import PathChange
+
+    return tuple(PathChange(c.status, c.old_path, c.new_path, c.hunks, c.binary or c.submodule)
+                 for c in changes if c.old_path and c.status != "added")
+
+
+def work_for(repo: Repo, commit: Commit, settings: Settings, *,
+             parsed: markers.Parsed | None = None, patch_id: str | None = None,
+             changes: Sequence[FileChange] | None = None) -> Work:
+    from exai_git.engine import Work
+
+    parsed = parsed or parse_message(commit.message, settings, None)
+    reverts = tuple(_resolve_reverts(repo, parsed.reverts))
+    if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
+        patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
+    if changes is None:
+        changes = repo.commit_changes(commit.sha, commit.parents[0] if commit.parents else None)
+    return Work(commit.sha, commit.subject, commit.committed_at, parsed.actions, reverts,
+                patch_id, path_changes(changes), repository_name(repo, settings))
+
+
+def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
+    for sha in shas:
+        try:
+            yield repo.resolve(sha)
+        except ExaiError:
+            if len(sha) in (40, 64):
+                yield sha
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> Report | None:
+    """Apply works (after replaying the queue); on an unreachable database, queue them."""
+    from exai_git import engine, store
+    from exai_git.outbox import Outbox
+
+    box = Outbox(state_dir(repo) / "outbox.sqlite3")
+    queued = box.items()
+    needed = [w for w in works if w.needs_database]
+    if not needed and not queued:
+        return None
+    try:
+        conn = store.connect(settings)
+        with conn:
+            report = engine.Report()
+            if queued:
+                replayed = engine.apply(conn, [w for _, w in queued], settings)
+                box.remove([i for i, _ in queued])
+                report.commits += replayed.commits
+                report.read += replayed.read
+            current = engine.apply(conn, needed, settings)
+            report.commits += current.commits
+            report.read += current.read
+            return report
+    except (DatabaseUnreachable, SchemaError) as e:
+        reason = str(e)
+    except Exception as e:
+        mapped = _unreachable(e)
+        if mapped is None:
+            raise
+        reason = mapped
+    if needed:
+        box.put(needed, reason)
+    total = box.count()
+    say(f"EXAI: {reason}; {total} commit{'s' if total != 1 else ''} queued, "
+        "run `exai-git sync`")
+    return None
+
+
+def _unreachable(e: Exception) -> str | None:
+    import psycopg
+
+    if isinstance(e, (psycopg.OperationalError, psycopg.errors.QueryCanceled,
+                      psycopg.errors.LockNotAvailable)):
+        return f"database unavailable ({_one_line(e)})"
+    return None
+
+
+def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
+    """Replay the queue, oldest first; items leave it only once applied."""
+    from exai_git import engine, store
+    from exai_git.outbox import Outbox
+
+    box = Outbox(state_dir(repo) / "outbox.sqlite3")
+    queued = box.items()
+    if not queued:
+        return 0, engine.Report()
+    with store.connect(settings) as conn:
+        report = engine.apply(conn, [w for _, w in queued], settings, batch_size=100)
+    box.remove([i for i, _ in queued])
+    return len(queued), report
+
+
+def report_lines(report: Report, prefix: str) -> list[str]:
+    from exai_git.render import clean
+
+    lines = []
+    for c in report.commits:
+        for text in c.applied:
+            lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
+        for text in c.moves:
+            lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
+        for text in c.warnings:
+            lines.append(f"EXAI: warning: {c.sha[:10]} {clean(text)}")
+        for text in c.errors:
+            lines.append(f"EXAI: error: {c.sha[:10]} {clean(text)}")
+    return lines
+
+
+def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
+               progress: Callable[[int], None] | None = None) -> Report:
+    """`exai-git apply`: HEAD, one revision, or a range backfilled oldest first."""
+    from exai_git import engine, store
+
+    spec = spec or "HEAD"
+    if ".." not in spec:
+        commit = repo.commit(spec)
+        works: Iterable[Work] = [work_for(repo, commit, settings)]
+    else:
+        works = _range_works(repo, spec, settings)
+    conn = store.connect(settings)
+    with conn:
+        with conn.cursor() as cur:
+            store.require_schema(cur)
+        conn.commit()
+        return engine.apply(conn, works, settings, on_progress=progress)
+
+
+def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
+    """Work for each commit of a range, streamed from one `git log`; patch-ids and diffs
+    are asked for only where a commit has markers or touches a path an open issue is on."""
+    from exai_git import store
+
+    include, exclude = repo.range_shas(spec)
+    with store.connect(settings) as conn, conn.cursor() as cur:
+        cur.execute("SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
+                    " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
+        issue_paths = {r[0] for r in cur.fetchall()}
+    touched = repo.commits_touching(include, exclude, issue_paths) if issue_paths else set()
+    pending: list[tuple[Commit, markers.Parsed]] = []
+
+    def flush() -> Iterator[Work]:
+        marked = [c.sha for c, p in pending if (p.actions or p.reverts) and len(c.parents) <= 1]
+        pids = repo.patch_ids(marked)
+        for commit, parsed in pending:
+            changes = None if commit.sha in touched else []
+            yield work_for(repo, commit, settings, parsed=parsed,
+                           patch_id=pids.get(commit.sha), changes=changes)
+        pending.clear()
+
+    for commit in repo.iter_log(include, exclude):
+        parsed = parse_message(commit.message, settings, None)
+        if not (parsed.actions or parsed.reverts or commit.sha in touched):
+            from exai_git.engine import Work
+
+            yield Work(commit.sha, commit.subject, commit.committed_at)
+            continue
+        pending.append((commit, parsed))
+        if len(pending) >= 500:
+            yield from flush()
+    yield from flush()
+
+
+# --------------------------------------------------------------------------- scanning
+
+
+@dataclass
+class ScanResult:
+    findings: list[Finding]
+    paths: list[str]
+    diff_key: str
+
+
+def scan(repo: Repo, settings: Settings, target: str | None) -> ScanResult:
+    """Findings for the staged change (target None) or a revision / A..B range."""
+    from exai_git import scanner, store
+
+    changes, key = _changes_for(repo, target)
+    paths = scanner.paths_of(changes)
+    if not paths:
+        return ScanResult([], paths, key)
+    with store.connect(settings) as conn:
+        issues = store.open_issues_on_paths(conn, settings, paths)
+    return ScanResult(scanner.findings(changes, issues), paths, key)
+
+
+def _changes_for(repo: Repo, target: str | None) -> tuple[list[FileChange], str]:
+    if target is None:
+        changes = repo.staged_changes()
+    elif "..." in target or ".." in target:
+        a, b = target.replace("...", "..").split("..", 1)
+        a_sha, b_sha = repo.resolve(a or "HEAD"), repo.resolve(b or "HEAD")
+        base = repo.run("merge-base", a_sha, b_sha, check=False).decode().strip() or a_sha
+        changes = repo.commit_changes(b_sha, base)
+    else:
+        commit = repo.commit(target)
+        changes = repo.commit_changes(commit.sha, commit.parents[0] if commit.parents else None)
+    return changes, _changes_key(changes)
+
+
+def _changes_key(changes: Sequence[FileChange]) -> str:
+    digest = hashlib.sha256()
+    for c in changes:
+        digest.update(repr((c.status, c.old_path, c.new_path, c.hunks)).encode())
+    return digest.hexdigest()
+
+
+def remember_scan(repo: Repo, result: ScanResult) -> None:
+    """Leave what the pre-commit scan found for the post-commit hook of the same change."""
+    path = state_dir(repo) / "scan-cache.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": result.diff_key, "findings": len(result.findings)}))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _scan_said_nothing(repo: Repo, key: str) -> bool:
+    try:
+        data = json.loads((state_dir(repo) / "scan-cache.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(data.get("key") == key and data.get("findings") == 0)
+
+
+# --------------------------------------------------------------------------- hooks
+
+
+def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
+    """Apply HEAD's markers and move issue locations through its hunks."""
+    if settings.apply_on != "commit":
+        return 0
+    commit = repo.commit("HEAD")
+    parsed = parse_message(commit.message, settings, None)
+    changes = repo.commit_changes(commit.sha, commit.parents[0] if commit.parents else None)
+    from exai_git.outbox import Outbox
+
+    if (not parsed.actions and not parsed.reverts
+            and _scan_said_nothing(repo, _changes_key(changes))
+            and Outbox(state_dir(repo) / "outbox.sqlite3").count() == 0):
+        return 0  # nothing to apply and nothing to move: no database, no psycopg
+    work = work_for(repo, commit, settings, parsed=parsed, changes=changes)
+    report = apply_or_queue(repo, [work], settings, say)
+    if report is not None:
+        for line in report_lines(report, settings.prefix):
+            say(line)
+    return 0
+
+
+def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str | None,
+             say: Say = say_err) -> int:
+    """With apply_on = "push": apply what is pushed to the configured branches."""
+    if settings.apply_on != "push":
+        return 0
+    works: list[Work] = []
+    seen: set[str] = set()
+    for line in lines:
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        local_ref, local_sha, remote_ref, remote_sha = parts
+        if set(local_sha) == {"0"}:
+            continue  # a deletion pushes no commits
+        branch = remote_ref.removeprefix("refs/heads/")
+        if settings.branches and branch not in settings.branches:
+            continue
+        exclude = [remote_sha] if set(remote_sha) != {"0"} else []
+        include = [local_sha]
+        if not exclude and remote:
+            exclude = [f"--remotes={remote}"]
+        for commit in _log(repo, include, exclude):
+            if commit.sha in seen:
+                continue
+            seen.add(commit.sha)
+            works.append(work_for(repo, commit, settings))
+    if not works:
+        return 0
+    report = apply_or_queue(repo, works, settings, say)
+    if report is not None:
+        for out in report_lines(report, settings.prefix):
+            say(out)
+    return 0
+
+
+def _log(repo: Repo, include: list[str], exclude: list[str]) -> Iterator[Commit]:
+    plain = [e for e in exclude if not e.startswith("--")]
+    flags = [e for e in exclude if e.startswith("--")]
+    if flags:
+        out = repo.run("rev-list", "--reverse", "--topo-order", *include, "--not", *flags)
+        for sha in out.decode().split():
+            yield repo.commit(sha)
+        return
+    yield from repo.iter_log(include, plain)
+
+
+def pre_commit_framework_push_lines() -> list[str]:
+    """The pre-push refs as the pre-commit framework passes them (environment)."""
+    to_ref = os.environ.get("PRE_COMMIT_TO_REF")
+    if not to_ref:
+        return []
+    from_ref = os.environ.get("PRE_COMMIT_FROM_REF") or ZERO
+    remote_branch = os.environ.get("PRE_COMMIT_REMOTE_BRANCH") or "HEAD"
+    local_branch = os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
+    return [f"{local_branch} {to_ref} {remote_branch} {from_ref}"]
+
+
+def post_rewrite(repo: Repo, settings: Settings, lines: Sequence[str], say: Say = say_err) -> int:
+    """amend / rebase: rewritten commits are the same work; post-commit already saw them
+    (patch-id), so only commits it could not see (no post-commit under this git) remain."""
+    works = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 2:
+            try:
+                works.append(work_for(repo, repo.commit(parts[1]), settings))
+            except ExaiError:
+                continue
+    if settings.apply_on == "commit" and works:
+        report = apply_or_queue(repo, [w for w in works if w.actions or w.reverts], settings, say)
+        if report is not None:
+            for out in report_lines(report, settings.prefix):
+                say(out)
+    return 0
+
+
+def prepare_commit_msg(repo: Repo, settings: Settings, path: str, source: str | None) -> int:
+    """Add the findings of the staged change to the message template as comment lines."""
+    if source in ("merge", "squash", "commit", "message"):
+        return 0  # the message is given or reused; leave it
+    try:
+        result = scan(repo, settings, None)
+    except ExaiError:
+        return 0
+    if not result.findings:
+        return 0
+    from exai_git import scanner
+
+    cc = repo.comment_char() or "#"
+    lines = ["", f"{cc} This change touches open issues (exai-git):"]
+    lines += [f"{cc}   {scanner.finding_line(f, settings.prefix)}" for f in result.findings]
+    first = result.findings[0].issue
+    lines.append(f"{cc} To record the work, add e.g. `Fixes {settings.prefix}-{first}` or "
+                 f"`Refs {settings.prefix}-{first} step N conv:<uuid>`.")
+    try:
+        with open(path, "r+", encoding="utf-8", errors="surrogateescape") as f:
+            text = f.read()
+            f.seek(0)
+            f.write(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n" if text.strip()
+                    else "\n" + "\n".join(lines) + "\n" + text)
+            f.truncate()
+    except OSError:
+        return 0
+    return 0
+
+
+# --------------------------------------------------------------------------- install
+
+MARK = "# exai-git hook: installed by `exai-git install`; safe to remove with --uninstall"
+NATIVE_HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit", "pre-push",
+                "post-rewrite")
+
+
+def hook_script(name: str, python: str) -> str:
+    return (
+        "#!/bin/sh\n"
+        f"{MARK}\n"
+        f"exec {_sh_quote(python)} -m exai_git hook {name} \"$@\"\n"
+    )
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def hooks_dir(repo: Repo) -> Path:
+    out = repo.run("rev-parse", "--git-path", "hooks").decode().strip()
+    path = Path(out)
+    return path if path.is_absolute() else repo.root / path
+
+
+def install(repo: Repo, *, uninstall: bool = False, python: str | None = None) -> list[str]:
+    """Write (or remove) the native hooks; never touch a hook that is not ours."""
+    directory = hooks_dir(repo)
+    python = python or sys.executable
+    lines = []
+    for name in NATIVE_HOOKS:
+        path = directory / name
+        ours = path.exists() and MARK in path.read_text(errors="replace")
+        if uninstall:
+            if ours:
+                path.unlink()
+                lines.append(f"removed {name}")
+            elif path.exists():
+                lines.append(f"left {name}: not installed by exai-git")
+            continue
+        if path.exists() and not ours:
+            lines.append(f"skipped {name}: a hook that exai-git did not write is there "
+                         "(add `exai-git hook " + name + " \"$@\"` to it yourself)")
+            continue
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{name}.exai-tmp")
+        tmp.write_text(hook_script(name, python))
+        tmp.chmod(0o755)
+        os.replace(tmp, path)
+        lines.append(f"installed {name}")
+    return lines

@@ -1,0 +1,437 @@
+"""The marker language (MARKERS.md): commit message text -> actions. Pure, no I/O.
+
+`parse(text)` returns the actions a message asks for, the mentions it ignores (with the
+reason), warnings for near misses (with a suggestion) and errors for malformed markers.
+The commit-msg check, `exai-git parse` and the apply engine all use this one parser.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+ACTIONS = ("fix", "progress", "ref", "verify", "reopen")
+
+VERBS: dict[str, tuple[str, ...]] = {
+    "fix": ("fix", "fixes", "fixed", "close", "closes", "closed", "resolve", "resolves",
+            "resolved", "complete", "completes", "completed"),
+    "progress": ("start", "starts", "started", "wip", "work on", "works on", "working on"),
+    "ref": ("ref", "refs", "references", "see", "re", "part of the fix for", "part of",
+            "related to", "relates to", "contributes to", "toward", "towards", "addresses"),
+    "verify": ("verify", "verifies", "verified"),
+    "reopen": ("reopen", "reopens", "reopened"),
+}
+_VERB_ACTION = {v: action for action, verbs in VERBS.items() for v in verbs}
+# A verb phrase that is itself a partial qualifier ("part of the fix for EXAI-1").
+_PARTIAL_PHRASES = {"part of the fix for"}
+
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+SCISSORS = " ------------------------ >8 ------------------------"
+MAX_STEPS = 1000  # a step range wider than this is a typo, not a checklist
+MAX_NUMBER = 2_147_483_647  # PostgreSQL integer
+
+_NEGATION = re.compile(
+    r"(?<![\w'’])(?:not|no|never|without|cannot)(?![\w'’])|\w+n['’]t(?![\w'’])", re.I
+)
+_QUALIFIER = re.compile(r"(?<![\w'’])(?:partially|partly|half)[\s-]*\Z", re.I)
+_CLAUSE_END = re.compile(r"[.!?;,]")
+_REVERT_SHA = re.compile(r"^This reverts commit ([0-9a-fA-F]{7,64})\b")
+_REVERT_SUBJECT = re.compile(r'^(?:Revert|Reapply) ".*"?\s*$')
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+
+_SEP = r"\s*(?:,\s*and(?!\w)|,|&|(?<!\w)and(?!\w))\s*"
+_SEP_RE = re.compile(_SEP, re.I)
+_COLON_RE = re.compile(r"\s*:?\s*")
+_STEP_KW_RE = re.compile(r"\s+steps?\s*:?\s*(?=[0-9])", re.I)
+_STEP_ITEM_RE = re.compile(r"([0-9]{1,12})(?:\s*(?:-|\.\.|–)\s*([0-9]{1,12}))?(?![\w.]*[0-9A-Za-z_])")
+_CONV_RE = re.compile(r"\s+conv(?:ersation)?\s*[:=]\s*([^\s,;&()\[\]<>]*)", re.I)
+_WORD_NUM_RE = re.compile(r"\s+([A-Za-z]{2,7})\s*:?\s*([0-9]+)")
+_FOR_RE = re.compile(r"\s+for\s+", re.I)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing a marker asks for."""
+
+    issue: int
+    action: str  # one of ACTIONS
+    steps: tuple[int, ...] = ()
+    conversation_id: str | None = None
+    text: str = field(default="", compare=False)
+    line: int = field(default=0, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"issue": self.issue, "action": self.action, "steps": list(self.steps),
+                "conversation_id": self.conversation_id}
+
+
+@dataclass(frozen=True)
+class Note:
+    """An ignored mention, a warning or an error, at a line of the message."""
+
+    line: int
+    text: str
+    reason: str
+    issue: int | None = None
+    suggestion: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "text": self.text}
+        if self.issue is not None:
+            out["issue"] = self.issue
+        out["reason"] = self.reason
+        if self.suggestion:
+            out["suggestion"] = self.suggestion
+        return out
+
+
+@dataclass(frozen=True)
+class Parsed:
+    actions: tuple[Action, ...] = ()
+    ignored: tuple[Note, ...] = ()
+    warnings: tuple[Note, ...] = ()
+    errors: tuple[Note, ...] = ()
+    reverts: tuple[str, ...] = ()  # shas named by "This reverts commit <sha>."
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "actions": [a.to_json() for a in self.actions],
+            "ignored": [n.to_json() for n in self.ignored],
+            "warnings": [n.to_json() for n in self.warnings],
+            "errors": [n.to_json() for n in self.errors],
+        }
+
+    @property
+    def issues(self) -> tuple[int, ...]:
+        return tuple(sorted({a.issue for a in self.actions}))
+
+
+@functools.lru_cache(maxsize=16)
+def _patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str],
+                                    re.Pattern[str]]:
+    key = re.escape(prefix)
+    verbs = sorted(_VERB_ACTION, key=len, reverse=True)
+    verb_alts = "|".join(r"\s+".join(map(re.escape, v.split())) for v in verbs)
+    verb_re = re.compile(rf"(?<![\w-])(?:{verb_alts})(?![\w-])", re.I)
+    issue_re = re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.I)
+    near_re = re.compile(
+        rf"(?<![\w-]){key}(?:[ \t]{{1,2}}|_|#|-[ \t]+|)([0-9]{{1,12}})(?!\w)", re.I
+    )
+    trailer_re = re.compile(rf"^\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*$", re.I)
+    return verb_re, issue_re, near_re, trailer_re
+
+
+def _edit_distance_le(a: str, b: str, limit: int) -> bool:
+    """True when the Levenshtein distance of a and b is at most limit (short words only)."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1] <= limit
+
+
+def _looks_like_step(word: str) -> bool:
+    w = word.lower()
+    if w in ("step", "steps"):
+        return False
+    if sorted(w) in (sorted("step"), sorted("steps")):
+        return True  # transpositions: stpe, setp, spets
+    return _edit_distance_le(w, "step", 1) or _edit_distance_le(w, "steps", 1)
+
+
+class _Line:
+    """Parses the markers of one line."""
+
+    def __init__(self, text: str, number: int, prefix: str, out: _Collector) -> None:
+        self.text = text
+        self.number = number
+        self.out = out
+        self.verb_re, self.issue_re, self.near_re, _ = _patterns(prefix)
+        self.prefix = prefix
+
+    def key(self, n: int | str) -> str:
+        return f"{self.prefix}-{n}"
+
+    def parse(self) -> None:
+        text = self.text
+        consumed: list[tuple[int, int]] = []
+        pos = 0
+        while True:
+            m = self.verb_re.search(text, pos)
+            if m is None:
+                break
+            after = _COLON_RE.match(text, m.end())
+            assert after is not None
+            if not self.issue_re.match(text, after.end()):
+                self._verb_for(m)
+                pos = m.end()
+                continue
+            verb = re.sub(r"\s+", " ", m.group(0).lower())
+            refs, end = self._issue_list(after.end())
+            clause_start = 0
+            for c in _CLAUSE_END.finditer(text, 0, m.start()):
+                clause_start = c.end()
+            clause = text[clause_start : m.start()]
+            marker_text = text[m.start() : end].strip()
+            consumed.append((m.start(), end))
+            pos = end
+            if _NEGATION.search(clause):
+                for ref in refs:
+                    self.out.ignored.append(Note(self.number, marker_text, "negated", ref.issue))
+                continue
+            action = _VERB_ACTION[verb]
+            partial = verb in _PARTIAL_PHRASES or bool(_QUALIFIER.search(clause))
+            if partial:
+                action = "ref"
+            for ref in refs:
+                if partial:
+                    self.out.ignored.append(
+                        Note(self.number, marker_text, "partial: recorded as a reference, not a fix",
+                             ref.issue))
+                if ref.error or ref.near_miss:
+                    continue
+                self.out.actions.append(Action(ref.issue, action, ref.steps, ref.conversation,
+                                               marker_text, self.number))
+        self._leftovers(consumed)
+
+    def _verb_for(self, m: re.Match[str]) -> None:
+        """`Fix for EXAI-1`: a near miss of `Fixes EXAI-1`."""
+        f = _FOR_RE.match(self.text, m.end())
+        if f is None:
+            return
+        ref = self.issue_re.match(self.text, f.end())
+        if ref is None or _VERB_ACTION[re.sub(r"\s+", " ", m.group(0).lower())] != "fix":
+            return
+        if _NEGATION.search(self.text[: m.start()].rsplit(",", 1)[-1]):
+            return
+        n = int(ref.group(1))
+        self.out.warnings.append(Note(
+            self.number, self.text[m.start() : ref.end()].strip(),
+            f"{m.group(0)} for {self.key(n)} is not a marker", n,
+            suggestion=f"Fixes {self.key(n)}"))
+
+    def _issue_list(self, pos: int) -> tuple[list[_Ref], int]:
+        refs = []
+        while True:
+            ref, pos = self._issue_ref(pos)
+            refs.append(ref)
+            sep = _SEP_RE.match(self.text, pos)
+            if sep and self.issue_re.match(self.text, sep.end()):
+                pos = sep.end()
+                continue
+            return refs, pos
+
+    def _issue_ref(self, pos: int) -> tuple[_Ref, int]:
+        text = self.text
+        m = self.issue_re.match(text, pos)
+        assert m is not None
+        ref = _Ref(int(m.group(1)))
+        ref_text = m.group(0)
+        pos = m.end()
+        if ref.issue < 1 or ref.issue > MAX_NUMBER:
+            self._error(ref, ref_text, f"{ref_text} is not an issue number (they start at 1)")
+        seen_steps = seen_conv = False
+        while True:
+            s = _STEP_KW_RE.match(text, pos)
+            if s and not seen_steps:
+                seen_steps = True
+                pos = self._steps(ref, s.end())
+                continue
+            c = _CONV_RE.match(text, pos)
+            if c and not seen_conv:
+                seen_conv = True
+                pos = c.end()
+                self._conversation(ref, c.group(1))
+                continue
+            break
+        if not seen_steps:
+            w = _WORD_NUM_RE.match(text, pos)
+            if w and _looks_like_step(w.group(1)):
+                ref.near_miss = True
+                self.out.warnings.append(Note(
+                    self.number, text[m.start() : w.end()].strip(),
+                    f"{w.group(1)!r} is not a step keyword; this marker does nothing",
+                    ref.issue, suggestion=f"{self.key(ref.issue)} step {w.group(2)}"))
+        return ref, pos
+
+    def _steps(self, ref: _Ref, pos: int) -> int:
+        steps: list[int] = []
+        while True:
+            item = _STEP_ITEM_RE.match(self.text, pos)
+            if item is None:
+                break
+            pos = item.end()
+            first = int(item.group(1))
+            last = int(item.group(2)) if item.group(2) else first
+            if first < 1 or last < 1:
+                self._error(ref, item.group(0), f"step {item.group(0)}: steps start at 1")
+            elif first > last:
+                self._error(ref, item.group(0),
+                            f"steps {item.group(0)} run backwards",
+                            suggestion=f"steps {last}-{first}")
+            elif last - first >= MAX_STEPS or last > MAX_NUMBER:
+                self._error(ref, item.group(0), f"steps {item.group(0)} is too wide a range")
+            else:
+                steps.extend(range(first, last + 1))
+            sep = _SEP_RE.match(self.text, pos)
+            if sep is None or self.issue_re.match(self.text, sep.end()):
+                break
+            if not _STEP_ITEM_RE.match(self.text, sep.end()):
+                break
+            pos = sep.end()
+        ref.steps = tuple(sorted(set(steps)))
+        return pos
+
+    def _conversation(self, ref: _Ref, raw: str) -> None:
+        value = raw.rstrip(".:!?'\"`")
+        if not value:
+            self._error(ref, "conv:", "conv: has no conversation id",
+                        suggestion="conv:<uuid>, e.g. conv:debb44af-15b9-456d-9b88-6a2519f81427")
+        elif not UUID_RE.match(value):
+            self._error(ref, f"conv:{value}",
+                        f"conv:{value} is not a whole conversation id (a UUID)",
+                        suggestion="conv:debb44af-15b9-456d-9b88-6a2519f81427")
+        else:
+            ref.conversation = value.lower()
+
+    def _error(self, ref: _Ref, text: str, reason: str, suggestion: str | None = None) -> None:
+        ref.error = True
+        self.out.errors.append(Note(self.number, text, reason, ref.issue, suggestion))
+
+    def _leftovers(self, consumed: list[tuple[int, int]]) -> None:
+        def inside(i: int) -> bool:
+            return any(a <= i < b for a, b in consumed)
+
+        for m in self.issue_re.finditer(self.text):
+            if not inside(m.start()):
+                self.out.ignored.append(
+                    Note(self.number, m.group(0), "mention: no marker verb before it",
+                         int(m.group(1))))
+        for m in self.near_re.finditer(self.text):
+            if inside(m.start()) or self.issue_re.match(self.text, m.start()):
+                continue
+            n = int(m.group(1))
+            self.out.warnings.append(Note(
+                self.number, m.group(0), f"{m.group(0)!r} looks like an issue key", n,
+                suggestion=self.key(n)))
+
+
+@dataclass
+class _Ref:
+    issue: int
+    steps: tuple[int, ...] = ()
+    conversation: str | None = None
+    error: bool = False
+    near_miss: bool = False
+
+
+@dataclass
+class _Collector:
+    actions: list[Action] = field(default_factory=list)
+    ignored: list[Note] = field(default_factory=list)
+    warnings: list[Note] = field(default_factory=list)
+    errors: list[Note] = field(default_factory=list)
+    reverts: list[str] = field(default_factory=list)
+
+
+def parse(
+    text: str,
+    *,
+    prefix: str = "EXAI",
+    comment_char: str | None = "#",
+    env_conversation: str | None = None,
+) -> Parsed:
+    """The actions, ignored mentions, warnings and errors of a commit message."""
+    out = _Collector()
+    _, issue_re, near_re, trailer_re = _patterns(prefix.upper())
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    cc = comment_char or "#"
+    in_fence = False
+    below_scissors = False
+    trailer_conv: str | None = None
+    for number, line in enumerate(lines, start=1):
+        reason = None
+        if below_scissors:
+            reason = "below the scissors line"
+        elif comment_char and line == cc + SCISSORS:
+            below_scissors = True
+            continue
+        elif _FENCE.match(line):
+            in_fence = not in_fence
+            reason = "code block"
+        elif in_fence:
+            reason = "code block"
+        elif comment_char and line.startswith(cc):
+            reason = "comment"
+        elif line.lstrip().startswith(">"):
+            reason = "quoted"
+        elif _REVERT_SUBJECT.match(line):
+            reason = "revert: a revert undoes, it never re-applies"
+        if reason is not None:
+            for m in issue_re.finditer(line):
+                out.ignored.append(Note(number, m.group(0), reason, int(m.group(1))))
+            continue
+        revert = _REVERT_SHA.match(line)
+        if revert:
+            out.reverts.append(revert.group(1).lower())
+            continue
+        trailer = trailer_re.match(line)
+        if trailer:
+            value = trailer.group(1).rstrip(".")
+            if not UUID_RE.match(value):
+                out.errors.append(Note(
+                    number, line.strip(), f"Conversation trailer {value!r} is not a UUID",
+                    suggestion="Conversation: debb44af-15b9-456d-9b88-6a2519f81427"))
+            elif trailer_conv is None:
+                trailer_conv = value.lower()
+            elif trailer_conv != value.lower():
+                out.warnings.append(Note(
+                    number, line.strip(),
+                    "a second Conversation trailer; the first one applies"))
+            continue
+        if not issue_re.search(line) and not near_re.search(line):
+            continue
+        _Line(line, number, prefix.upper(), out).parse()
+
+    default_conv = trailer_conv
+    if default_conv is None and env_conversation:
+        value = env_conversation.strip()
+        if UUID_RE.match(value):
+            default_conv = value.lower()
+        else:
+            out.warnings.append(Note(0, "EXAI_CONVERSATION_ID",
+                                     f"EXAI_CONVERSATION_ID {value!r} is not a UUID; ignored"))
+    actions = tuple(
+        a if a.conversation_id or not default_conv else
+        Action(a.issue, a.action, a.steps, default_conv, a.text, a.line)
+        for a in out.actions
+    )
+    return Parsed(actions, tuple(out.ignored), tuple(out.warnings), tuple(out.errors),
+                  tuple(dict.fromkeys(out.reverts)))
+
+
+def describe(action: Action, prefix: str = "EXAI") -> str:
+    """A one-line preview of what an action will do."""
+    key = f"{prefix}-{action.issue}"
+    steps = ""
+    if action.steps:
+        noun = "step" if len(action.steps) == 1 else "steps"
+        steps = f"{noun} {', '.join(map(str, action.steps))}"
+    effect = {
+        "fix": f"{steps} -> complete" if steps else "-> fixed",
+        "progress": f"-> in_progress{'; ' + steps + ' -> in_progress' if steps else ''}",
+        "ref": "reference (comment)",
+        "verify": "-> verified",
+        "reopen": f"-> open{'; ' + steps + ' -> pending' if steps else ''}",
+    }[action.action]
+    conv = ""
+    if action.conversation_id:
+        conv = f" (conversation {action.conversation_id[:8]}…)"
+    return f"{key}: {effect}{conv}"

@@ -1,0 +1,275 @@
+"""git I/O through GitPython: staged and commit diffs, commit info, log streaming, patch-ids.
+
+git is always asked for machine-readable output (NUL-separated, no quoting, no colour, no
+external diff or textconv, fixed a/ b/ prefixes) and never takes the index lock.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator, Sequence
+
+from exai_git.errors import GitError
+
+if TYPE_CHECKING:
+    import git
+
+    from exai_git.diff import FileChange
+
+# Settings that would change what git prints, pinned for every call.
+_CONFIG = (
+    "-c", "core.quotepath=false", "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false",
+    "-c", "color.ui=never", "-c", "diff.external=", "-c", "diff.relative=false",
+    "-c", "log.showSignature=false",
+)
+_DIFF = ("--raw", "-p", "-z", "-U0", "-M", "--no-color", "--no-ext-diff", "--no-textconv",
+         "--src-prefix=a/", "--dst-prefix=b/", "--ignore-submodules=none")
+MAX_MESSAGE_BYTES = 1 << 20  # a commit message larger than 1 MiB is refused, not read
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    parents: tuple[str, ...]
+    committed_at: int  # unix seconds
+    message: str
+
+    @property
+    def subject(self) -> str:
+        return self.message.strip().split("\n", 1)[0][:200] if self.message.strip() else ""
+
+
+class Repo:
+    """A git repository (work tree or bare) and the git calls exai-git makes on it."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
+        import git
+
+        try:
+            self._repo = git.Repo(path or os.getcwd(), search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise GitError(
+                f"not a git repository: {os.fspath(path or os.getcwd())}"
+            ) from None
+        self.git_dir = Path(self._repo.git_dir)
+        self.common_dir = Path(self._repo.common_dir)
+        wt = self._repo.working_tree_dir
+        self.root = Path(wt) if wt else self.git_dir
+
+    @property
+    def gitpython(self) -> git.Repo:
+        return self._repo
+
+    # ------------------------------------------------------------------ plumbing
+
+    def run(self, *args: str, input: bytes | None = None, check: bool = True) -> bytes:
+        """Run git with pinned settings; stdout as bytes."""
+        proc = self.popen(*args, stdin=subprocess.PIPE if input is not None else None)
+        out, err = proc.communicate(input)
+        if check and proc.returncode != 0:
+            message = err.decode(errors="replace").strip().splitlines()
+            raise GitError(f"git {args[0]} failed: {message[-1] if message else 'no output'}")
+        return out
+
+    def popen(self, *args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+        env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
+        try:
+            return subprocess.Popen(
+                [self._repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git", *_CONFIG, *args],
+                cwd=self.root, env=env, stdin=stdin, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        except OSError as e:
+            raise GitError(f"git failed to start ({e.strerror}); is it installed?") from None
+
+    def config(self, key: str, default: str | None = None) -> str | None:
+        out = self.run("config", "--get", key, check=False).decode(errors="replace").strip()
+        return out or default
+
+    def comment_char(self) -> str | None:
+        """core.commentChar (git's "auto" picks one per message: None lets the caller look)."""
+        value = self.config("core.commentChar") or self.config("core.commentString") or "#"
+        return None if value == "auto" else value
+
+    def empty_tree(self) -> str:
+        return self.run("hash-object", "-t", "tree", "--stdin", input=b"").decode().strip()
+
+    # ------------------------------------------------------------------ revisions
+
+    def resolve(self, rev: str) -> str:
+        if rev.startswith("-"):
+            raise GitError(f"not a revision: {rev!r}")
+        out = self.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
+                       check=False).decode().strip()
+        if not out:
+            if rev == "HEAD":
+                raise GitError("the repository has no commits yet")
+            raise GitError(f"no such revision: {rev!r}")
+        return out
+
+    def has_head(self) -> bool:
+        return bool(self.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip())
+
+    def is_shallow(self) -> bool:
+        return (self.common_dir / "shallow").exists()
+
+    def commit(self, rev: str = "HEAD") -> Commit:
+        sha = self.resolve(rev)
+        out = self.run("log", "-1", "--no-walk", "-z", "--format=%H%x00%P%x00%ct%x00%B", sha)
+        commits = list(_parse_log_records(out))
+        if not commits:
+            raise GitError(f"no such commit: {rev!r}")
+        return commits[0]
+
+    def range_shas(self, spec: str) -> tuple[list[str], list[str]]:
+        """(included, excluded) revisions of a revision or A..B range, resolved."""
+        if ".." in spec and "..." not in spec:
+            a, b = spec.split("..", 1)
+            return [self.resolve(b or "HEAD")], [self.resolve(a or "HEAD")]
+        return [self.resolve(spec)], []
+
+    def iter_log(self, include: Sequence[str], exclude: Sequence[str] = (),
+                 *, first_parent: bool = False) -> Iterator[Commit]:
+        """Commits reachable from include but not exclude, oldest first, streamed."""
+        args = ["log", "-z", "--reverse", "--topo-order", "--format=%H%x00%P%x00%ct%x00%B"]
+        if first_parent:
+            args.append("--first-parent")
+        args += [*include, *(f"^{e}" for e in exclude), "--"]
+        proc = self.popen(*args)
+        assert proc.stdout is not None
+        try:
+            yield from _parse_log_stream(proc.stdout)
+        finally:
+            proc.stdout.close()
+            err = proc.stderr.read() if proc.stderr else b""
+            if proc.wait() != 0:
+                lines = err.decode(errors="replace").strip().splitlines()
+                raise GitError(f"git log failed: {lines[-1] if lines else 'no output'}")
+
+    # ------------------------------------------------------------------ diffs
+
+    def staged_changes(self) -> list[FileChange]:
+        """What the index changes against HEAD (or against nothing, before the first commit).
+
+        Honours GIT_INDEX_FILE (commit -a, commit <paths>); reads, never locks, the index.
+        """
+        from exai_git import diff
+
+        args = ["diff", "--cached", *_DIFF]
+        if self.has_head():
+            args.append("HEAD")
+        return diff.parse(self.run(*args, "--"))
+
+    def commit_changes(self, sha: str, parent: str | None = None,
+                       paths: Sequence[str] = ()) -> list[FileChange]:
+        """What a commit changed against its first parent (or the empty tree)."""
+        from exai_git import diff
+
+        if parent is None:
+            commit = self.commit(sha)
+            parent = commit.parents[0] if commit.parents else self.empty_tree()
+        return diff.parse(self.run("diff", *_DIFF, parent, sha, "--", *paths))
+
+    def commits_touching(self, include: Sequence[str], exclude: Sequence[str],
+                         paths: set[str]) -> set[str]:
+        """Commits of include ^exclude that change one of paths (normalised): one git call."""
+        from exai_git.engine import norm_path
+
+        out = self.run("log", "-z", "--no-renames", "--name-only", "--format=%x01%H",
+                       *include, *(f"^{e}" for e in exclude), "--")
+        found: set[str] = set()
+        for record in out.split(b"\x01"):
+            parts = record.split(b"\0")
+            sha = parts[0].strip().decode()
+            if sha and any(norm_path(os.fsdecode(p.strip(b"\n"))) in paths
+                           for p in parts[1:] if p.strip(b"\n")):
+                found.add(sha)
+        return found
+
+    def patch_ids(self, shas: Sequence[str]) -> dict[str, str]:
+        """git patch-id --stable of each commit's first-parent diff (merges have none)."""
+        if not shas:
+            return {}
+        show = self.popen("log", "--no-walk=unsorted", "--stdin", "-p", "--first-parent",
+                          "--no-color", "--no-ext-diff", "--no-textconv", "--format=commit %H",
+                          stdin=subprocess.PIPE)
+        pid = self.popen("patch-id", "--stable", stdin=subprocess.PIPE)
+        assert show.stdin and show.stdout and pid.stdin and pid.stdout
+        import threading
+
+        def feed() -> None:
+            try:
+                show.stdin.write("\n".join(shas).encode() + b"\n")  # type: ignore[union-attr]
+                show.stdin.close()  # type: ignore[union-attr]
+            except BrokenPipeError:
+                pass
+
+        def pump() -> None:
+            try:
+                for chunk in iter(lambda: show.stdout.read(65536), b""):  # type: ignore[union-attr]
+                    pid.stdin.write(chunk)  # type: ignore[union-attr]
+                pid.stdin.close()  # type: ignore[union-attr]
+            except BrokenPipeError:
+                pass
+
+        threads = [threading.Thread(target=feed), threading.Thread(target=pump)]
+        for t in threads:
+            t.start()
+        out = pid.stdout.read()
+        for t in threads:
+            t.join()
+        show.wait()
+        pid.wait()
+        result = {}
+        for line in out.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                result[parts[1]] = parts[0]
+        return result
+
+
+def _parse_log_records(data: bytes) -> Iterator[Commit]:
+    fields = data.split(b"\0")
+    for i in range(0, len(fields) - 3, 4):
+        yield _commit(fields[i : i + 4])
+
+
+def _commit(fields: Sequence[bytes]) -> Commit:
+    sha = fields[0].decode().strip()
+    parents = tuple(fields[1].decode().split())
+    message = fields[3]
+    if len(message) > MAX_MESSAGE_BYTES:
+        raise GitError(
+            f"commit {sha[:10]} has a message of {len(message)} bytes, over the "
+            f"{MAX_MESSAGE_BYTES}-byte limit"
+        )
+    return Commit(sha, parents, int(fields[2] or b"0"), message.decode("utf-8", errors="replace"))
+
+
+def _parse_log_stream(stream: object) -> Iterator[Commit]:
+    """Commits from a `git log -z --format=%H%x00%P%x00%ct%x00%B` pipe, as they arrive."""
+    buffer = b""
+    fields: list[bytes] = []
+    read = stream.read1 if hasattr(stream, "read1") else stream.read  # type: ignore[attr-defined]
+    while True:
+        chunk = read(1 << 16)
+        if not chunk:
+            break
+        buffer += chunk
+        parts = buffer.split(b"\0")
+        buffer = parts.pop()
+        for part in parts:
+            fields.append(part)
+            if len(fields) == 4:
+                fields[0] = fields[0].lstrip(b"\n")
+                yield _commit(fields)
+                fields = []
+    if buffer:
+        fields.append(buffer)
+    if len(fields) == 4:
+        fields[0] = fields[0].lstrip(b"\n")
+        yield _commit(fields)
+
