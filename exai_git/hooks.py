@@ -396,7 +396,14 @@ def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str |
         exclude = [remote_sha] if set(remote_sha) != {"0"} else []
         include = [local_sha]
         if not exclude and remote:
-            exclude = [f"--remotes={remote}"]
+            # A branch new to the remote: what the remote already has on the branches we
+            # apply for was applied then; commits that only sit on other branches were not.
+            if settings.branches:
+                exclude = [ref for b in settings.branches
+                           if repo.run("rev-parse", "--verify", "--quiet",
+                                       ref := f"refs/remotes/{remote}/{b}", check=False).strip()]
+            else:
+                exclude = [f"--remotes={remote}"]
         for commit in _log(repo, include, exclude):
             if commit.sha in seen:
                 continue

@@ -114,7 +114,7 @@ def _patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern
     key = re.escape(prefix)
     verbs = sorted(_VERB_ACTION, key=len, reverse=True)
     verb_alts = "|".join(r"\s+".join(map(re.escape, v.split())) for v in verbs)
-    verb_re = re.compile(rf"(?<![\w-])(?:{verb_alts})(?![\w-])", re.I)
+    verb_re = re.compile(rf"(?:(?<![\w-])|(?<=half-))(?:{verb_alts})(?![\w-])", re.I)
     issue_re = re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.I)
     near_re = re.compile(
         rf"(?<![\w-]){key}(?:[ \t]{{1,2}}|_|#|-[ \t]+|)([0-9]{{1,12}})(?!\w)", re.I

@@ -1,0 +1,258 @@
+"""The marker language: a table of cases with exact expected actions, and properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exai_git.markers import Action, parse
+
+U = "debb44af-15b9-456d-9b88-6a2519f81427"
+V = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+def A(issue: int, action: str, steps: tuple[int, ...] = (), conv: str | None = None) -> Action:
+    return Action(issue, action, steps, conv)
+
+
+CASES = [
+    # MARKERS.md examples
+    ("Fixes EXAI-1 step 3 conv:" + U, [A(1, "fix", (3,), U)]),
+    ("Fix EXAI-1, EXAI-2 and EXAI-3", [A(1, "fix"), A(2, "fix"), A(3, "fix")]),
+    ("Fixes EXAI-1 steps 1-3, 5", [A(1, "fix", (1, 2, 3, 5))]),
+    ("Refs EXAI-2", [A(2, "ref")]),
+    ("Partially fixes EXAI-1", [A(1, "ref")]),
+    ("This doesn't fix EXAI-1 yet", []),
+    ("Starts EXAI-3", [A(3, "progress")]),
+    ("Verified EXAI-1", [A(1, "verify")]),
+    (f"Subject\n\nFixes: EXAI-2\n\nConversation: {U}", [A(2, "fix", (), U)]),
+    # every fix verb
+    *[(f"{v} EXAI-7", [A(7, "fix")]) for v in (
+        "fix", "fixes", "fixed", "close", "closes", "closed", "resolve", "resolves", "resolved",
+        "complete", "completes", "completed")],
+    # every progress verb
+    *[(f"{v} EXAI-7", [A(7, "progress")]) for v in (
+        "start", "starts", "started", "wip", "work on", "works on", "working on")],
+    # every ref verb
+    *[(f"{v} EXAI-7", [A(7, "ref")]) for v in (
+        "ref", "refs", "references", "see", "re", "part of", "related to", "relates to",
+        "contributes to", "toward", "towards", "addresses")],
+    *[(f"{v} EXAI-7", [A(7, "verify")]) for v in ("verify", "verifies", "verified")],
+    *[(f"{v} EXAI-7", [A(7, "reopen")]) for v in ("reopen", "reopens", "reopened")],
+    # case, whole words, punctuation
+    ("FIXES exai-1", [A(1, "fix")]),
+    ("fIxEs Exai-12", [A(12, "fix")]),
+    ("Fixes MYEXAI-1", []),
+    ("Fixes EXAI-1.", [A(1, "fix")]),
+    ("Fixes EXAI-1!", [A(1, "fix")]),
+    ("(Fixes EXAI-1)", [A(1, "fix")]),
+    ("Prefixes EXAI-1", []),
+    ("Fixes: EXAI-4", [A(4, "fix")]),
+    ("Work  on\tEXAI-2", [A(2, "progress")]),
+    ("WIP: EXAI-5 step 2", [A(5, "progress", (2,))]),
+    # lists and ranges
+    ("Fixes EXAI-1 & EXAI-2", [A(1, "fix"), A(2, "fix")]),
+    ("Fixes EXAI-1, and EXAI-2", [A(1, "fix"), A(2, "fix")]),
+    ("Fixes EXAI-1 steps 1..3", [A(1, "fix", (1, 2, 3))]),
+    ("Fixes EXAI-1 steps 1, 2 and 4", [A(1, "fix", (1, 2, 4))]),
+    ("Fixes EXAI-1 steps 2 & 3", [A(1, "fix", (2, 3))]),
+    ("Fixes EXAI-1 steps 1, 2, and 3", [A(1, "fix", (1, 2, 3))]),
+    ("Fixes EXAI-1 step 4, 4", [A(1, "fix", (4,))]),
+    ("Fixes EXAI-1 steps 3, 1", [A(1, "fix", (1, 3))]),
+    ("Fixes EXAI-1 steps 1 - 2", [A(1, "fix", (1, 2))]),
+    ("Fixes EXAI-1 steps 1, 2 and EXAI-2 step 4",
+     [A(1, "fix", (1, 2)), A(2, "fix", (4,))]),
+    ("Fixes EXAI-1 step 1 conv:" + U + " and EXAI-2 conv=" + V,
+     [A(1, "fix", (1,), U), A(2, "fix", (), V)]),
+    ("Fixes EXAI-1 conv:" + U.upper(), [A(1, "fix", (), U)]),
+    ("Fixes EXAI-1 step 3 conv:" + U + ".", [A(1, "fix", (3,), U)]),
+    # trailers and conversation defaults
+    (f"Fix things\n\nFixes: EXAI-1 step 3\nRefs: EXAI-2\nEXAI-Conversation: {U}",
+     [A(1, "fix", (3,), U), A(2, "ref", (), U)]),
+    (f"Fixes EXAI-1 conv:{V}\n\nConversation: {U}", [A(1, "fix", (), V)]),
+    (f"Fixes EXAI-1\n\nconversation: {U}", [A(1, "fix", (), U)]),
+    # several markers on a line and over lines
+    ("Don't fix EXAI-1, fix EXAI-2", [A(2, "fix")]),
+    ("Starts EXAI-1; fixes EXAI-2", [A(1, "progress"), A(2, "fix")]),
+    ("Subject\n\nFixes EXAI-1\nRefs EXAI-3", [A(1, "fix"), A(3, "ref")]),
+    ("Fixes EXAI-1 step 1\nFixes EXAI-1 step 2", [A(1, "fix", (1,)), A(1, "fix", (2,))]),
+    # negation
+    ("This does not fix EXAI-1", []),
+    ("Never fixes EXAI-1", []),
+    ("No longer fixes EXAI-1", []),
+    ("Won't fix EXAI-1", []),
+    ("Didn't fix EXAI-1", []),
+    ("Without fixing EXAI-1, refs EXAI-2", [A(2, "ref")]),
+    ("Shouldn’t fix EXAI-1", []),
+    ("Not yet. Fixes EXAI-1", [A(1, "fix")]),
+    ("Fixes EXAI-1 (not EXAI-2)", [A(1, "fix")]),
+    # qualified verbs
+    ("Partly fixes EXAI-1", [A(1, "ref")]),
+    ("half-fixes EXAI-1", [A(1, "ref")]),
+    ("Part of the fix for EXAI-1", [A(1, "ref")]),
+    # ignored lines
+    ("# Fixes EXAI-1", []),
+    ("> Fixes EXAI-1", []),
+    ("Subject\n\n```\nFixes EXAI-1\n```\nRefs EXAI-2", [A(2, "ref")]),
+    ("Subject\n\n~~~\nFixes EXAI-1\n~~~", []),
+    ("Refs EXAI-2\n# ------------------------ >8 ------------------------\nFixes EXAI-1",
+     [A(2, "ref")]),
+    ('Revert "Fixes EXAI-1 step 3"\n\nThis reverts commit '
+     "0123456789abcdef0123456789abcdef01234567.", []),
+    # mentions
+    ("see the EXAI-4 discussion", []),
+    ("EXAI-4 is related", []),
+    ("Update docs for EXAI-4", []),
+    # near misses trigger nothing
+    ("Fixes EXAI 1", []),
+    ("Fixes EXAI1", []),
+    ("Fixes EXAI-1 stpe 3", []),
+    ("Fix for EXAI-1", []),
+    # errors trigger nothing
+    ("Fixes EXAI-1 conv:debb44af", []),
+    ("Fixes EXAI-1 step 0", []),
+    ("Fixes EXAI-1 steps 5-3", []),
+    ("Fixes EXAI-0", []),
+    # line endings and Unicode
+    ("Subject\r\n\r\nFixes EXAI-1 step 2\r\n", [A(1, "fix", (2,))]),
+    ("Subject\rFixes EXAI-3", [A(3, "fix")]),
+    ("✅ Fixes EXAI-1 — done", [A(1, "fix")]),
+    ("Fixes\u00a0EXAI-1", [A(1, "fix")]),
+    ("修复 Fixes EXAI-2 步骤", [A(2, "fix")]),
+    ("Fixes EXAI-１", []),
+    ("naïve fix: Refs EXAI-9", [A(9, "ref")]),
+]
+
+
+@pytest.mark.parametrize("message, expected", CASES, ids=[c[0][:40] for c in CASES])
+def test_table(message: str, expected: list[Action]) -> None:
+    assert list(parse(message).actions) == expected
+
+
+def test_table_is_large_enough() -> None:
+    assert len(CASES) >= 80
+
+
+def reasons(message: str) -> list[str]:
+    return [n.reason.split(":")[0] for n in parse(message).ignored]
+
+
+@pytest.mark.parametrize("message, reason", [
+    ("This doesn't fix EXAI-1", "negated"),
+    ("# Fixes EXAI-1", "comment"),
+    ("> Fixes EXAI-1", "quoted"),
+    ("```\nFixes EXAI-1\n```", "code block"),
+    ("x\n# ------------------------ >8 ------------------------\nFixes EXAI-1",
+     "below the scissors line"),
+    ('Revert "Fixes EXAI-1"\n\nThis reverts commit abcdef1.', "revert"),
+    ("Partially fixes EXAI-1", "partial"),
+    ("see the EXAI-4 discussion", "mention"),
+])
+def test_ignored_with_reason(message: str, reason: str) -> None:
+    assert reason in reasons(message)
+
+
+@pytest.mark.parametrize("message, suggestion", [
+    ("Fixes EXAI 1", "EXAI-1"),
+    ("Fixes EXAI1", "EXAI-1"),
+    ("Fixes EXAI-1 stpe 3", "EXAI-1 step 3"),
+    ("Fix for EXAI-2", "Fixes EXAI-2"),
+])
+def test_near_misses_warn_with_a_suggestion(message: str, suggestion: str) -> None:
+    parsed = parse(message)
+    assert parsed.actions == ()
+    assert [w.suggestion for w in parsed.warnings] == [suggestion]
+    assert parsed.errors == ()
+
+
+@pytest.mark.parametrize("message, fragment", [
+    ("Fixes EXAI-1 conv:debb44af", "conv:debb44af"),
+    ("Fixes EXAI-1 step 0", "step 0"),
+    ("Fixes EXAI-1 steps 5-3", "5-3"),
+    ("Fixes EXAI-1 conv:", "conv:"),
+    ("Fixes EXAI-1\n\nConversation: not-a-uuid", "not-a-uuid"),
+    ("Fixes EXAI-1 steps 1-5000", "1-5000"),
+])
+def test_malformed_parts_are_errors(message: str, fragment: str) -> None:
+    errors = parse(message).errors
+    assert len(errors) == 1
+    assert fragment in errors[0].text + errors[0].reason
+
+
+def test_comment_char_and_prefix_are_configurable() -> None:
+    assert parse("; Fixes EXAI-1\nFixes EXAI-2", comment_char=";").actions == (A(2, "fix"),)
+    assert parse("# Fixes EXAI-1", comment_char=";").actions == (A(1, "fix"),)
+    assert parse("Fixes BUG-3 and EXAI-4", prefix="BUG").actions == (A(3, "fix"),)
+
+
+def test_environment_conversation_is_the_last_default() -> None:
+    assert parse("Fixes EXAI-1", env_conversation=U).actions == (A(1, "fix", (), U),)
+    assert parse(f"Fixes EXAI-1\n\nConversation: {V}", env_conversation=U).actions == (
+        A(1, "fix", (), V),)
+    bad = parse("Fixes EXAI-1", env_conversation="nope")
+    assert bad.actions == (A(1, "fix"),) and bad.warnings
+
+
+def test_reverts_are_reported() -> None:
+    parsed = parse('Revert "x"\n\nThis reverts commit ABCDEF1234567.')
+    assert parsed.reverts == ("abcdef1234567",)
+
+
+def test_json_shape() -> None:
+    data = parse(f"Fixes EXAI-1 step 3 conv:{U}\nsee EXAI 2").to_json()
+    assert set(data) == {"actions", "ignored", "warnings", "errors"}
+    assert data["actions"] == [{"issue": 1, "action": "fix", "steps": [3], "conversation_id": U}]
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_any_text_parses(text: str) -> None:
+    parse(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary())
+def test_any_bytes_from_a_file_parse(data: bytes) -> None:
+    parse(data.decode("utf-8", errors="replace"))
+
+
+VERB = st.sampled_from(["Fixes", "fixed", "Refs", "Starts", "work on", "Verifies", "reopens",
+                        "closes", "See", "Addresses"])
+ACTION_OF = {"fixes": "fix", "fixed": "fix", "closes": "fix", "refs": "ref", "see": "ref",
+             "addresses": "ref", "starts": "progress", "work on": "progress",
+             "verifies": "verify", "reopens": "reopen"}
+
+
+@st.composite
+def marker_line(draw: st.DrawFn) -> tuple[str, list[Action]]:
+    verb = draw(VERB)
+    refs = draw(st.lists(st.tuples(
+        st.integers(1, 10_000),
+        st.lists(st.integers(1, 50), max_size=4),
+        st.one_of(st.none(), st.uuids().map(str)),
+    ), min_size=1, max_size=3))
+    parts, actions = [], []
+    for n, steps, conv in refs:
+        text = f"EXAI-{n}"
+        if steps:
+            text += " steps " + ", ".join(map(str, steps))
+        if conv:
+            text += f" conv:{conv}"
+        parts.append(text)
+        actions.append(Action(n, ACTION_OF[verb.lower()], tuple(sorted(set(steps))), conv))
+    sep = draw(st.sampled_from([", ", " and ", " & ", ", and "]))
+    return f"{verb} {sep.join(parts)}", actions
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(marker_line(), min_size=1, max_size=5))
+def test_generated_markers_parse_back(lines: list[tuple[str, list[Action]]]) -> None:
+    message = "Subject line\n\n" + "\n".join(text for text, _ in lines)
+    expected = [a for _, actions in lines for a in actions]
+    parsed = parse(message)
+    assert parsed.errors == ()
+    assert list(parsed.actions) == expected
