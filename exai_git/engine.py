@@ -484,7 +484,8 @@ class _Applier:
                 continue
             if norm_path(issue.file_path) != old:
                 continue
-            if issue.created_at is not None and issue.created_at >= self.work.when:
+            if issue.created_at is not None and \
+                    int(issue.created_at.timestamp()) > self.work.committed_at:
                 continue  # the issue was written against a later version of the file
             if (issue.id, self.work.sha, "move") in self.st.links:
                 continue

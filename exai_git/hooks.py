@@ -296,6 +296,7 @@ class ScanResult:
     findings: list[Finding]
     paths: list[str]
     diff_key: str
+    issues_on_paths: int = 0  # open issues on the changed files, touched or not
 
 
 def scan(repo: Repo, settings: Settings, target: str | None) -> ScanResult:
@@ -308,7 +309,7 @@ def scan(repo: Repo, settings: Settings, target: str | None) -> ScanResult:
         return ScanResult([], paths, key)
     with store.connect(settings) as conn:
         issues = store.open_issues_on_paths(conn, settings, paths)
-    return ScanResult(scanner.findings(changes, issues), paths, key)
+    return ScanResult(scanner.findings(changes, issues), paths, key, len(issues))
 
 
 def _changes_for(repo: Repo, target: str | None) -> tuple[list[FileChange], str]:
@@ -338,7 +339,7 @@ def remember_scan(repo: Repo, result: ScanResult) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": result.diff_key, "findings": len(result.findings)}))
+        tmp.write_text(json.dumps({"key": result.diff_key, "issues": result.issues_on_paths}))
         os.replace(tmp, path)
     except OSError:
         pass
@@ -349,7 +350,7 @@ def _scan_said_nothing(repo: Repo, key: str) -> bool:
         data = json.loads((state_dir(repo) / "scan-cache.json").read_text())
     except (OSError, ValueError):
         return False
-    return bool(data.get("key") == key and data.get("findings") == 0)
+    return bool(data.get("key") == key and data.get("issues") == 0)
 
 
 # --------------------------------------------------------------------------- hooks
