@@ -1,0 +1,253 @@
+"""Never block a commit, never lose an update, never apply one twice: real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Database, exai, git, write
+
+U = "debb44af-15b9-456d-9b88-6a2519f81427"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def many_steps(seeded: Database) -> int:
+    """Issue with 20 steps; returns its number."""
+    issue_id = seeded.scalar("INSERT INTO exai_issues (title, severity) VALUES ('twenty', 'high')"
+                             " RETURNING id")
+    with seeded.connect() as conn:
+        conn.cursor().executemany(
+            "INSERT INTO exai_issue_checklist (issue_id, step_number, description)"
+            " VALUES (%s, %s, %s)", [(issue_id, n, f"s{n}") for n in range(1, 21)])
+    return int(seeded.scalar("SELECT issue_number FROM exai_issues WHERE id = %s", (issue_id,)))
+
+
+def queue_twenty(repo: Path, number: int, down_dsn: str) -> None:
+    assert exai("install", cwd=repo).returncode == 0
+    env = {"EXAI_GIT_DSN": down_dsn}
+    for n in range(1, 21):
+        write(repo / f"f{n}.txt", f"{n}\n")
+        git(repo, "add", "-A")
+        out = git(repo, "commit", "-q", "-m", f"Fixes EXAI-{number} step {n} conv:{U}", env=env)
+        # one line from the commit-msg check, one from post-commit: nothing else
+        assert [ln for ln in out.stderr.splitlines() if "queued" in ln] == [
+            ln for ln in out.stderr.splitlines() if ln.startswith("EXAI: cannot reach")]
+        assert len(out.stderr.strip().splitlines()) == 2, out.stderr
+        assert f"{n} commit{'s' if n > 1 else ''} queued, run `exai-git sync`" in out.stderr
+
+
+def state(db: Database, number: int) -> tuple[object, ...]:
+    return (
+        db.query("SELECT status, fix_conversation_id FROM exai_issues WHERE issue_number = %s",
+                 (number,)),
+        db.query("SELECT c.step_number, c.status, c.conversation_id FROM exai_issue_checklist c"
+                 " JOIN exai_issues i ON i.id = c.issue_id WHERE i.issue_number = %s"
+                 " ORDER BY 1", (number,)),
+        db.query("SELECT update_type, content FROM exai_issue_updates ORDER BY content,"
+                 " update_type"),
+        db.query("SELECT commit_sha, action, steps FROM exai_commit_links ORDER BY 1, 2"),
+    )
+
+
+def test_database_down_then_back(repo: Path, seeded: Database, many_steps: int,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    queue_twenty(repo, many_steps, f"postgresql://u:pw@127.0.0.1:{free_port()}/x")
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 0
+    assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == "20"
+    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
+    first = exai("sync", cwd=repo)
+    assert first.returncode == 0, first.stderr
+    assert "20 queued commits replayed, 20 actions applied" in first.stdout
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 20
+    assert seeded.scalar("SELECT status FROM exai_issues WHERE issue_number = %s",
+                         (many_steps,)) == "fixed"
+    second = exai("sync", cwd=repo)
+    assert "0 queued commits replayed, 0 actions applied" in second.stdout
+    assert seeded.scalar("SELECT count(*) FROM exai_issue_updates") == 22
+
+
+def test_next_hook_run_replays_the_queue(repo: Path, seeded: Database, many_steps: int,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert exai("install", cwd=repo).returncode == 0
+    down = {"EXAI_GIT_DSN": f"postgresql://127.0.0.1:{free_port()}/x"}
+    write(repo / "a", "a\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", f"Fixes EXAI-{many_steps} step 1", env=down)
+    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
+    write(repo / "b", "b\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", f"Fixes EXAI-{many_steps} step 2")
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2
+    assert "0 queued" in exai("sync", cwd=repo).stdout
+
+
+class StoppableProxy:
+    """A TCP proxy to PostgreSQL that can be stopped, as a server going down mid-run."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = target_port
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.stopped = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stopped:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+                c.close()
+            except OSError:
+                pass
+
+
+def test_server_stopped_mid_run(repo: Path, seeded: Database, many_steps: int,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(seeded.dsn)
+    proxy = StoppableProxy(parts.port or 5432)
+    via_proxy = seeded.dsn.replace(f":{parts.port or 5432}/", f":{proxy.port}/")
+    assert exai("install", cwd=repo).returncode == 0
+    env = {"EXAI_GIT_DSN": via_proxy}
+    for n in range(1, 21):
+        if n == 6:
+            proxy.stop()
+        write(repo / f"f{n}.txt", f"{n}\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", f"Fixes EXAI-{many_steps} step {n}", env=env)
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 5
+    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
+    out = exai("sync", cwd=repo)
+    assert "15 queued commits replayed, 15 actions applied" in out.stdout, out.stdout + out.stderr
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 20
+
+
+def test_slow_database_hook_returns_and_queues(repo: Path, seeded: Database) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        port = silent.getsockname()[1]
+        assert exai("install", cwd=repo).returncode == 0
+        write(repo / "a", "a\n")
+        git(repo, "add", "-A")
+        started = time.monotonic()
+        out = git(repo, "commit", "-q", "-m", "Fixes EXAI-2",
+                  env={"EXAI_GIT_DSN": f"postgresql://127.0.0.1:{port}/x",
+                       "EXAI_GIT_CONNECT_TIMEOUT": "2"})
+        elapsed = time.monotonic() - started
+    assert "queued" in out.stderr
+    # commit-msg check and post-commit each wait at most the 2 s connect timeout
+    assert elapsed < 12, elapsed
+    assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == "1"
+
+
+def test_two_syncs_at_once_apply_each_item_once(repo: Path, seeded: Database, many_steps: int,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    queue_twenty(repo, many_steps, f"postgresql://127.0.0.1:{free_port()}/x")
+    env = {**os.environ, "EXAI_GIT_DSN": seeded.dsn}
+    procs = [subprocess.Popen([sys.executable, "-m", "exai_git", "sync"], cwd=repo, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 20
+    assert seeded.scalar("SELECT count(*) FROM exai_issue_updates WHERE update_type ="
+                         " 'fix_applied'") == 20
+
+
+@pytest.mark.slow
+def test_sigkill_during_replay_never_half_applies(repo: Path, seeded: Database, many_steps: int,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    queue_twenty(repo, many_steps, f"postgresql://127.0.0.1:{free_port()}/x")
+    box = repo / ".git" / "exai-git" / "outbox.sqlite3"
+    pristine = repo.parent / "outbox.pristine"
+    shutil.copy(box, pristine)
+    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
+
+    # the reference: one clean apply
+    assert exai("sync", cwd=repo).returncode == 0
+    expected = state(seeded, many_steps)
+
+    def reset() -> None:
+        with seeded.connect() as conn:
+            conn.execute("DELETE FROM exai_commit_links")
+            conn.execute("DELETE FROM exai_issue_updates")
+            conn.execute("UPDATE exai_issue_checklist SET status = 'pending', completed_at = NULL,"
+                         " conversation_id = NULL")
+            conn.execute("UPDATE exai_issues SET status = 'open', fix_conversation_id = NULL,"
+                         " fix_date = NULL")
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(box) + suffix).unlink(missing_ok=True)
+        shutil.copy(pristine, box)
+
+    rng = random.Random(7)
+    env = {**os.environ, "EXAI_GIT_DSN": seeded.dsn}
+    killed_mid_way = 0
+    for _trial in range(30):
+        reset()
+        proc = subprocess.Popen([sys.executable, "-m", "exai_git", "sync"], cwd=repo, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.05, 0.9))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        links = seeded.scalar("SELECT count(*) FROM exai_commit_links")
+        updates = seeded.scalar("SELECT count(*) FROM exai_issue_updates")
+        complete = seeded.scalar("SELECT count(*) FROM exai_issue_checklist"
+                                 " WHERE status = 'complete'")
+        # all or nothing: the transaction either committed or it did not
+        assert (links, complete) in ((0, 0), (20, 20)), (links, complete)
+        assert updates in (0, 22)
+        killed_mid_way += links == 0
+        finish = exai("sync", cwd=repo)
+        assert finish.returncode == 0, finish.stderr
+        assert state(seeded, many_steps) == expected
+    assert killed_mid_way > 0  # some kills landed before the commit
+    json.dumps(killed_mid_way)
