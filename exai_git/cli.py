@@ -466,6 +466,17 @@ def hook_cmd(ctx: Ctx, name: str, args: tuple[str, ...]) -> None:
                    err=True)
 
 
+@cli.command("demo")
+@dsn_option
+@pass_ctx
+def demo_cmd(ctx: Ctx) -> None:
+    """The walkthrough: seed issues, real commits through the hooks, the tracker before and
+    after (on the embedded server unless --dsn names one)."""
+    from exai_git import demo
+
+    demo.run(ctx.settings, echo)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
