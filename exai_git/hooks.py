@@ -333,27 +333,79 @@ def _changes_key(changes: Sequence[FileChange]) -> str:
     return digest.hexdigest()
 
 
-def remember_scan(repo: Repo, result: ScanResult) -> None:
-    """Leave what the pre-commit scan found for the post-commit hook of the same change."""
+def remember_scan(repo: Repo, result: ScanResult, prefix: str) -> None:
+    """Leave what the pre-commit scan found for the prepare-commit-msg and post-commit hooks
+    of the same change, so they need no database to know it."""
+    from exai_git import scanner
+
     path = state_dir(repo) / "scan-cache.json"
+    data = {"key": result.diff_key, "issues": result.issues_on_paths,
+            "findings": [scanner.finding_line(f, prefix) for f in result.findings],
+            "first": result.findings[0].issue if result.findings else None}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": result.diff_key, "issues": result.issues_on_paths}))
+        tmp.write_text(json.dumps(data))
         os.replace(tmp, path)
     except OSError:
         pass
 
 
-def _scan_said_nothing(repo: Repo, key: str) -> bool:
+def _cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
     try:
         data = json.loads((state_dir(repo) / "scan-cache.json").read_text())
     except (OSError, ValueError):
-        return False
-    return bool(data.get("key") == key and data.get("issues") == 0)
+        return None
+    return data if isinstance(data, dict) and data.get("key") == key else None
+
+
+def _scan_said_nothing(repo: Repo, key: str) -> bool:
+    data = _cached_scan(repo, key)
+    return data is not None and data.get("issues") == 0
 
 
 # --------------------------------------------------------------------------- hooks
+
+
+def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_err) -> int:
+    """The commit-msg hook: 1 (refuse) on a malformed marker or an unknown issue or step."""
+    from exai_git.render import clean, note_line
+
+    result = check_message(path, settings, repo=repo)
+    for note in result.parsed.warnings:
+        say("EXAI: " + note_line("warning", note))
+    for note in result.parsed.errors:
+        say(f"EXAI: {note_line('error', note)} [{clean(note.text)}]")
+    for line in result.db_warnings:
+        say(f"EXAI: warning: {clean(line)}")
+    for line in result.db_errors:
+        say(f"EXAI: error: {clean(line)}")
+    if result.db_note:
+        say(f"EXAI: warning: {clean(result.db_note)}")
+    if not result.ok:
+        say("EXAI: commit refused; fix the marker, or skip the check with --no-verify")
+        return 1
+    return 0
+
+
+def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
+    """The pre-commit hook: warn about open issues the staged change touches."""
+    from exai_git import scanner
+
+    try:
+        result = scan(repo, settings, None)
+    except ExaiError as e:
+        if e.exit_code == 3:
+            say(f"EXAI: {e}; scan skipped")
+            return 0
+        raise
+    remember_scan(repo, result, settings.prefix)
+    for f in result.findings:
+        say(scanner.finding_line(f, settings.prefix))
+    if result.findings:
+        say(scanner.hint(result.findings, settings.prefix))
+    return 1 if scanner.fails(result.findings, settings.fail_on) else 0
+
 
 
 def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
@@ -461,29 +513,37 @@ def post_rewrite(repo: Repo, settings: Settings, lines: Sequence[str], say: Say 
 
 
 def prepare_commit_msg(repo: Repo, settings: Settings, path: str, source: str | None) -> int:
-    """Add the findings of the staged change to the message template as comment lines."""
+    """Add the findings of the staged change to the message template as comment lines
+    (from the pre-commit scan of the same change when there was one)."""
     if source in ("merge", "squash", "commit", "message"):
         return 0  # the message is given or reused; leave it
-    try:
-        result = scan(repo, settings, None)
-    except ExaiError:
-        return 0
-    if not result.findings:
-        return 0
-    from exai_git import scanner
+    changes = repo.staged_changes()
+    cached = _cached_scan(repo, _changes_key(changes))
+    if cached is not None:
+        found, first = list(cached.get("findings") or []), cached.get("first")
+    else:
+        from exai_git import scanner
 
+        try:
+            result = scan(repo, settings, None)
+        except ExaiError:
+            return 0
+        found = [scanner.finding_line(f, settings.prefix) for f in result.findings]
+        first = result.findings[0].issue if result.findings else None
+    if not found:
+        return 0
     cc = repo.comment_char() or "#"
-    lines = ["", f"{cc} This change touches open issues (exai-git):"]
-    lines += [f"{cc}   {scanner.finding_line(f, settings.prefix)}" for f in result.findings]
-    first = result.findings[0].issue
-    lines.append(f"{cc} To record the work, add e.g. `Fixes {settings.prefix}-{first}` or "
-                 f"`Refs {settings.prefix}-{first} step N conv:<uuid>`.")
+    p = settings.prefix
+    lines = [f"{cc} This change touches open issues (exai-git):"]
+    lines += [f"{cc}   {line}" for line in found]
+    lines.append(f"{cc} To record the work, add e.g. `Fixes {p}-{first}` or "
+                 f"`Refs {p}-{first} step N conv:<uuid>`.")
     try:
         with open(path, "r+", encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()
             f.seek(0)
-            f.write(text.rstrip("\n") + "\n" + "\n".join(lines) + "\n" if text.strip()
-                    else "\n" + "\n".join(lines) + "\n" + text)
+            f.write(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n" if text.strip()
+                    else "\n\n" + "\n".join(lines) + "\n")
             f.truncate()
     except OSError:
         return 0
@@ -501,7 +561,7 @@ def hook_script(name: str, python: str) -> str:
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"
-        f"exec {_sh_quote(python)} -m exai_git hook {name} \"$@\"\n"
+        f"exec {_sh_quote(python)} -m exai_git.hookmain {name} \"$@\"\n"
     )
 
 

@@ -265,3 +265,10 @@ def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
         for c in detail["commits"]:
             out.append(f"- `{short(c['commit_sha'])}` {md(c['action'])}: {md(c.get('subject'))}")
     return "\n".join(out) + "\n"
+
+
+def note_line(kind: str, note: Any) -> str:
+    """A parser note (warning or error) as one line, with its suggestion."""
+    where = f" (line {note.line})" if note.line else ""
+    tail = f"; did you mean `{clean(note.suggestion)}`?" if note.suggestion else ""
+    return f"{kind}{where}: {clean(note.reason)}{tail}"

@@ -10,7 +10,7 @@ import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from exai_git.errors import GitError
 
@@ -43,25 +43,43 @@ class Commit:
 
 
 class Repo:
-    """A git repository (work tree or bare) and the git calls exai-git makes on it."""
+    """A git repository (work tree or bare) and the git calls exai-git makes on it.
+
+    Discovery is one `git rev-parse` call: hooks run on every commit, and importing GitPython
+    alone costs more than that call (see bench/). GitPython is opened on demand, for the
+    commands that are not on a hook path.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        import git
-
+        where = Path(path or os.getcwd())
         try:
-            self._repo = git.Repo(path or os.getcwd(), search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise GitError(
-                f"not a git repository: {os.fspath(path or os.getcwd())}"
-            ) from None
-        self.git_dir = Path(self._repo.git_dir)
-        self.common_dir = Path(self._repo.common_dir)
-        wt = self._repo.working_tree_dir
-        self.root = Path(wt) if wt else self.git_dir
+            proc = subprocess.run(
+                ["git", "rev-parse", "--is-bare-repository", "--absolute-git-dir",
+                 "--git-common-dir", "--show-toplevel"],
+                cwd=where, capture_output=True, env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"),
+            )
+        except OSError as e:
+            if isinstance(e, FileNotFoundError) and where.exists():
+                raise GitError("git failed to start; is it installed?") from None
+            raise GitError(f"not a git repository: {where}") from None
+        lines = proc.stdout.decode(errors="surrogateescape").splitlines()
+        bare = bool(lines) and lines[0] == "true"
+        if len(lines) < 3 or (proc.returncode != 0 and not bare):
+            raise GitError(f"not a git repository: {where}")
+        self.git_dir = Path(lines[1])
+        common = Path(lines[2])
+        self.common_dir = common if common.is_absolute() else (where / common).resolve()
+        self.root = self.git_dir if bare or len(lines) < 4 else Path(lines[3])
+        self._gitpython: Any = None
 
     @property
     def gitpython(self) -> git.Repo:
-        return self._repo
+        """The repository through GitPython (imported on first use)."""
+        if self._gitpython is None:
+            import git
+
+            self._gitpython = git.Repo(self.root, search_parent_directories=True)
+        return self._gitpython  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------------ plumbing
 
@@ -78,7 +96,7 @@ class Repo:
         env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
         try:
             return subprocess.Popen(
-                [self._repo.git.GIT_PYTHON_GIT_EXECUTABLE or "git", *_CONFIG, *args],
+                ["git", *_CONFIG, *args],
                 cwd=self.root, env=env, stdin=stdin, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )

