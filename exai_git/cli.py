@@ -158,12 +158,15 @@ def issues_cmd(ctx: Ctx, include_all: bool, as_json: bool) -> None:
         echo(render.issues_text(rows, ctx.settings.prefix))
 
 
-def issue_number(value: str) -> int:
+def issue_number(value: str, prefix: str = "EXAI") -> int:
     from exai_git.config import PREFIX_RE
 
     text = value.strip()
     if "-" in text and PREFIX_RE.match(text.split("-", 1)[0]):
-        text = text.split("-", 1)[1]
+        given, text = text.split("-", 1)
+        if given.upper() != prefix.upper():
+            raise ExaiError(f"unknown prefix {given!r}: this repository's issues are "
+                            f"{prefix}-N", exit_code=EXIT_USAGE)
     if not text.isdigit() or int(text) < 1:
         raise ExaiError(f"not an issue number: {value!r} (expected e.g. 1 or EXAI-1)",
                         exit_code=EXIT_USAGE)
@@ -179,7 +182,7 @@ def show_cmd(ctx: Ctx, number: str, as_json: bool) -> None:
     """An issue with its checklist, update history and linked commits."""
     from exai_git import render, store
 
-    n = issue_number(number)
+    n = issue_number(number, ctx.settings.prefix)
     with ctx.connection() as conn:
         detail = store.issue_detail(conn, n)
     if as_json:
@@ -218,7 +221,7 @@ def context_cmd(ctx: Ctx, number: str, fmt: str) -> None:
     """Everything an AI session needs to resume issue NUMBER."""
     from exai_git import render, store
 
-    n = issue_number(number)
+    n = issue_number(number, ctx.settings.prefix)
     with ctx.connection() as conn:
         detail = store.issue_detail(conn, n)
     if fmt == "json":
@@ -418,6 +421,20 @@ def hook_cmd(ctx: Ctx, name: str, args: tuple[str, ...]) -> None:
     code = hookmain.run(name, list(args))
     if code:
         raise SystemExit(code)
+
+
+@cli.command("doctor")
+@dsn_option
+@pass_ctx
+def doctor_cmd(ctx: Ctx) -> None:
+    """Check configuration, database, schema, hooks, the queue and tracked secrets."""
+    from exai_git import doctor, render
+
+    checks = doctor.run(find_root(), ctx.dsn)
+    for check in checks:
+        echo(render.clean(check.line()))
+    if any(c.level == doctor.FAIL for c in checks):
+        raise SystemExit(EXIT_CHECK_FAILED)
 
 
 @cli.command("demo")

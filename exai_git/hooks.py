@@ -195,11 +195,17 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
 
 
 def _unreachable(e: Exception) -> str | None:
+    """Why the database cannot take the work now (so it is queued), or None for a bug."""
     import psycopg
 
     if isinstance(e, (psycopg.OperationalError, psycopg.errors.QueryCanceled,
                       psycopg.errors.LockNotAvailable)):
         return f"database unavailable ({_one_line(e)})"
+    if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
+                      psycopg.errors.UndefinedColumn)):
+        return "the database has no exai-git schema; run `exai-git db migrate`"
+    if isinstance(e, psycopg.errors.InsufficientPrivilege):
+        return f"the database refused the update ({_one_line(e)})"
     return None
 
 
