@@ -27,6 +27,10 @@ class Settings:
     connect_timeout: float = 3.0  # seconds; hooks must not hang on a far database
     statement_timeout: float = 5.0  # seconds
     repository: str | None = None  # name recorded with commit links; default: repo dir name
+    # The pre-commit hook may keep the set of files open issues sit on for this long, so a
+    # commit that touches none of them needs no database (a new issue can then go unseen
+    # for that long). 0, the default, asks the database on every commit.
+    scan_cache_seconds: float = 0.0
     dsn_source: str = "embedded default"
     config_file: str | None = None
 
@@ -40,6 +44,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "connect_timeout": (int, float),
     "statement_timeout": (int, float),
     "repository": str,
+    "scan_cache_seconds": (int, float),
 }
 
 _ENV = {
@@ -50,6 +55,7 @@ _ENV = {
     "EXAI_GIT_CONNECT_TIMEOUT": "connect_timeout",
     "EXAI_GIT_STATEMENT_TIMEOUT": "statement_timeout",
     "EXAI_GIT_REPOSITORY": "repository",
+    "EXAI_GIT_SCAN_CACHE_SECONDS": "scan_cache_seconds",
 }
 
 
@@ -122,6 +128,14 @@ def _coerce(key: str, value: Any, where: str) -> Any:
         if value not in SEVERITIES:
             raise ConfigError(f"{where}: fail_on must be one of {', '.join(SEVERITIES)}")
         return value
+    if key == "scan_cache_seconds":
+        try:
+            seconds = float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: {key} must be a number of seconds") from None
+        if not 0 <= seconds <= 86400:
+            raise ConfigError(f"{where}: {key} must be between 0 and 86400 seconds")
+        return seconds
     if key in ("connect_timeout", "statement_timeout"):
         try:
             number = float(value)

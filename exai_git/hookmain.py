@@ -21,6 +21,9 @@ def _stdin_lines() -> list[str]:
 
 
 def run(name: str, args: list[str]) -> int:
+    if name == "prepare-commit-msg" and len(args) > 1 and args[1] in (
+            "message", "merge", "squash", "commit"):
+        return 0  # the message is given (-m, -F) or reused: no template to add to
     from exai_git import config, hooks
     from exai_git.errors import ExaiError
     from exai_git.repo import Repo

@@ -178,6 +178,8 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
             current = engine.apply(conn, needed, settings)
             report.commits += current.commits
             report.read += current.read
+            if report.moves:
+                forget_issue_paths(repo)
             return report
     except (DatabaseUnreachable, SchemaError) as e:
         reason = str(e)
@@ -305,7 +307,8 @@ class ScanResult:
     issues_on_paths: int = 0  # open issues on the changed files, touched or not
 
 
-def scan(repo: Repo, settings: Settings, target: str | None) -> ScanResult:
+def scan(repo: Repo, settings: Settings, target: str | None, *,
+         use_path_cache: bool = False) -> ScanResult:
     """Findings for the staged change (target None) or a revision / A..B range."""
     from exai_git import scanner, store
 
@@ -313,9 +316,62 @@ def scan(repo: Repo, settings: Settings, target: str | None) -> ScanResult:
     paths = scanner.paths_of(changes)
     if not paths:
         return ScanResult([], paths, key)
+    cache = _IssuePaths(repo, settings) if target is None and use_path_cache else None
+    known = cache.load() if cache is not None else None
+    if known is not None and known.isdisjoint(paths):
+        return ScanResult([], paths, key)  # no open issue on these files: no database
     with store.connect(settings) as conn:
-        issues = store.open_issues_on_paths(conn, settings, paths)
+        issues, every = store.open_issues_on_paths(
+            conn, settings, paths, with_all_paths=cache is not None and known is None)
+    if cache is not None and every is not None:
+        cache.save(every)
     return ScanResult(scanner.findings(changes, issues), paths, key, len(issues))
+
+
+class _IssuePaths:
+    """The files open issues sit on, kept for settings.scan_cache_seconds in the state dir."""
+
+    def __init__(self, repo: Repo, settings: Settings) -> None:
+        self.path = state_dir(repo) / "issue-paths.json"
+        self.ttl = settings.scan_cache_seconds
+        self.source = hashlib.sha256(repr((settings.dsn, settings.prefix)).encode()).hexdigest()
+
+    def load(self) -> set[str] | None:
+        import time
+
+        if self.ttl <= 0:
+            return None
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("source") != self.source:
+            return None
+        if not 0 <= time.time() - float(data.get("at", 0)) <= self.ttl:
+            return None
+        return set(data.get("paths") or [])
+
+    def save(self, paths: list[str]) -> None:
+        import time
+
+        if self.ttl <= 0:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"source": self.source, "at": time.time(),
+                                       "paths": paths}))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+
+def forget_issue_paths(repo: Repo) -> None:
+    """Issue locations changed (a rename moved one): the next scan asks the database."""
+    try:
+        (state_dir(repo) / "issue-paths.json").unlink()
+    except OSError:
+        pass
 
 
 def _changes_for(repo: Repo, target: str | None) -> tuple[list[FileChange], str]:
@@ -399,7 +455,7 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     from exai_git import scanner
 
     try:
-        result = scan(repo, settings, None)
+        result = scan(repo, settings, None, use_path_cache=True)
     except ExaiError as e:
         if e.exit_code == 3:
             say(f"EXAI: {e}; scan skipped")

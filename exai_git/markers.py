@@ -109,6 +109,16 @@ class Parsed:
 
 
 @functools.lru_cache(maxsize=16)
+def _interesting(prefix: str, cc: str) -> re.Pattern[str]:
+    key = re.escape(prefix)
+    return re.compile(
+        rf"^[^\n]*(?:{key}|reverts commit|conversation\s*:)[^\n]*$"
+        rf"|^\s{{0,3}}(?:```|~~~)[^\n]*$|^{re.escape(cc + SCISSORS)}$",
+        re.I | re.M,
+    )
+
+
+@functools.lru_cache(maxsize=16)
 def _patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str],
                                     re.Pattern[str]]:
     key = re.escape(prefix)
@@ -350,13 +360,19 @@ def parse(
     """The actions, ignored mentions, warnings and errors of a commit message."""
     out = _Collector()
     _, issue_re, near_re, trailer_re = _patterns(prefix.upper())
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     cc = comment_char or "#"
     in_fence = False
     below_scissors = False
     trailer_conv: str | None = None
-    for number, line in enumerate(lines, start=1):
+    # Only lines that can matter are visited: those naming the key (or a near miss of it),
+    # fences, the scissors line, revert and conversation lines. The rest change nothing.
+    number, last = 1, 0
+    for found in _interesting(prefix.upper(), cc).finditer(text):
+        number += text.count("\n", last, found.start())
+        last = found.start()
+        line = found.group(0)
         reason = None
         if below_scissors:
             reason = "below the scissors line"

@@ -414,31 +414,33 @@ class OpenIssue:
 
 
 def open_issues_on_paths(
-    conn: psycopg.Connection[Any], settings: Settings, paths: Sequence[str]
-) -> list[OpenIssue]:
-    """Open issues whose normalised file_path is one of paths: one round trip, one index."""
+    conn: psycopg.Connection[Any], settings: Settings, paths: Sequence[str],
+    *, with_all_paths: bool = False,
+) -> tuple[list[OpenIssue], list[str] | None]:
+    """Open issues whose normalised file_path is one of paths, and (when asked) every path
+    an open issue sits on: one round trip, served by the partial index on the path."""
     from psycopg.rows import class_row
 
-    if not paths:
-        return []
-    with conn.transaction(), conn.pipeline(), conn.cursor(row_factory=class_row(OpenIssue)) as cur:
-        set_timeouts(cur, settings)  # type: ignore[arg-type]
-        cur.execute(
-            "SELECT issue_number, title, severity, status, file_path,"
-            " exai_norm_path(file_path) AS norm_path, line_start, line_end"
-            " FROM exai_issues"
-            " WHERE exai_norm_path(file_path) = ANY(%s)"
-            " AND status IN ('open', 'in_progress') AND file_path IS NOT NULL"
-            " ORDER BY issue_number",
-            (list(paths),),
-        )
-        return cur.fetchall()
+    all_paths: list[str] | None = None
+    with conn.transaction(), conn.pipeline():
+        with conn.cursor() as setup:
+            set_timeouts(setup, settings)
+        with conn.cursor(row_factory=class_row(OpenIssue)) as cur, conn.cursor() as every:
+            cur.execute(
+                "SELECT issue_number, title, severity, status, file_path,"
+                " exai_norm_path(file_path) AS norm_path, line_start, line_end"
+                " FROM exai_issues"
+                " WHERE exai_norm_path(file_path) = ANY(%s)"
+                " AND status IN ('open', 'in_progress') AND file_path IS NOT NULL"
+                " ORDER BY issue_number",
+                (list(paths),),
+            )
+            if with_all_paths:
+                every.execute(
+                    "SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
+                    " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
+            issues = cur.fetchall()
+            if with_all_paths:
+                all_paths = [r[0] for r in every.fetchall()]
+    return issues, all_paths
 
-
-def iter_chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def flatten(rows: Iterable[Sequence[Any]]) -> list[Any]:
-    return [value for row in rows for value in row]

