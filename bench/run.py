@@ -21,15 +21,15 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from exai_git import markers, seed, store  # noqa: E402
+from exai_git import markers, seed, store
 
 SERVER = (os.environ.get("EXAI_BENCH_DSN") or os.environ.get("EXAI_TEST_DSN")
           or "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -155,9 +155,9 @@ def b2(quick: bool) -> list[str]:
                 conn.execute("DELETE FROM exai_issues")
                 conn.execute(
                     "INSERT INTO exai_issues (title, severity, file_path, line_start, line_end)"
-                    " SELECT 'issue ' || g, (ARRAY['critical','high','medium','low'])[1 + g % 4],"
-                    " 'pkg' || (g % %s) % 100 || '/mod' || (g % %s) || '.py', 1 + g % 190,"
-                    " 5 + g % 190 FROM generate_series(1, %s) g", (files, files, total))
+                    " SELECT 'issue ' || g, (ARRAY['critical','high','medium','low'])[1 + g %% 4],"
+                    " 'pkg' || (g %% %s) %% 100 || '/mod' || (g %% %s) || '.py', 1 + g %% 190,"
+                    " 5 + g %% 190 FROM generate_series(1, %s) g", (files, files, total))
                 conn.execute("ANALYZE exai_issues")
 
         env = {**ENV, "EXAI_GIT_DSN": db.dsn}
@@ -345,6 +345,8 @@ def embedded_hook(quick: bool) -> list[str]:
         t = time.perf_counter()
         sh([PY, "-m", "exai_git", "db", "migrate"], env=env)
         cold = time.perf_counter() - t
+        sh([PY, "-c", "import psycopg; from exai_git import embedded, seed; "
+            "seed.load(psycopg.connect(embedded.ensure_running()))"], env=env)
         sh([PY, "-m", "exai_git", "install"], cwd=repo, env=env)
         (repo / "a.txt").write_text("a\n")
         sh(["git", "add", "-A"], cwd=repo, env=env)

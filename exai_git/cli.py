@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -364,7 +365,7 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
 
         def progress(n: int) -> None:
             assert bar is not None
-            bar.length = (bar.length or 0) + n  # type: ignore[operator]
+            bar.length = (bar.length or 0) + n
             bar.update(n)
     report = hooks.apply_revs(repo, target, ctx.settings, progress=progress)
     if bar is not None:

@@ -11,8 +11,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from exai_git import render, seed, store
 from exai_git.config import Settings
@@ -36,7 +36,7 @@ def _demo_dsn(settings: Settings) -> str:
                          connect_timeout=max(2, int(settings.connect_timeout))) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DEMO_DB}"')
-    return make_conninfo(**{**conninfo_to_dict(admin), "dbname": DEMO_DB})
+    return make_conninfo("", **{**conninfo_to_dict(admin), "dbname": DEMO_DB})
 
 
 def run(settings: Settings, out: Callable[[str], None]) -> None:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 _SECRET_DSN = re.compile(
-    r"postgres(?:ql)?://[^\s:/@'\"]+:[^\s@'\"]+@|(?<![\w])password\s*=\s*['\"]?[^\s'\"$]+", re.I)
+    r"postgres(?:ql)?://[^\s:/@'\"]+:[^\s@'\"]+@|(?<![\w])password\s*=\s*['\"]?[^\s'\"$]+", re.IGNORECASE)
 _CONFIG_FILE = re.compile(r"(^|/)(\.env[^/]*|[^/]+\.(toml|ya?ml|ini|cfg|conf|json|env))$")
 
 
@@ -61,15 +61,14 @@ def _database(settings: Settings) -> list[Check]:
         started = time.perf_counter()
         conn = store.connect(settings)
         connected = time.perf_counter()
-        with conn:
-            with conn.cursor() as cur:
-                cur.execute("SELECT 1")
-                rtt = time.perf_counter()
-                try:
-                    store.require_schema(cur)
-                    schema = Check(OK, "schema", f"version {store.migrations()[-1].version}")
-                except ExaiError as e:
-                    schema = Check(FAIL, "schema", str(e))
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT 1")
+            rtt = time.perf_counter()
+            try:
+                store.require_schema(cur)
+                schema = Check(OK, "schema", f"version {store.migrations()[-1].version}")
+            except ExaiError as e:
+                schema = Check(FAIL, "schema", str(e))
     except ExaiError as e:
         return [Check(FAIL, "database", f"{shown} (from {settings.dsn_source}): {e}")]
     return [

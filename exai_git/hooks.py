@@ -11,15 +11,15 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from exai_git import markers
-from exai_git.errors import CheckFailed, DatabaseUnreachable, ExaiError, SchemaError
+from exai_git.errors import DatabaseUnreachable, ExaiError, SchemaError
 
 if TYPE_CHECKING:
-    import psycopg
 
     from exai_git.config import Settings
     from exai_git.diff import FileChange
@@ -105,7 +105,7 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
         with conn:
             checked = engine.check(conn, parsed.actions, settings)
         result.db_errors, result.db_warnings = checked.errors, checked.warnings
-    except Exception as e:  # slow or broken database: never block on it
+    except Exception as e:  # noqa: BLE001 - a slow or broken database never blocks a commit
         result.db_note = f"database check skipped ({_one_line(e)}); checked syntax only"
     return result
 
@@ -278,7 +278,7 @@ def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
         marked = [c.sha for c, p in pending if (p.actions or p.reverts) and len(c.parents) <= 1]
         pids = repo.patch_ids(marked)
         for commit, parsed in pending:
-            changes = None if commit.sha in touched else []
+            changes: list[FileChange] | None = None if commit.sha in touched else []
             yield work_for(repo, commit, settings, parsed=parsed,
                            patch_id=pids.get(commit.sha), changes=changes)
         pending.clear()
@@ -321,11 +321,12 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
     if known is not None and known.isdisjoint(paths):
         return ScanResult([], paths, key)  # no open issue on these files: no database
     with store.connect(settings) as conn:
-        issues, every = store.open_issues_on_paths(
-            conn, settings, paths, with_all_paths=cache is not None and known is None)
+        issues, any_on_paths, every = store.open_issues_touched(
+            conn, settings, scanner.probe(changes),
+            with_all_paths=cache is not None and known is None)
     if cache is not None and every is not None:
         cache.save(every)
-    return ScanResult(scanner.findings(changes, issues), paths, key, len(issues))
+    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths))
 
 
 class _IssuePaths:
@@ -502,7 +503,7 @@ def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str |
         parts = line.split()
         if len(parts) != 4:
             continue
-        local_ref, local_sha, remote_ref, remote_sha = parts
+        _local_ref, local_sha, remote_ref, remote_sha = parts
         if set(local_sha) == {"0"}:
             continue  # a deletion pushes no commits
         branch = remote_ref.removeprefix("refs/heads/")

@@ -33,22 +33,22 @@ MAX_STEPS = 1000  # a step range wider than this is a typo, not a checklist
 MAX_NUMBER = 2_147_483_647  # PostgreSQL integer
 
 _NEGATION = re.compile(
-    r"(?<![\w'’])(?:not|no|never|without|cannot)(?![\w'’])|\w+n['’]t(?![\w'’])", re.I
+    r"(?<![\w'’])(?:not|no|never|without|cannot)(?![\w'’])|\w+n['’]t(?![\w'’])", re.IGNORECASE
 )
-_QUALIFIER = re.compile(r"(?<![\w'’])(?:partially|partly|half)[\s-]*\Z", re.I)
+_QUALIFIER = re.compile(r"(?<![\w'’])(?:partially|partly|half)[\s-]*\Z", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[.!?;,]")
 _REVERT_SHA = re.compile(r"^This reverts commit ([0-9a-fA-F]{7,64})\b")
 _REVERT_SUBJECT = re.compile(r'^(?:Revert|Reapply) ".*"?\s*$')
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 
 _SEP = r"\s*(?:,\s*and(?!\w)|,|&|(?<!\w)and(?!\w))\s*"
-_SEP_RE = re.compile(_SEP, re.I)
+_SEP_RE = re.compile(_SEP, re.IGNORECASE)
 _COLON_RE = re.compile(r"\s*:?\s*")
-_STEP_KW_RE = re.compile(r"\s+steps?\s*:?\s*(?=[0-9])", re.I)
+_STEP_KW_RE = re.compile(r"\s+steps?\s*:?\s*(?=[0-9])", re.IGNORECASE)
 _STEP_ITEM_RE = re.compile(r"([0-9]{1,12})(?:\s*(?:-|\.\.|–)\s*([0-9]{1,12}))?(?![\w.]*[0-9A-Za-z_])")
-_CONV_RE = re.compile(r"\s+conv(?:ersation)?\s*[:=]\s*([^\s,;&()\[\]<>]*)", re.I)
+_CONV_RE = re.compile(r"\s+conv(?:ersation)?\s*[:=]\s*([^\s,;&()\[\]<>]*)", re.IGNORECASE)
 _WORD_NUM_RE = re.compile(r"\s+([A-Za-z]{2,7})\s*:?\s*([0-9]+)")
-_FOR_RE = re.compile(r"\s+for\s+", re.I)
+_FOR_RE = re.compile(r"\s+for\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def _interesting(prefix: str, cc: str) -> re.Pattern[str]:
     return re.compile(
         rf"^[^\n]*(?:{key}|reverts commit|conversation\s*:)[^\n]*$"
         rf"|^\s{{0,3}}(?:```|~~~)[^\n]*$|^{re.escape(cc + SCISSORS)}$",
-        re.I | re.M,
+        re.IGNORECASE | re.MULTILINE,
     )
 
 
@@ -124,12 +124,12 @@ def _patterns(prefix: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern
     key = re.escape(prefix)
     verbs = sorted(_VERB_ACTION, key=len, reverse=True)
     verb_alts = "|".join(r"\s+".join(map(re.escape, v.split())) for v in verbs)
-    verb_re = re.compile(rf"(?:(?<![\w-])|(?<=half-))(?:{verb_alts})(?![\w-])", re.I)
-    issue_re = re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.I)
+    verb_re = re.compile(rf"(?:(?<![\w-])|(?<=half-))(?:{verb_alts})(?![\w-])", re.IGNORECASE)
+    issue_re = re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.IGNORECASE)
     near_re = re.compile(
-        rf"(?<![\w-]){key}(?:[ \t]{{1,2}}|_|#|-[ \t]+|)([0-9]{{1,12}})(?!\w)", re.I
+        rf"(?<![\w-]){key}(?:[ \t]{{1,2}}|_|#|-[ \t]+|)([0-9]{{1,12}})(?!\w)", re.IGNORECASE
     )
-    trailer_re = re.compile(rf"^\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*$", re.I)
+    trailer_re = re.compile(rf"^\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*$", re.IGNORECASE)
     return verb_re, issue_re, near_re, trailer_re
 
 

@@ -11,8 +11,8 @@ lines a..b land in the new file, or None when every one of them was deleted.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 
 @dataclass(frozen=True, order=True)

@@ -13,7 +13,8 @@ import decimal
 import json
 import re
 import uuid
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 # C0 controls but tab/newline, DEL, C1 controls, bidi embeddings/overrides/isolates, and the
 # line/paragraph separators some terminals honour.
@@ -120,9 +121,9 @@ def issue_text(detail: Mapping[str, Any], prefix: str) -> str:
     issue = detail["issue"]
     lines = [
         f"{prefix}-{issue['issue_number']}: {clean(issue['title'])}",
-        f"  severity {clean(issue['severity'])}, status {clean(issue['status'])},"
-        f" category {clean(issue.get('category') or '-')},"
-        f" progress {progress(issue.get('completed_steps'), issue.get('total_steps'))}",
+        (f"  severity {clean(issue['severity'])}, status {clean(issue['status'])},"
+         f" category {clean(issue.get('category') or '-')},"
+         f" progress {progress(issue.get('completed_steps'), issue.get('total_steps'))}"),
     ]
     if issue.get("file_path"):
         lines.append(f"  location: {location(issue)}")
@@ -253,8 +254,8 @@ def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
         pending = [s["step_number"] for s in detail["checklist"]
                    if s["status"] in ("pending", "in_progress")]
         if pending:
-            out += ["", f"Next step: {pending[0]}. Mark steps done in a commit message with "
-                    f"`Fixes {key} step {pending[0]} conv:<conversation-id>`."]
+            out += ["", (f"Next step: {pending[0]}. Mark steps done in a commit message with "
+                         f"`Fixes {key} step {pending[0]} conv:<conversation-id>`.")]
     if detail["updates"]:
         out += ["", "## History", ""]
         for u in detail["updates"]:

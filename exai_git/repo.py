@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from exai_git.errors import GitError
 
@@ -57,6 +58,7 @@ class Repo:
                 ["git", "rev-parse", "--is-bare-repository", "--absolute-git-dir",
                  "--git-common-dir", "--show-toplevel"],
                 cwd=where, capture_output=True, env=dict(os.environ, GIT_OPTIONAL_LOCKS="0"),
+                check=False,
             )
         except OSError as e:
             if isinstance(e, FileNotFoundError) and where.exists():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from exai_git.ranges import touched
 
@@ -43,6 +44,38 @@ def norm_path(path: str) -> str:
 def paths_of(changes: Iterable[FileChange]) -> list[str]:
     """The old-side paths a change could touch issues on (added files have none)."""
     return sorted({norm_path(c.old_path) for c in changes if c.old_path})
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the database is asked about a change: the files, the files touched whole, and
+    each hunk's old side (kind 0: lines lo..hi replaced or deleted; kind 1: lines inserted
+    after line lo)."""
+
+    paths: list[str]
+    whole: list[str]
+    hunk_path: list[str]
+    hunk_lo: list[int]
+    hunk_hi: list[int]
+    hunk_kind: list[int]
+
+
+def probe(changes: Iterable[FileChange]) -> Probe:
+    out = Probe([], [], [], [], [], [])
+    for c in changes:
+        if not c.old_path:
+            continue
+        path = norm_path(c.old_path)
+        out.paths.append(path)
+        if c.status in _WHOLE_FILE or c.binary or c.submodule:
+            out.whole.append(path)
+            continue
+        for h in c.hunks:
+            out.hunk_path.append(path)
+            out.hunk_lo.append(h.old_start)
+            out.hunk_hi.append(h.old_start + max(h.old_count, 1) - 1)
+            out.hunk_kind.append(0 if h.old_count else 1)
+    return out
 
 
 def findings(changes: Sequence[FileChange], issues: Iterable[OpenIssue]) -> list[Finding]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from exai_git.errors import DatabaseUnreachable, ExaiError, SchemaError
 
@@ -38,11 +39,12 @@ def redact_dsn(dsn: str) -> str:
 
 
 def _password_of(dsn: str) -> str | None:
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     try:
         value = conninfo_to_dict(dsn).get("password")
-    except Exception:
+    except psycopg.Error:
         match = re.search(r"://[^:/@]*:([^@/]*)@", dsn)
         return match.group(1) if match else None
     return str(value) if value else None
@@ -64,11 +66,12 @@ def scrub(text: str, dsn: str | None) -> str:
 
 def endpoint(dsn: str) -> str:
     """host:port the DSN points at, for error messages (never the password)."""
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict
 
     try:
         params = conninfo_to_dict(dsn)
-    except Exception:
+    except psycopg.Error:
         return "(unparsable connection string)"
     import os
 
@@ -413,34 +416,58 @@ class OpenIssue:
     line_end: int | None
 
 
-def open_issues_on_paths(
-    conn: psycopg.Connection[Any], settings: Settings, paths: Sequence[str],
+_TOUCHED_SQL = """
+WITH h AS MATERIALIZED (
+    SELECT * FROM unnest(%(hp)s::text[], %(hlo)s::int[], %(hhi)s::int[], %(hk)s::int[])
+        AS h(path, lo, hi, kind)
+)
+SELECT issue_number, title, severity, status, file_path,
+       exai_norm_path(file_path) AS norm_path, line_start, line_end
+FROM exai_issues i
+WHERE exai_norm_path(file_path) = ANY(%(paths)s)
+  AND status IN ('open', 'in_progress') AND file_path IS NOT NULL
+  AND (line_start IS NULL
+       OR exai_norm_path(file_path) = ANY(%(whole)s)
+       OR EXISTS (
+           SELECT 1 FROM h
+           WHERE h.path = exai_norm_path(i.file_path)
+             AND CASE WHEN h.kind = 0
+                      THEN h.lo <= coalesce(i.line_end, i.line_start) AND h.hi >= i.line_start
+                      ELSE i.line_start <= h.lo AND h.lo < coalesce(i.line_end, i.line_start)
+                 END))
+ORDER BY issue_number
+"""
+
+
+def open_issues_touched(
+    conn: psycopg.Connection[Any], settings: Settings, probe: Any,
     *, with_all_paths: bool = False,
-) -> tuple[list[OpenIssue], list[str] | None]:
-    """Open issues whose normalised file_path is one of paths, and (when asked) every path
-    an open issue sits on: one round trip, served by the partial index on the path."""
+) -> tuple[list[OpenIssue], bool, list[str] | None]:
+    """Open issues a change may touch (the database filters by line range, so the answer
+    grows with the change, not with the tracker), whether any open issue sits on the changed
+    files at all, and (when asked) every path an open issue sits on. One round trip."""
     from psycopg.rows import class_row
 
     all_paths: list[str] | None = None
+    params = {"paths": probe.paths, "whole": probe.whole, "hp": probe.hunk_path,
+              "hlo": probe.hunk_lo, "hhi": probe.hunk_hi, "hk": probe.hunk_kind}
     with conn.transaction(), conn.pipeline():
         with conn.cursor() as setup:
             set_timeouts(setup, settings)
-        with conn.cursor(row_factory=class_row(OpenIssue)) as cur, conn.cursor() as every:
-            cur.execute(
-                "SELECT issue_number, title, severity, status, file_path,"
-                " exai_norm_path(file_path) AS norm_path, line_start, line_end"
-                " FROM exai_issues"
-                " WHERE exai_norm_path(file_path) = ANY(%s)"
-                " AND status IN ('open', 'in_progress') AND file_path IS NOT NULL"
-                " ORDER BY issue_number",
-                (list(paths),),
-            )
+        with conn.cursor(row_factory=class_row(OpenIssue)) as cur, conn.cursor() as any_, \
+                conn.cursor() as every:
+            cur.execute(_TOUCHED_SQL, params)
+            any_.execute(
+                "SELECT EXISTS (SELECT 1 FROM exai_issues WHERE exai_norm_path(file_path) ="
+                " ANY(%s) AND status IN ('open', 'in_progress') AND file_path IS NOT NULL)",
+                (probe.paths,))
             if with_all_paths:
                 every.execute(
                     "SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
                     " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
             issues = cur.fetchall()
+            row = any_.fetchone()
             if with_all_paths:
                 all_paths = [r[0] for r in every.fetchall()]
-    return issues, all_paths
+    return issues, bool(row and row[0]), all_paths
 

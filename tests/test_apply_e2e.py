@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -167,6 +166,16 @@ def test_revert_undoes(hooked: Path, seeded: Database) -> None:
     assert issue_of(seeded, 2) == ("open", None, False)
     again = exai("apply", "HEAD~1..HEAD", cwd=hooked)
     assert again.returncode == 0 and "0 actions applied" in again.stdout
+
+
+def test_revert_of_an_amended_commit_undoes_the_original_work(hooked: Path, seeded: Database
+                                                               ) -> None:
+    commit(hooked, "Fixes EXAI-1 step 4", {"x.txt": "1\n"})
+    git(hooked, "commit", "-q", "--amend", "-m", "Fixes EXAI-1 step 4\n\nReworded.")
+    assert steps_of(seeded, 1)[4][0] == "complete"
+    git(hooked, "revert", "--no-edit", "HEAD")
+    assert steps_of(seeded, 1)[4][0] == "pending"
+    assert issue_of(seeded, 1)[0] == "open"
 
 
 def test_twenty_processes_on_one_issue(repo: Path, seeded: Database) -> None:

@@ -22,12 +22,12 @@ SEED_DOC = Path(__file__).parent / "data" / "issue-tracking-system.md"
 def seed_statements() -> list[str]:
     """Every SQL statement of the seed document's query and workflow sections, verbatim."""
     text = SEED_DOC.read_text(encoding="utf-8")
-    sections = re.split(r"^## ", text, flags=re.M)
+    sections = re.split(r"^## ", text, flags=re.MULTILINE)
     wanted = [s for s in sections if s.startswith(("🔍 QUERYING THE SYSTEM", "🎯 USAGE WORKFLOW"))]
     assert len(wanted) == 2
     statements = []
     for section in wanted:
-        for block in re.findall(r"```sql\n(.*?)```", section, flags=re.S):
+        for block in re.findall(r"```sql\n(.*?)```", section, flags=re.DOTALL):
             for stmt in block.split(";"):
                 body = "\n".join(ln for ln in stmt.splitlines() if not ln.strip().startswith("--"))
                 if body.strip():

@@ -3,7 +3,6 @@ embedded default and the demo."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys

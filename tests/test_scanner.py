@@ -306,3 +306,41 @@ def test_locations_move_with_the_code(tracked: Path, seeded: Database) -> None:
     moves = seeded.scalar("SELECT count(*) FROM exai_issue_updates WHERE content LIKE %s",
                           ("%location moved%",))
     assert moves == 2
+
+
+def test_database_prefilter_agrees_with_the_scanner(db: Database) -> None:
+    """The SQL that narrows issues by line range never drops a finding the scanner makes."""
+    import random
+
+    from exai_git import scanner, store
+
+    rng = random.Random(3)
+    paths = [f"src/m{k}.py" for k in range(5)]
+    rows = []
+    for _ in range(300):
+        start = rng.randint(1, 80)
+        lines_ = rng.choice([None, (start, start), (start, start + rng.randint(0, 15))])
+        rows.append((rng.choice(paths), lines_[0] if lines_ else None,
+                     lines_[1] if lines_ else None))
+    with db.connect() as conn:
+        conn.cursor().executemany(
+            "INSERT INTO exai_issues (title, severity, file_path, line_start, line_end)"
+            " VALUES ('t', 'low', %s, %s, %s)", rows)
+        settings = db.settings()
+        every = store.open_issues_touched(conn, settings, scanner.Probe(paths, paths, [], [], [],
+                                                                        []))[0]
+        for _trial in range(40):
+            changes = []
+            for path in rng.sample(paths, rng.randint(1, 3)):
+                status = rng.choice(["modified"] * 6 + ["deleted", "renamed"])
+                hunks = []
+                pos = 0
+                for _ in range(rng.randint(0, 4)):
+                    pos += rng.randint(0, 20)
+                    count = rng.choice([0, 1, 2, 5])
+                    hunks.append(Hunk(pos if count == 0 else max(pos, 1), count, 1, 1))
+                    pos += count
+                changes.append(diff.FileChange(status, path, path, "100644", "100644",
+                                               tuple(hunks)))
+            narrowed = store.open_issues_touched(conn, settings, scanner.probe(changes))[0]
+            assert scanner.findings(changes, narrowed) == scanner.findings(changes, every)
