@@ -416,25 +416,27 @@ class OpenIssue:
     line_end: int | None
 
 
-_TOUCHED_SQL = """
-WITH h AS MATERIALIZED (
-    SELECT * FROM unnest(%(hp)s::text[], %(hlo)s::int[], %(hhi)s::int[], %(hk)s::int[])
-        AS h(path, lo, hi, kind)
-)
-SELECT issue_number, title, severity, status, file_path,
-       exai_norm_path(file_path) AS norm_path, line_start, line_end
-FROM exai_issues i
-WHERE exai_norm_path(file_path) = ANY(%(paths)s)
-  AND status IN ('open', 'in_progress') AND file_path IS NOT NULL
-  AND (line_start IS NULL
-       OR exai_norm_path(file_path) = ANY(%(whole)s)
-       OR EXISTS (
-           SELECT 1 FROM h
-           WHERE h.path = exai_norm_path(i.file_path)
-             AND CASE WHEN h.kind = 0
-                      THEN h.lo <= coalesce(i.line_end, i.line_start) AND h.hi >= i.line_start
-                      ELSE i.line_start <= h.lo AND h.lo < coalesce(i.line_end, i.line_start)
-                 END))
+_ISSUE_FIELDS = ("issue_number, title, severity, status, file_path,"
+                 " exai_norm_path(file_path) AS norm_path, line_start, line_end")
+_OPEN = "status IN ('open', 'in_progress') AND file_path IS NOT NULL"
+# Per hunk, the issues whose range it overlaps (an insertion after line lo overlaps when it
+# falls strictly inside: the range holds both lo and lo + 1); the GiST index on
+# (path, exai_line_range) serves it. Issues without lines, and files touched whole, by path.
+_TOUCHED_SQL = f"""
+SELECT {_ISSUE_FIELDS} FROM exai_issues
+WHERE exai_norm_path(file_path) = ANY(%(paths)s) AND {_OPEN} AND line_start IS NULL
+UNION
+SELECT {_ISSUE_FIELDS} FROM exai_issues
+WHERE exai_norm_path(file_path) = ANY(%(whole)s) AND {_OPEN}
+UNION
+SELECT {_ISSUE_FIELDS.replace("issue_number", "i.issue_number")}
+FROM unnest(%(hp)s::text[], %(hlo)s::int[], %(hhi)s::int[], %(hk)s::int[]) AS h(path, lo, hi, kind)
+JOIN LATERAL (
+    SELECT * FROM exai_issues i
+    WHERE exai_norm_path(i.file_path) = h.path AND {_OPEN} AND i.line_start IS NOT NULL
+      AND exai_line_range(i.line_start, i.line_end) && int4range(h.lo, h.hi, '[]')
+      AND (h.kind = 0 OR exai_line_range(i.line_start, i.line_end) @> int4range(h.lo, h.lo + 1, '[]'))
+) i ON true
 ORDER BY issue_number
 """
 
