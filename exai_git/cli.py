@@ -373,7 +373,10 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
     if as_json:
         echo(render.to_json(report.to_json()))
     else:
-        for line in hooks.report_lines(report, ctx.settings.prefix):
+        lines = hooks.report_lines(report, ctx.settings.prefix)
+        if len(lines) > 50:  # a backfill: say what went wrong, then the totals
+            lines = [ln for ln in lines if ln.startswith(("EXAI: warning", "EXAI: error"))]
+        for line in lines:
             echo(line)
         echo(f"{report.read} commit{'s' if report.read != 1 else ''} read, "
              f"{report.applied} action{'s' if report.applied != 1 else ''} applied, "

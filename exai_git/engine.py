@@ -55,6 +55,8 @@ class Work:
     patch_id: str | None = None
     changes: tuple[PathChange, ...] = ()
     repository: str | None = None
+    # Actions a backfill found already linked to this sha: reported as skipped, not re-read.
+    applied_before: tuple[str, ...] = ()
 
     @property
     def short(self) -> str:
@@ -88,6 +90,7 @@ class Work:
                                      tuple(Hunk(*h) for h in c["hunks"]), c["binary"])
                           for c in data["changes"]),
             repository=data.get("repository"),
+            applied_before=tuple(data.get("applied_before", ())),
         )
 
     @property
@@ -564,6 +567,10 @@ def apply(
     batch: list[Work] = []
     for work in works:
         report.read += 1
+        if work.applied_before:
+            report.commits.append(CommitResult(
+                work.sha, work.subject,
+                skipped=[f"{d} (already applied)" for d in work.applied_before]))
         if not work.needs_database:
             if on_progress:
                 on_progress(1)
@@ -592,7 +599,7 @@ def _apply_batch(conn: psycopg.Connection[Any], works: Sequence[Work],
         for work in works:
             result = CommitResult(work.sha, work.subject)
             applier = _Applier(st, work, result, settings.prefix)
-            for action in _merged(work.actions):
+            for action in merged_actions(work.actions):
                 applier.apply(action)
             for target in work.reverts:
                 applier.revert(target)
@@ -603,7 +610,7 @@ def _apply_batch(conn: psycopg.Connection[Any], works: Sequence[Work],
     return results
 
 
-def _merged(actions: Sequence[Action]) -> list[Action]:
+def merged_actions(actions: Sequence[Action]) -> list[Action]:
     """One action per (issue, action): steps unioned, first conversation kept."""
     merged: dict[tuple[int, str], Action] = {}
     for a in actions:
@@ -617,32 +624,52 @@ def _merged(actions: Sequence[Action]) -> list[Action]:
     return list(merged.values())
 
 
+def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    return [list(col) for col in zip(*rows)]
+
+
 def _write(cur: psycopg.Cursor[Any], st: _State) -> None:
-    issues = [i for i in st.by_id.values() if i.dirty]
+    """Write a batch's outcome: one statement per table, each row set passed as arrays."""
+    issues = [(i.id, i.status, i.fix_conversation_id, i.fix_date, i.file_path, i.line_start,
+               i.line_end) for i in st.by_id.values() if i.dirty]
     if issues:
-        cur.executemany(
-            "UPDATE exai_issues SET status = %s, fix_conversation_id = %s, fix_date = %s,"
-            " file_path = %s, line_start = %s, line_end = %s WHERE id = %s",
-            [(i.status, i.fix_conversation_id, i.fix_date, i.file_path, i.line_start,
-              i.line_end, i.id) for i in issues])
-    steps = [(s.status, s.conversation_id, s.completed_at, i.id, n)
+        cur.execute(
+            "UPDATE exai_issues i SET status = u.status, fix_conversation_id = u.fix_conv,"
+            " fix_date = u.fix_date, file_path = u.file_path, line_start = u.line_start,"
+            " line_end = u.line_end"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],"
+            " %s::int[], %s::int[]) AS u(id, status, fix_conv, fix_date, file_path, line_start,"
+            " line_end) WHERE i.id = u.id", _columns(issues))
+    steps = [(i.id, n, s.status, s.conversation_id, s.completed_at)
              for i in st.by_id.values() for n, s in i.steps.items() if s.dirty]
     if steps:
-        cur.executemany(
-            "UPDATE exai_issue_checklist SET status = %s, conversation_id = %s,"
-            " completed_at = %s WHERE issue_id = %s AND step_number = %s", steps)
+        cur.execute(
+            "UPDATE exai_issue_checklist c SET status = u.status, conversation_id = u.conv,"
+            " completed_at = u.completed_at"
+            " FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::timestamptz[])"
+            " AS u(issue_id, step_number, status, conv, completed_at)"
+            " WHERE c.issue_id = u.issue_id AND c.step_number = u.step_number", _columns(steps))
     if st.updates:
-        cur.executemany(
+        cur.execute(
             "INSERT INTO exai_issue_updates (issue_id, update_type, content, conversation_id,"
-            " created_at) VALUES (%s, %s, %s, %s, %s + make_interval(secs => %s * 1e-6))",
-            st.updates)
+            " created_at)"
+            " SELECT u.issue_id, u.kind, u.content, u.conv,"
+            " u.at + make_interval(secs => u.seq * 1e-6)"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],"
+            " %s::int[]) WITH ORDINALITY AS u(issue_id, kind, content, conv, at, seq, ord)"
+            " ORDER BY u.ord", _columns(st.updates))
     if st.new_links:
-        cur.executemany(
+        rows = [(*r[:4], "{" + ",".join(map(str, r[4])) + "}", *r[5:]) for r in st.new_links]
+        cur.execute(
             "INSERT INTO exai_commit_links (issue_id, commit_sha, patch_id, action, steps,"
             " conversation_id, repository, subject, committed_at, effects)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)"
-            " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO NOTHING",
-            st.new_links)
+            " SELECT u.issue_id, u.sha, u.pid, u.action, u.steps::int[], u.conv, u.repo,"
+            " u.subject, u.at, u.effects::jsonb"
+            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])"
+            " WITH ORDINALITY AS u(issue_id, sha, pid, action, steps, conv, repo, subject, at,"
+            " effects, ord) ORDER BY u.ord"
+            " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO NOTHING", _columns(rows))
 
 
 # --------------------------------------------------------------------------- preview
@@ -674,7 +701,7 @@ def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Se
             " WHERE i.issue_number = ANY(%s) GROUP BY i.issue_number, i.status", (numbers,))
         rows = {r[0]: (r[1], dict(zip(r[2], r[3]))) for r in cur.fetchall()}
     p = settings.prefix
-    for a in _merged(actions):
+    for a in merged_actions(actions):
         key = f"{p}-{a.issue}"
         if a.issue not in rows:
             out.errors.append(f"{key}: no such issue")

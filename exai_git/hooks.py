@@ -20,6 +20,7 @@ from exai_git import markers
 from exai_git.errors import DatabaseUnreachable, ExaiError, SchemaError
 
 if TYPE_CHECKING:
+    import psycopg
 
     from exai_git.config import Settings
     from exai_git.diff import FileChange
@@ -262,38 +263,69 @@ def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
 
 
 def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
-    """Work for each commit of a range, streamed from one `git log`; patch-ids and diffs
-    are asked for only where a commit has markers or touches a path an open issue is on."""
+    """Work for each commit of a range, streamed from one `git log`. Commits whose actions
+    are all linked already are reported as such without more work; patch-ids and diffs are
+    asked for only where a commit has new markers or touches a file an open issue is on."""
     from exai_git import store
+    from exai_git.engine import Work, merged_actions
 
     include, exclude = repo.range_shas(spec)
-    with store.connect(settings) as conn, conn.cursor() as cur:
-        cur.execute("SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
-                    " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
-        issue_paths = {r[0] for r in cur.fetchall()}
-    touched = repo.commits_touching(include, exclude, issue_paths) if issue_paths else set()
-    pending: list[tuple[Commit, markers.Parsed]] = []
+    with store.connect(settings) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
+                        " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
+            issue_paths = {r[0] for r in cur.fetchall()}
+        conn.commit()
+        touched = repo.commits_touching(include, exclude, issue_paths) if issue_paths else set()
+        pending: list[tuple[Commit, markers.Parsed]] = []
 
-    def flush() -> Iterator[Work]:
-        marked = [c.sha for c, p in pending if (p.actions or p.reverts) and len(c.parents) <= 1]
-        pids = repo.patch_ids(marked)
-        for commit, parsed in pending:
-            changes: list[FileChange] | None = None if commit.sha in touched else []
-            yield work_for(repo, commit, settings, parsed=parsed,
-                           patch_id=pids.get(commit.sha), changes=changes)
-        pending.clear()
+        def flush() -> Iterator[Work]:
+            linked = _linked_actions(conn, [c.sha for c, _ in pending])
+            fresh = []
+            for commit, parsed in pending:
+                actions = merged_actions(parsed.actions)
+                keys = {(a.issue, a.action) for a in actions}
+                if (keys and not parsed.reverts and commit.sha not in touched
+                        and keys <= linked.get(commit.sha, set())):
+                    yield Work(commit.sha, commit.subject, commit.committed_at,
+                               applied_before=tuple(markers.describe(a, settings.prefix)
+                                                    for a in actions))
+                else:
+                    fresh.append((commit, parsed))
+            marked = [c.sha for c, p in fresh if (p.actions or p.reverts) and len(c.parents) <= 1]
+            pids = repo.patch_ids(marked)
+            for commit, parsed in fresh:
+                changes: list[FileChange] | None = None if commit.sha in touched else []
+                yield work_for(repo, commit, settings, parsed=parsed,
+                               patch_id=pids.get(commit.sha), changes=changes)
+            pending.clear()
 
-    for commit in repo.iter_log(include, exclude):
-        parsed = parse_message(commit.message, settings, None)
-        if not (parsed.actions or parsed.reverts or commit.sha in touched):
-            from exai_git.engine import Work
+        env_conversation = os.environ.get("EXAI_CONVERSATION_ID")
+        for commit in repo.iter_log(include, exclude):
+            parsed = markers.parse(commit.message, prefix=settings.prefix, comment_char=None,
+                                   env_conversation=env_conversation)
+            if not (parsed.actions or parsed.reverts or commit.sha in touched):
+                yield Work(commit.sha, commit.subject, commit.committed_at)
+                continue
+            pending.append((commit, parsed))
+            if len(pending) >= 500:
+                yield from flush()
+        yield from flush()
 
-            yield Work(commit.sha, commit.subject, commit.committed_at)
-            continue
-        pending.append((commit, parsed))
-        if len(pending) >= 500:
-            yield from flush()
-    yield from flush()
+
+def _linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
+                    ) -> dict[str, set[tuple[int, str]]]:
+    """(issue number, action) already linked to each of shas."""
+    if not shas:
+        return {}
+    out: dict[str, set[tuple[int, str]]] = {}
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT l.commit_sha, i.issue_number, l.action FROM exai_commit_links l"
+                    " JOIN exai_issues i ON i.id = l.issue_id WHERE l.commit_sha = ANY(%s)",
+                    (list(shas),))
+        for sha, number, action in cur.fetchall():
+            out.setdefault(sha, set()).add((number, action))
+    return out
 
 
 # --------------------------------------------------------------------------- scanning

@@ -358,18 +358,21 @@ def parse(
     env_conversation: str | None = None,
 ) -> Parsed:
     """The actions, ignored mentions, warnings and errors of a commit message."""
-    out = _Collector()
-    _, issue_re, near_re, trailer_re = _patterns(prefix.upper())
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     cc = comment_char or "#"
+    interesting = _interesting(prefix.upper(), cc)
+    if interesting.search(text) is None:
+        return _NOTHING  # most messages: no key, no revert, no trailer, no fence
+    out = _Collector()
+    _, issue_re, near_re, trailer_re = _patterns(prefix.upper())
     in_fence = False
     below_scissors = False
     trailer_conv: str | None = None
     # Only lines that can matter are visited: those naming the key (or a near miss of it),
     # fences, the scissors line, revert and conversation lines. The rest change nothing.
     number, last = 1, 0
-    for found in _interesting(prefix.upper(), cc).finditer(text):
+    for found in interesting.finditer(text):
         number += text.count("\n", last, found.start())
         last = found.start()
         line = found.group(0)
@@ -431,6 +434,9 @@ def parse(
     )
     return Parsed(actions, tuple(out.ignored), tuple(out.warnings), tuple(out.errors),
                   tuple(dict.fromkeys(out.reverts)))
+
+
+_NOTHING = Parsed()
 
 
 def describe(action: Action, prefix: str = "EXAI") -> str:
