@@ -653,9 +653,14 @@ NATIVE_HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit",
 
 
 def hook_script(name: str, python: str) -> str:
+    early = ""
+    if name == "prepare-commit-msg":
+        # a message given with -m/-F, a merge or a reused message has no template to fill
+        early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"
+        f"{early}"
         f"exec {_sh_quote(python)} -m exai_git.hookmain {name} \"$@\"\n"
     )
 

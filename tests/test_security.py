@@ -53,7 +53,9 @@ def hook_dsn(seeded: Database) -> str:
     name = f"exai_hook_{uuid.uuid4().hex[:8]}"
     seeded.query(f"CREATE ROLE {name} LOGIN PASSWORD 'hookpw' IN ROLE exai_git_hook")
     seeded.query(f"ALTER ROLE {name} INHERIT")
-    yield seeded.dsn.replace("://postgres@", f"://{name}:hookpw@")
+    from psycopg.conninfo import make_conninfo
+
+    yield make_conninfo(seeded.dsn, user=name, password="hookpw")
     seeded.query(f"DROP OWNED BY {name}")
     seeded.query(f"DROP ROLE {name}")
 
