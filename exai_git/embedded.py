@@ -41,6 +41,21 @@ def ensure_running(database: str = DATABASE) -> str:
         uri = cached.read_text().strip()
         if uri and _alive(uri):
             return uri
+    import fcntl
+
+    data_dir().mkdir(parents=True, exist_ok=True)
+    with open(data_dir() / ".start.lock", "w") as lock:
+        # processes starting at once (parallel tests, two hooks) take turns; the second
+        # finds the server the first started
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cached.exists():
+            uri = cached.read_text().strip()
+            if uri and _alive(uri):
+                return uri
+        return _start(database, cached)
+
+
+def _start(database: str, cached: Path) -> str:
     import warnings
 
     try:
