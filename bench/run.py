@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg
 
 from exai_git import markers, seed, store
+from tests.history import fast_import_history, issues_with_steps
 
 SERVER = (os.environ.get("EXAI_BENCH_DSN") or os.environ.get("EXAI_TEST_DSN")
           or "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -285,31 +286,9 @@ def b4(quick: bool) -> list[str]:
     db = Database()
     repo = new_repo()
     try:
-        with psycopg.connect(db.dsn) as conn:
-            numbers = []
-            for k in range(10):
-                row = conn.execute("INSERT INTO exai_issues (title, severity) VALUES (%s, 'low')"
-                                   " RETURNING id, issue_number", (f"issue {k}",)).fetchone()
-                assert row is not None
-                numbers.append(row[1])
-                conn.cursor().executemany(
-                    "INSERT INTO exai_issue_checklist (issue_id, step_number, description)"
-                    " VALUES (%s, %s, %s)",
-                    [(row[0], s, f"s{s}") for s in range(1, markers_n // 10 + 1)])
-        every = commits_n // markers_n
-        stream = []
-        made = 0
-        for n in range(1, commits_n + 1):
-            message = f"commit {n}\n\nBody text for commit {n}."
-            if n % every == 0 and made < markers_n:
-                message = f"Fixes EXAI-{numbers[made % 10]} step {made // 10 + 1}\n\nwork {n}"
-                made += 1
-            body = f"line {n}\n"
-            msg = message.encode()
-            stream.append(f"commit refs/heads/main\ncommitter T <t@e> {1_700_000_000 + n} +0000\n"
-                          .encode() + f"data {len(msg)}\n".encode() + msg + b"\n")
-            stream.append(f"M 100644 inline file{n % 50}.txt\ndata {len(body)}\n{body}\n".encode())
-        sh(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(stream))
+        numbers = issues_with_steps(db.dsn, 10, markers_n // 10)
+        made = fast_import_history(repo, commits_n, commits_n // markers_n, numbers,
+                                   markers_n // 10)
         root = sh(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=repo).stdout.decode().strip()
         spec = f"{root}..HEAD"
         env = {**ENV, "EXAI_GIT_DSN": db.dsn}

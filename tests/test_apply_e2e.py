@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Database, exai, git, write
+from tests.history import fast_import_history, issues_with_steps
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
 V = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -241,41 +242,10 @@ def test_install_from_a_worktree(hooked: Path, seeded: Database, tmp_path: Path)
     assert issue_of(seeded, 2)[0] == "fixed"
 
 
-def fast_import_history(repo: Path, commits: int, marker_every: int, issues: list[int],
-                        steps: int) -> int:
-    """A history of commits, every marker_every-th fixing one step; returns markers made."""
-    lines = []
-    markers = 0
-    slots = [(i, s) for i in issues for s in range(1, steps + 1)]
-    for n in range(1, commits + 1):
-        message = f"commit {n}"
-        if n % marker_every == 0 and markers < len(slots):
-            issue, step = slots[markers]
-            message = f"Fixes EXAI-{issue} step {step}\n\nwork {n}"
-            markers += 1
-        body = f"line {n}\n"
-        msg = message.encode()
-        lines.append(b"commit refs/heads/main\n")
-        lines.append(f"committer T <t@e> {1_700_000_000 + n} +0000\n".encode())
-        lines.append(f"data {len(msg)}\n".encode() + msg + b"\n")
-        lines.append(f"M 100644 inline file{n % 50}.txt\ndata {len(body)}\n{body}\n".encode())
-    subprocess.run(["git", "fast-import", "--quiet"], cwd=repo, input=b"".join(lines), check=True)
-    return markers
-
-
 @pytest.mark.slow
 def test_backfill_ten_thousand_commits(repo: Path, db: Database,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    ids = []
-    with db.connect() as conn:
-        for k in range(10):
-            row = conn.execute("INSERT INTO exai_issues (title, severity) VALUES (%s, 'low')"
-                               " RETURNING id, issue_number", (f"issue {k}",)).fetchone()
-            assert row is not None
-            ids.append(row[1])
-            conn.cursor().executemany(
-                "INSERT INTO exai_issue_checklist (issue_id, step_number, description)"
-                " VALUES (%s, %s, %s)", [(row[0], s, f"s{s}") for s in range(1, 201)])
+    ids = issues_with_steps(db.dsn, 10, 200)
     made = fast_import_history(repo, 10_000, 5, ids, 200)
     assert made == 2000
     monkeypatch.setenv("EXAI_GIT_DSN", db.dsn)
