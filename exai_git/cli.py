@@ -318,7 +318,7 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
     if as_json and sarif:
         raise click.UsageError("give --json or --sarif, not both")
     repo = _repo()
-    hook_mode = target is None
+    hook_mode = target is None  # `scan --staged` is the pre-commit hook: never blocks on the db
     try:
         result = hooks.scan(repo, ctx.settings, target)
     except ExaiError as e:
@@ -334,11 +334,11 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
     elif sarif:
         echo(render.to_json(scanner.sarif(result.findings, prefix, __version__)))
     else:
-        out = (lambda line: click.echo(line, err=True)) if hook_mode else echo
+        # as a hook, git shows a hook's standard output on the terminal too
         for f in result.findings:
-            out(scanner.finding_line(f, prefix))
+            echo(scanner.finding_line(f, prefix))
         if result.findings:
-            out(scanner.hint(result.findings, prefix))
+            echo(scanner.hint(result.findings, prefix))
     if scanner.fails(result.findings, fail_on or ctx.settings.fail_on):
         raise SystemExit(EXIT_CHECK_FAILED)
 

@@ -182,33 +182,36 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
             if report.moves:
                 forget_issue_paths(repo)
             return report
-    except (DatabaseUnreachable, SchemaError) as e:
-        reason = str(e)
+    except DatabaseUnreachable as e:
+        state, reason = "database unreachable", str(e)
+    except SchemaError as e:
+        state, reason = "database not ready", str(e)
     except Exception as e:
         mapped = _unreachable(e)
         if mapped is None:
             raise
-        reason = mapped
+        state, reason = mapped
     if needed:
         box.put(needed, reason)
     total = box.count()
-    say(f"EXAI: {reason}; {total} commit{'s' if total != 1 else ''} queued, "
-        "run `exai-git sync`")
+    say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''} queued, "
+        f"run `exai-git sync` ({reason})")
     return None
 
 
-def _unreachable(e: Exception) -> str | None:
+def _unreachable(e: Exception) -> tuple[str, str] | None:
     """Why the database cannot take the work now (so it is queued), or None for a bug."""
     import psycopg
 
-    if isinstance(e, (psycopg.OperationalError, psycopg.errors.QueryCanceled,
-                      psycopg.errors.LockNotAvailable)):
-        return f"database unavailable ({_one_line(e)})"
+    if isinstance(e, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
+        return "database too slow", f"no answer within the statement timeout ({_one_line(e)})"
+    if isinstance(e, psycopg.OperationalError):
+        return "database unreachable", f"lost the connection ({_one_line(e)})"
     if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
                       psycopg.errors.UndefinedColumn)):
-        return "the database has no exai-git schema; run `exai-git db migrate`"
+        return "database not ready", "it has no exai-git schema; run `exai-git db migrate`"
     if isinstance(e, psycopg.errors.InsufficientPrivilege):
-        return f"the database refused the update ({_one_line(e)})"
+        return "database refused the update", _one_line(e)
     return None
 
 

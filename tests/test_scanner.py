@@ -192,7 +192,9 @@ def test_scan_staged_finds_the_touched_issue(tracked: Path) -> None:
         "line_start": 58, "line_end": 60, "touched": [[58, 59]]}]
     text = exai("scan", "--staged", cwd=tracked)
     assert ("src/providers/async_kimi.py:58-60 EXAI-2 [high, open] AsyncKimi Provider 300s "
-            "Default (touched 58-59)") in text.stderr
+            "Default (touched 58-59)") in text.stdout
+    down = exai("scan", "--staged", cwd=tracked, env={"EXAI_GIT_DSN": "postgresql://127.0.0.1:1/x"})
+    assert down.returncode == 0 and "scan skipped" in down.stderr  # a hook never blocks on it
     assert exai("scan", "--fail-on", "high", cwd=tracked).returncode == 1
     assert exai("scan", "--fail-on", "critical", cwd=tracked).returncode == 0
     sarif = json.loads(exai("scan", "--sarif", cwd=tracked).stdout)
