@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from exai_git import markers
 from exai_git.markers import Action
+from exai_git.paths import norm_path
 from exai_git.ranges import Hunk, remap
 
 if TYPE_CHECKING:
@@ -96,16 +97,6 @@ class Work:
     @property
     def needs_database(self) -> bool:
         return bool(self.actions or self.reverts or self.changes)
-
-
-def norm_path(path: str) -> str:
-    """The normal form issue paths are matched in (mirrors SQL exai_norm_path)."""
-    import re
-
-    p = re.sub(r"/{2,}", "/", path.replace("\\", "/"))
-    while p.startswith("./"):
-        p = p[2:]
-    return p
 
 
 # --------------------------------------------------------------------------- results

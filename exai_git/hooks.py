@@ -345,7 +345,7 @@ class ScanResult:
 def scan(repo: Repo, settings: Settings, target: str | None, *,
          use_path_cache: bool = False) -> ScanResult:
     """Findings for the staged change (target None) or a revision / A..B range."""
-    from exai_git import scanner, store
+    from exai_git import scanner
 
     changes, key = _changes_for(repo, target)
     paths = scanner.paths_of(changes)
@@ -355,6 +355,8 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
     known = cache.load() if cache is not None else None
     if known is not None and known.isdisjoint(paths):
         return ScanResult([], paths, key)  # no open issue on these files: no database
+    from exai_git import store
+
     with store.connect(settings) as conn:
         issues, any_on_paths, every = store.open_issues_touched(
             conn, settings, scanner.probe(changes),

@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from exai_git.engine import Work
+if TYPE_CHECKING:
+    from exai_git.engine import Work
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -56,6 +58,8 @@ class Outbox:
         """Queued work, oldest first."""
         if not self.path.exists():
             return []
+        from exai_git.engine import Work
+
         with closing(self._connect()) as conn:
             rows = conn.execute("SELECT id, work FROM outbox ORDER BY id").fetchall()
         return [(int(i), Work.from_json(w)) for i, w in rows]

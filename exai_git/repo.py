@@ -184,7 +184,7 @@ class Repo:
     def commits_touching(self, include: Sequence[str], exclude: Sequence[str],
                          paths: set[str]) -> set[str]:
         """Commits of include ^exclude that change one of paths (normalised): one git call."""
-        from exai_git.engine import norm_path
+        from exai_git.paths import norm_path
 
         out = self.run("log", "-z", "--no-renames", "--name-only", "--format=%x01%H",
                        *include, *(f"^{e}" for e in exclude), "--")

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from exai_git.paths import norm_path
 from exai_git.ranges import touched
 
 if TYPE_CHECKING:
@@ -33,12 +34,6 @@ class Finding:
                 "title": self.title, "file_path": self.file_path,
                 "line_start": self.line_start, "line_end": self.line_end,
                 "touched": [list(t) for t in self.touched]}
-
-
-def norm_path(path: str) -> str:
-    from exai_git.engine import norm_path as _norm
-
-    return _norm(path)
 
 
 def paths_of(changes: Iterable[FileChange]) -> list[str]:
