@@ -404,11 +404,12 @@ def sync_cmd(ctx: Ctx) -> None:
 
 @cli.command("install")
 @click.option("--uninstall", is_flag=True, help="Remove the hooks exai-git installed.")
-def install_cmd(uninstall: bool) -> None:
+@pass_ctx
+def install_cmd(ctx: Ctx, uninstall: bool) -> None:
     """Install native git hooks (for repositories that do not use pre-commit)."""
     from exai_git import hooks
 
-    for line in hooks.install(_repo(), uninstall=uninstall):
+    for line in hooks.install(_repo(), uninstall=uninstall, prefix=ctx.settings.prefix):
         echo(line)
 
 

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,16 +191,3 @@ def load(
 
 def _libpq_env_present(env: Mapping[str, str]) -> bool:
     return any(env.get(v) for v in ("PGHOST", "PGSERVICE", "PGDATABASE", "PGHOSTADDR"))
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Where a repository keeps exai-git's local state (inside the git common dir)."""
-
-    state_dir: Path
-    outbox: Path = field(init=False)
-    scan_cache: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "outbox", self.state_dir / "outbox.sqlite3")
-        object.__setattr__(self, "scan_cache", self.state_dir / "scan-cache.json")

@@ -47,7 +47,7 @@ def run(root: Path | None, dsn_flag: str | None) -> list[Check]:
     checks += _database(settings)
     repo = _repo(root)
     if repo is not None:
-        checks += _repository(repo)
+        checks += _repository(repo, settings.prefix)
     return checks
 
 
@@ -88,7 +88,7 @@ def _repo(root: Path | None) -> Repo | None:
         return None
 
 
-def _repository(repo: Repo) -> list[Check]:
+def _repository(repo: Repo, prefix: str) -> list[Check]:
     from exai_git import hooks
     from exai_git.outbox import Outbox
 
@@ -101,6 +101,10 @@ def _repository(repo: Repo) -> list[Check]:
     uses_framework = framework.exists() and "exai-" in framework.read_text(errors="replace")
     if native:
         out.append(Check(OK, "hooks", "native: " + ", ".join(native)))
+        msg_hook = directory / "commit-msg"
+        if "commit-msg" in native and f":-{prefix}}}" not in msg_hook.read_text(errors="replace"):
+            out.append(Check(WARN, "hooks", "the commit-msg hook was installed for another "
+                                            "prefix; run `exai-git install` again"))
     elif uses_framework:
         out.append(Check(OK, "hooks", "through the pre-commit framework (.pre-commit-config.yaml)"))
     else:

@@ -657,11 +657,16 @@ NATIVE_HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit",
                 "post-rewrite")
 
 
-def hook_script(name: str, python: str) -> str:
+def hook_script(name: str, python: str, prefix: str = "EXAI") -> str:
     early = ""
     if name == "prepare-commit-msg":
         # a message given with -m/-F, a merge or a reused message has no template to fill
         early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
+    elif name == "commit-msg":
+        # a message naming no issue key, conversation or revert has nothing to check; the
+        # key is the configured prefix at install time (doctor says when it changed since)
+        early = (f'grep -qiE -e "${{EXAI_GIT_PREFIX:-{prefix}}}" -e "conversation" '
+                 '-e "reverts commit" "$1" 2>/dev/null || exit 0\n')
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"
@@ -680,7 +685,8 @@ def hooks_dir(repo: Repo) -> Path:
     return path if path.is_absolute() else repo.root / path
 
 
-def install(repo: Repo, *, uninstall: bool = False, python: str | None = None) -> list[str]:
+def install(repo: Repo, *, uninstall: bool = False, python: str | None = None,
+            prefix: str = "EXAI") -> list[str]:
     """Write (or remove) the native hooks; never touch a hook that is not ours."""
     directory = hooks_dir(repo)
     python = python or sys.executable
@@ -701,7 +707,7 @@ def install(repo: Repo, *, uninstall: bool = False, python: str | None = None) -
             continue
         directory.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{name}.exai-tmp")
-        tmp.write_text(hook_script(name, python))
+        tmp.write_text(hook_script(name, python, prefix))
         tmp.chmod(0o755)
         os.replace(tmp, path)
         lines.append(f"installed {name}")

@@ -160,3 +160,20 @@ def test_issue_path_cache_skips_the_database_until_it_expires(tracked: Path, see
     out = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "pre-commit"], cwd=tracked,
                          capture_output=True, text=True)
     assert "other.txt EXAI-4 [low, open] new" in out.stderr
+
+
+def test_commit_msg_hook_follows_the_installed_prefix(repo: Path, seeded: Database,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
+    write(repo / ".exai-git.toml", 'prefix = "BUG"\n')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "config")
+    assert exai("install", cwd=repo).returncode == 0
+    refused = git(repo, "commit", "--allow-empty", "-m", "Fixes BUG-1 step 0", check=False)
+    assert refused.returncode != 0 and "steps start at 1" in refused.stderr
+    # not this repository's key: nothing to check, the hook lets it through without Python
+    assert git(repo, "commit", "--allow-empty", "-qm", "Fixes EXAI-1 step 0",
+               check=False).returncode == 0
+    assert "installed for another prefix" not in exai("doctor", cwd=repo).stdout
+    write(repo / ".exai-git.toml", 'prefix = "TASK"\n')
+    assert "installed for another prefix" in exai("doctor", cwd=repo).stdout
