@@ -121,21 +121,24 @@ class Report:
     commits: list[CommitResult] = field(default_factory=list)
     read: int = 0
 
+    def _total(self, kind: str) -> int:
+        return sum(len(getattr(c, kind)) for c in self.commits)
+
     @property
     def applied(self) -> int:
-        return sum(len(c.applied) for c in self.commits)
+        return self._total("applied")
 
     @property
     def skipped(self) -> int:
-        return sum(len(c.skipped) for c in self.commits)
+        return self._total("skipped")
 
     @property
     def errors(self) -> int:
-        return sum(len(c.errors) for c in self.commits)
+        return self._total("errors")
 
     @property
     def moves(self) -> int:
-        return sum(len(c.moves) for c in self.commits)
+        return self._total("moves")
 
     def to_json(self) -> dict[str, Any]:
         return {"commits_read": self.read, "actions_applied": self.applied,

@@ -47,7 +47,8 @@ def run(name: str, args: list[str]) -> int:
             return hooks.post_commit(repo, settings)
         if name == "pre-push":
             lines = hooks.pre_commit_framework_push_lines() or _stdin_lines()
-            return hooks.pre_push(repo, settings, lines, args[0] if args else None)
+            remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME")
+            return hooks.pre_push(repo, settings, lines, remote)
         if name == "post-rewrite":
             return hooks.post_rewrite(repo, settings, _stdin_lines())
         print(f"exai-git: unknown hook {name!r} (known: {', '.join(HOOKS)})", file=sys.stderr)
