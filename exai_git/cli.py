@@ -258,12 +258,7 @@ def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
     """Dry run: the actions a commit message would trigger (reads stdin by default)."""
     from exai_git import hooks, markers, render
 
-    text = hooks.read_message_file(file)
-    repo = _repo_or_none()
-    cc = repo.comment_char() if repo is not None else "#"
-    if cc is None:
-        cc = hooks._auto_comment_char(text)
-    parsed = hooks.parse_message(text, ctx.settings, cc)
+    parsed = hooks.parse_draft(hooks.read_message_file(file), ctx.settings, _repo_or_none())
     if as_json:
         echo(render.to_json(parsed.to_json()))
     else:

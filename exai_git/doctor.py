@@ -90,7 +90,6 @@ def _repo(root: Path | None) -> Repo | None:
 
 def _repository(repo: Repo, prefix: str) -> list[Check]:
     from exai_git import hooks
-    from exai_git.outbox import Outbox
 
     out = []
     directory = hooks.hooks_dir(repo)
@@ -110,7 +109,7 @@ def _repository(repo: Repo, prefix: str) -> list[Check]:
     else:
         out.append(Check(WARN, "hooks", "none installed; run `exai-git install` or add the "
                                         "exai hooks to .pre-commit-config.yaml"))
-    queued = Outbox(hooks.state_dir(repo) / "outbox.sqlite3").count()
+    queued = hooks.outbox(repo).count()
     if queued:
         out.append(Check(WARN, "queue", f"{queued} commit{'s' if queued != 1 else ''} waiting; "
                                         "run `exai-git sync`"))

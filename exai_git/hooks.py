@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from exai_git.config import Settings
     from exai_git.diff import FileChange
     from exai_git.engine import PathChange, Report, Work
+    from exai_git.outbox import Outbox
     from exai_git.repo import Commit, Repo
     from exai_git.scanner import Finding
 
@@ -38,6 +39,33 @@ def say_err(line: str) -> None:
 
 def state_dir(repo: Repo) -> Path:
     return repo.common_dir / "exai-git"
+
+
+def outbox(repo: Repo) -> Outbox:
+    """The repository's queue of work the database could not take yet."""
+    from exai_git.outbox import Outbox
+
+    return Outbox(state_dir(repo) / "outbox.sqlite3")
+
+
+def _read_state(path: Path) -> dict[str, Any] | None:
+    """A JSON state file the hooks leave each other, or None when absent or unreadable."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_state(path: Path, data: dict[str, Any]) -> None:
+    """Replace a JSON state file atomically; a state file that cannot be written is skipped."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def parse_message(text: str, settings: Settings, comment_char: str | None = "#"
@@ -69,6 +97,13 @@ def _auto_comment_char(text: str) -> str:
     return next((c for c in "#;@!$%^&|:" if c not in starts), "#")
 
 
+def parse_draft(text: str, settings: Settings, repo: Repo | None) -> markers.Parsed:
+    """A message as git would see it before cleanup: its comment lines are the repository's
+    core.commentChar (# outside a repository)."""
+    cc = repo.comment_char() if repo is not None else "#"
+    return parse_message(text, settings, cc if cc is not None else _auto_comment_char(text))
+
+
 # --------------------------------------------------------------------------- check-msg
 
 
@@ -85,13 +120,7 @@ class MessageCheck:
 
 
 def check_message(path: str, settings: Settings, *, repo: Repo | None = None) -> MessageCheck:
-    text = read_message_file(path)
-    cc: str | None = "#"
-    if repo is not None:
-        cc = repo.comment_char()
-        if cc is None:
-            cc = _auto_comment_char(text)
-    parsed = parse_message(text, settings, cc)
+    parsed = parse_draft(read_message_file(path), settings, repo)
     result = MessageCheck(parsed)
     if parsed.errors or not parsed.actions:
         return result
@@ -140,7 +169,7 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
     if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
         patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
     if changes is None:
-        changes = repo.commit_changes(commit.sha, commit.parents[0] if commit.parents else None)
+        changes = repo.changes_of(commit)
     return Work(commit.sha, commit.subject, commit.committed_at, parsed.actions, reverts,
                 patch_id, path_changes(changes), repository_name(repo, settings))
 
@@ -157,31 +186,25 @@ def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
 # --------------------------------------------------------------------------- applying
 
 
-def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> Report | None:
-    """Apply works (after replaying the queue); on an unreachable database, queue them."""
+def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> None:
+    """Apply the queue, oldest first, then works, and say what happened; on an unreachable
+    database, queue works instead."""
     from exai_git import engine, store
-    from exai_git.outbox import Outbox
 
-    box = Outbox(state_dir(repo) / "outbox.sqlite3")
+    box = outbox(repo)
     queued = box.items()
     needed = [w for w in works if w.needs_database]
     if not needed and not queued:
-        return None
+        return
     try:
-        conn = store.connect(settings)
-        with conn:
-            report = engine.Report()
-            if queued:
-                replayed = engine.apply(conn, [w for _, w in queued], settings)
-                box.remove([i for i, _ in queued])
-                report.commits += replayed.commits
-                report.read += replayed.read
-            current = engine.apply(conn, needed, settings)
-            report.commits += current.commits
-            report.read += current.read
-            if report.moves:
-                forget_issue_paths(repo)
-            return report
+        with store.connect(settings) as conn:
+            report = engine.apply(conn, [w for _, w in queued] + needed, settings)
+        box.remove([i for i, _ in queued])
+        if report.moves:
+            forget_issue_paths(repo)
+        for line in report_lines(report, settings.prefix):
+            say(line)
+        return
     except DatabaseUnreachable as e:
         state, reason = "database unreachable", str(e)
     except SchemaError as e:
@@ -196,7 +219,6 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
     total = box.count()
     say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''} queued, "
         f"run `exai-git sync` ({reason})")
-    return None
 
 
 def _unreachable(e: Exception) -> tuple[str, str] | None:
@@ -218,9 +240,8 @@ def _unreachable(e: Exception) -> tuple[str, str] | None:
 def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
     """Replay the queue, oldest first; items leave it only once applied."""
     from exai_git import engine, store
-    from exai_git.outbox import Outbox
 
-    box = Outbox(state_dir(repo) / "outbox.sqlite3")
+    box = outbox(repo)
     queued = box.items()
     if not queued:
         return 0, engine.Report()
@@ -379,11 +400,8 @@ class _IssuePaths:
 
         if self.ttl <= 0:
             return None
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(data, dict) or data.get("source") != self.source:
+        data = _read_state(self.path)
+        if data is None or data.get("source") != self.source:
             return None
         if not 0 <= time.time() - float(data.get("at", 0)) <= self.ttl:
             return None
@@ -392,16 +410,8 @@ class _IssuePaths:
     def save(self, paths: list[str]) -> None:
         import time
 
-        if self.ttl <= 0:
-            return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"source": self.source, "at": time.time(),
-                                       "paths": paths}))
-            os.replace(tmp, self.path)
-        except OSError:
-            pass
+        if self.ttl > 0:
+            _write_state(self.path, {"source": self.source, "at": time.time(), "paths": paths})
 
 
 def forget_issue_paths(repo: Repo) -> None:
@@ -422,7 +432,7 @@ def _changes_for(repo: Repo, target: str | None) -> tuple[list[FileChange], str]
         changes = repo.commit_changes(b_sha, base)
     else:
         commit = repo.commit(target)
-        changes = repo.commit_changes(commit.sha, commit.parents[0] if commit.parents else None)
+        changes = repo.changes_of(commit)
     return changes, _changes_key(changes)
 
 
@@ -438,25 +448,15 @@ def remember_scan(repo: Repo, result: ScanResult, prefix: str) -> None:
     of the same change, so they need no database to know it."""
     from exai_git import scanner
 
-    path = state_dir(repo) / "scan-cache.json"
-    data = {"key": result.diff_key, "issues": result.issues_on_paths,
-            "findings": [scanner.finding_line(f, prefix) for f in result.findings],
-            "first": result.findings[0].issue if result.findings else None}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    _write_state(state_dir(repo) / "scan-cache.json", {
+        "key": result.diff_key, "issues": result.issues_on_paths,
+        "findings": [scanner.finding_line(f, prefix) for f in result.findings],
+        "first": result.findings[0].issue if result.findings else None})
 
 
 def _cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads((state_dir(repo) / "scan-cache.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and data.get("key") == key else None
+    data = _read_state(state_dir(repo) / "scan-cache.json")
+    return data if data is not None and data.get("key") == key else None
 
 
 def _scan_said_nothing(repo: Repo, key: str) -> bool:
@@ -514,18 +514,13 @@ def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
         return 0
     commit = repo.commit("HEAD")
     parsed = parse_message(commit.message, settings, None)
-    changes = repo.commit_changes(commit.sha, commit.parents[0] if commit.parents else None)
-    from exai_git.outbox import Outbox
-
+    changes = repo.changes_of(commit)
     if (not parsed.actions and not parsed.reverts
             and _scan_said_nothing(repo, _changes_key(changes))
-            and Outbox(state_dir(repo) / "outbox.sqlite3").count() == 0):
+            and outbox(repo).count() == 0):
         return 0  # nothing to apply and nothing to move: no database, no psycopg
     work = work_for(repo, commit, settings, parsed=parsed, changes=changes)
-    report = apply_or_queue(repo, [work], settings, say)
-    if report is not None:
-        for line in report_lines(report, settings.prefix):
-            say(line)
+    apply_or_queue(repo, [work], settings, say)
     return 0
 
 
@@ -564,10 +559,7 @@ def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str |
             works.append(work_for(repo, commit, settings))
     if not works:
         return 0
-    report = apply_or_queue(repo, works, settings, say)
-    if report is not None:
-        for out in report_lines(report, settings.prefix):
-            say(out)
+    apply_or_queue(repo, works, settings, say)
     return 0
 
 
@@ -605,10 +597,7 @@ def post_rewrite(repo: Repo, settings: Settings, lines: Sequence[str], say: Say 
             except ExaiError:
                 continue
     if settings.apply_on == "commit" and works:
-        report = apply_or_queue(repo, [w for w in works if w.actions or w.reverts], settings, say)
-        if report is not None:
-            for out in report_lines(report, settings.prefix):
-                say(out)
+        apply_or_queue(repo, [w for w in works if w.actions or w.reverts], settings, say)
     return 0
 
 

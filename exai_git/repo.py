@@ -171,15 +171,16 @@ class Repo:
             args.append("HEAD")
         return diff.parse(self.run(*args, "--"))
 
-    def commit_changes(self, sha: str, parent: str | None = None,
-                       paths: Sequence[str] = ()) -> list[FileChange]:
-        """What a commit changed against its first parent (or the empty tree)."""
+    def commit_changes(self, sha: str, base: str) -> list[FileChange]:
+        """What sha changed against base."""
         from exai_git import diff
 
-        if parent is None:
-            commit = self.commit(sha)
-            parent = commit.parents[0] if commit.parents else self.empty_tree()
-        return diff.parse(self.run("diff", *_DIFF, parent, sha, "--", *paths))
+        return diff.parse(self.run("diff", *_DIFF, base, sha, "--"))
+
+    def changes_of(self, commit: Commit) -> list[FileChange]:
+        """What a commit changed against its first parent (or the empty tree)."""
+        return self.commit_changes(commit.sha,
+                                   commit.parents[0] if commit.parents else self.empty_tree())
 
     def commits_touching(self, include: Sequence[str], exclude: Sequence[str],
                          paths: set[str]) -> set[str]:
