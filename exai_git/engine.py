@@ -648,9 +648,14 @@ def _write(cur: psycopg.Cursor[Any], st: _State) -> None:
             "INSERT INTO exai_issue_updates (issue_id, update_type, content, conversation_id,"
             " created_at)"
             " SELECT u.issue_id, u.kind, u.content, u.conv,"
-            " u.at + make_interval(secs => u.seq * 1e-6)"
+            " coalesce(last.at, u.at) + make_interval(secs => u.seq * 1e-6)"
             " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],"
             " %s::int[]) WITH ORDINALITY AS u(issue_id, kind, content, conv, at, seq, ord)"
+            # git dates commits to the second: an earlier commit's rows in the same second
+            # stay before this one's
+            " LEFT JOIN LATERAL (SELECT max(x.created_at) AS at FROM exai_issue_updates x"
+            "  WHERE x.issue_id = u.issue_id AND x.created_at >= u.at"
+            "  AND x.created_at < u.at + interval '1 second') last ON true"
             " ORDER BY u.ord", _columns(st.updates))
     if st.new_links:
         rows = [(*r[:4], "{" + ",".join(map(str, r[4])) + "}", *r[5:]) for r in st.new_links]
