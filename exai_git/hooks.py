@@ -464,6 +464,36 @@ def _scan_said_nothing(repo: Repo, key: str) -> bool:
     return data is not None and data.get("issues") == 0
 
 
+POST_COMMIT_QUIET = "post-commit-quiet"
+
+
+def _mark_post_commit_quiet(repo: Repo, quiet: bool) -> None:
+    """Tell the native post-commit hook, a shell script, that a commit of exactly this parent
+    and tree has nothing to apply or move unless its message names an issue: the scan found no
+    open issue on the changed files and nothing is queued. It then starts no Python at all.
+
+    The file holds what `git log -1 --format='%P %T'` prints for such a commit; any other
+    commit (amended, merged, --no-verify, a tree changed by another hook) does not match it.
+    """
+    path = state_dir(repo) / POST_COMMIT_QUIET
+    key = None
+    if quiet:
+        head = repo.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
+        tree = repo.run("write-tree", check=False)  # the tree `git commit` is about to write
+        if head.strip() and tree.strip():
+            key = f"{head.decode().strip()} {tree.decode().strip()}\n"
+    try:
+        if key is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(key)
+            os.replace(tmp, path)
+    except OSError:
+        pass
+
+
 # --------------------------------------------------------------------------- hooks
 
 
@@ -495,11 +525,14 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     try:
         result = scan(repo, settings, None, use_path_cache=True)
     except ExaiError as e:
+        _mark_post_commit_quiet(repo, False)
         if e.exit_code == 3:
             say(f"EXAI: {e}; scan skipped")
             return 0
         raise
     remember_scan(repo, result, settings.prefix)
+    _mark_post_commit_quiet(repo, settings.apply_on != "commit" or (
+        result.issues_on_paths == 0 and not result.findings and outbox(repo).count() == 0))
     for f in result.findings:
         say(scanner.finding_line(f, settings.prefix))
     if result.findings:
@@ -654,14 +687,28 @@ def hook_script(name: str, python: str, prefix: str = "EXAI") -> str:
     elif name == "commit-msg":
         # a message naming no issue key, conversation or revert has nothing to check; the
         # key is the configured prefix at install time (doctor says when it changed since)
-        early = (f'grep -qiE -e "${{EXAI_GIT_PREFIX:-{prefix}}}" -e "conversation" '
-                 '-e "reverts commit" "$1" 2>/dev/null || exit 0\n')
+        early = f'{_grep_markers(prefix)} "$1" 2>/dev/null || exit 0\n'
+    elif name == "post-commit":
+        # nothing to apply or move: the pre-commit scan of this parent and tree found no open
+        # issue on the changed files, nothing is queued, and the message names no issue
+        early = (f'q="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git/{POST_COMMIT_QUIET}"\n'
+                 'if [ -r "$q" ] && read -r want < "$q"; then\n'
+                 "  git log -1 --format='%P %T%n%B' HEAD 2>/dev/null | {\n"
+                 '    read -r have && [ "$have" = "$want" ] &&\n'
+                 f'      ! {_grep_markers(prefix)}; }} && exit 0\n'
+                 'fi\n')
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"
         f"{early}"
         f"exec {_sh_quote(python)} -m exai_git.hookmain {name} \"$@\"\n"
     )
+
+
+def _grep_markers(prefix: str) -> str:
+    """A grep that succeeds when its input may hold a marker, a trailer or a revert."""
+    return (f'grep -qiE -e "${{EXAI_GIT_PREFIX:-{prefix}}}" -e "conversation" '
+            '-e "reverts commit"')
 
 
 def _sh_quote(text: str) -> str:

@@ -3,6 +3,7 @@ embedded default and the demo."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -43,9 +44,10 @@ def test_prepare_commit_msg_adds_findings_as_comments(tracked: Path) -> None:
     assert "Refs EXAI-2" in git(tracked, "log", "-1", "--format=%B").stdout
 
 
-def imported(cwd: Path, *args: str, stdin: str = "") -> set[str]:
+def imported(cwd: Path, *args: str, stdin: str = "", server: bool = True) -> set[str]:
+    env = {**os.environ, "EXAI_GIT_HOOK_SERVER": "1" if server else "0"}
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exai_git.hookmain", *args],
-                          cwd=cwd, capture_output=True, text=True, input=stdin)
+                          cwd=cwd, capture_output=True, text=True, input=stdin, env=env)
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
             if line.startswith("import time:")}
 
@@ -65,7 +67,7 @@ def test_hooks_with_nothing_to_do_import_no_database_driver(tracked: Path) -> No
 def test_a_marker_does_use_the_database(tracked: Path, seeded: Database) -> None:
     msg = tracked / "msg"
     msg.write_text("Fixes EXAI-1 step 2\n")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg))
+    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
 
 
 @pytest.mark.slow
@@ -177,3 +179,46 @@ def test_commit_msg_hook_follows_the_installed_prefix(repo: Path, seeded: Databa
     assert "installed for another prefix" not in exai("doctor", cwd=repo).stdout
     write(repo / ".exai-git.toml", 'prefix = "TASK"\n')
     assert "installed for another prefix" in exai("doctor", cwd=repo).stdout
+
+
+def logged_python(repo: Path, log: Path) -> None:
+    """Point the installed hooks at a python that notes each hook it starts."""
+    wrapper = repo.parent / "logged-python"
+    wrapper.write_text(f'#!/bin/sh\necho "$3" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    for hook in (repo / ".git" / "hooks").iterdir():
+        text = hook.read_text()
+        if "exai-git hook" in text:
+            hook.write_text(text.replace(f"'{sys.executable}'", f"'{wrapper}'"))
+
+
+def test_post_commit_starts_no_python_when_the_scan_found_nothing(tracked: Path,
+                                                                  seeded: Database) -> None:
+    log = tracked.parent / "started.log"
+    logged_python(tracked, log)
+
+    def started(*args: str, files: dict[str, str] | None = None) -> list[str]:
+        log.write_text("")
+        for name, text in (files or {}).items():
+            write(tracked / name, text)
+        git(tracked, "add", "-A")
+        git(tracked, "commit", "-q", *args)
+        return log.read_text().split()
+
+    # a change that touches no open issue's file, with no marker: only the scan runs Python
+    assert started("-m", "plain", files={"other.txt": "a\n"}) == ["pre-commit"]
+    # a marker: post-commit applies it
+    assert started("--allow-empty", "-m", "Refs EXAI-2") == ["pre-commit", "commit-msg",
+                                                            "post-commit"]
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links WHERE action = 'ref'") == 1
+    # no marker, but the change is on a file an open issue sits on: post-commit moves it
+    kimi = (tracked / "src/providers/async_kimi.py").read_text()
+    assert started("-m", "shift", files={"src/providers/async_kimi.py": "new\n" + kimi}) == [
+        "pre-commit", "post-commit"]
+    assert seeded.scalar("SELECT line_start FROM exai_issues WHERE issue_number = 2") == 59
+    # amending: the commit's parent is not what the scan saw, so post-commit looks itself
+    assert "post-commit" in started("--amend", "-m", "plain, amended", "--allow-empty")
+    # skipping the pre-commit scan leaves no fresh answer: post-commit looks itself
+    assert started("--no-verify", "-m", "unscanned", files={"other.txt": "b\n"}) == [
+        "post-commit"]
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links WHERE action = 'ref'") == 1
