@@ -1,8 +1,9 @@
 """The hooks' own entry point: `python -m exai_git.hookmain NAME [ARGS]`.
 
 Hooks run on every commit, so this path skips the command-line framework and imports only
-what the hook at hand needs: a hook with nothing to do imports neither psycopg nor GitPython
-and opens no connection.
+what the hook at hand needs: a hook with nothing to do imports no psycopg and opens no
+connection. A hook that does need the database is handed to the warm hook server when one
+runs (see hookserver), and starts one when none does.
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ def _stdin_lines() -> list[str]:
 
 
 def run(name: str, args: list[str]) -> int:
-    if name == "prepare-commit-msg" and len(args) > 1 and args[1] in (
-            "message", "merge", "squash", "commit"):
-        return 0  # the message is given (-m, -F) or reused: no template to add to
+    if _nothing_to_do(name, args):
+        return 0  # skipped, or a message given (-m, -F) or reused: no template to add to
     from exai_git import config, hooks
     from exai_git.errors import ExaiError
     from exai_git.repo import Repo
 
-    if os.environ.get("EXAI_GIT_SKIP"):
-        return 0
     try:
         repo = Repo()
         settings = config.load(repo.root)
@@ -67,12 +65,30 @@ def run(name: str, args: list[str]) -> int:
         return 0
 
 
+def _nothing_to_do(name: str, args: list[str]) -> bool:
+    return bool(os.environ.get("EXAI_GIT_SKIP")) or (
+        name == "prepare-commit-msg" and len(args) > 1 and args[1] in (
+            "message", "merge", "squash", "commit"))
+
+
 def main() -> None:
     argv = sys.argv[1:]
     if not argv:
         print(f"usage: exai-git-hook NAME [ARGS] (NAME: {', '.join(HOOKS)})", file=sys.stderr)
         sys.exit(2)
-    sys.exit(run(argv[0], argv[1:]))
+    if _nothing_to_do(argv[0], argv[1:]):
+        sys.exit(0)
+    from exai_git import hookserver
+
+    path = hookserver.socket_path() if hookserver.enabled() and argv[0] in HOOKS else None
+    if path is not None:
+        rc = hookserver.delegate(argv, path)
+        if rc is not None:
+            sys.exit(rc)
+    rc = run(argv[0], argv[1:])
+    if path is not None and "psycopg" in sys.modules:
+        hookserver.spawn(path)  # this hook paid for importing psycopg; the next need not
+    sys.exit(rc)
 
 
 if __name__ == "__main__":
