@@ -10,6 +10,7 @@ whose patch-id matches an applied one is a rewrite and is recorded, not applied 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -44,6 +45,11 @@ class PathChange:
     binary: bool = False
 
 
+@functools.lru_cache(maxsize=1024)
+def _utc(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
 @dataclass(frozen=True)
 class Work:
     """Everything needed to apply one commit; plain data, so the outbox can keep it."""
@@ -65,7 +71,7 @@ class Work:
 
     @property
     def when(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.committed_at, dt.timezone.utc)
+        return _utc(self.committed_at)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -266,7 +272,7 @@ class _Applier:
         self.st.link_rows.setdefault(self.work.sha, []).append(row)
         self.st.new_links.append((issue.id, self.work.sha, self.work.patch_id, action, list(steps),
                                   conv, self.work.repository, self.work.subject,
-                                  self.work.when, json.dumps(effects)))
+                                  self.work.when, effects))
 
     def set_status(self, issue: _Issue, new: str, conv: str | None, why: str) -> dict[str, Any]:
         old = issue.status
@@ -618,57 +624,66 @@ def merged_actions(actions: Sequence[Action]) -> list[Action]:
     return list(merged.values())
 
 
-def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
-    return [list(col) for col in zip(*rows)]
+def _rows(rows: Sequence[Sequence[Any]]) -> str:
+    """A batch of rows as one JSON array of arrays: one text parameter that the database
+    unpacks (jsonb_array_elements), instead of a typed array per column that the driver would
+    build element by element."""
+    return json.dumps(rows, default=_json_value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)  # UUID
 
 
 def _write(cur: psycopg.Cursor[Any], st: _State) -> None:
-    """Write a batch's outcome: one statement per table, each row set passed as arrays."""
+    """Write a batch's outcome: one statement per table, each row set passed as one JSON
+    parameter."""
     issues = [(i.id, i.status, i.fix_conversation_id, i.fix_date, i.file_path, i.line_start,
                i.line_end) for i in st.by_id.values() if i.dirty]
     if issues:
         cur.execute(
-            "UPDATE exai_issues i SET status = u.status, fix_conversation_id = u.fix_conv,"
-            " fix_date = u.fix_date, file_path = u.file_path, line_start = u.line_start,"
-            " line_end = u.line_end"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],"
-            " %s::int[], %s::int[]) AS u(id, status, fix_conv, fix_date, file_path, line_start,"
-            " line_end) WHERE i.id = u.id", _columns(issues))
+            "UPDATE exai_issues i SET status = u.v->>1, fix_conversation_id = u.v->>2,"
+            " fix_date = (u.v->>3)::timestamptz, file_path = u.v->>4,"
+            " line_start = (u.v->>5)::int, line_end = (u.v->>6)::int"
+            " FROM jsonb_array_elements(%s::jsonb) AS u(v) WHERE i.id = (u.v->>0)::uuid",
+            (_rows(issues),))
     steps = [(i.id, n, s.status, s.conversation_id, s.completed_at)
              for i in st.by_id.values() for n, s in i.steps.items() if s.dirty]
     if steps:
         cur.execute(
-            "UPDATE exai_issue_checklist c SET status = u.status, conversation_id = u.conv,"
-            " completed_at = u.completed_at"
-            " FROM unnest(%s::uuid[], %s::int[], %s::text[], %s::text[], %s::timestamptz[])"
-            " AS u(issue_id, step_number, status, conv, completed_at)"
-            " WHERE c.issue_id = u.issue_id AND c.step_number = u.step_number", _columns(steps))
+            "UPDATE exai_issue_checklist c SET status = u.v->>2, conversation_id = u.v->>3,"
+            " completed_at = (u.v->>4)::timestamptz"
+            " FROM jsonb_array_elements(%s::jsonb) AS u(v)"
+            " WHERE c.issue_id = (u.v->>0)::uuid AND c.step_number = (u.v->>1)::int",
+            (_rows(steps),))
     if st.updates:
         cur.execute(
             "INSERT INTO exai_issue_updates (issue_id, update_type, content, conversation_id,"
             " created_at)"
             " SELECT u.issue_id, u.kind, u.content, u.conv,"
             " coalesce(last.at, u.at) + make_interval(secs => u.seq * 1e-6)"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],"
-            " %s::int[]) WITH ORDINALITY AS u(issue_id, kind, content, conv, at, seq, ord)"
+            " FROM (SELECT (v->>0)::uuid AS issue_id, v->>1 AS kind, v->>2 AS content,"
+            "  v->>3 AS conv, (v->>4)::timestamptz AS at, (v->>5)::int AS seq, ord"
+            "  FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, ord)) u"
             # git dates commits to the second: an earlier commit's rows in the same second
             # stay before this one's
             " LEFT JOIN LATERAL (SELECT max(x.created_at) AS at FROM exai_issue_updates x"
             "  WHERE x.issue_id = u.issue_id AND x.created_at >= u.at"
             "  AND x.created_at < u.at + interval '1 second') last ON true"
-            " ORDER BY u.ord", _columns(st.updates))
+            " ORDER BY u.ord", (_rows(st.updates),))
     if st.new_links:
-        rows = [(*r[:4], "{" + ",".join(map(str, r[4])) + "}", *r[5:]) for r in st.new_links]
         cur.execute(
             "INSERT INTO exai_commit_links (issue_id, commit_sha, patch_id, action, steps,"
             " conversation_id, repository, subject, committed_at, effects)"
-            " SELECT u.issue_id, u.sha, u.pid, u.action, u.steps::int[], u.conv, u.repo,"
-            " u.subject, u.at, u.effects::jsonb"
-            " FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[], %s::text[], %s::text[], %s::timestamptz[], %s::text[])"
-            " WITH ORDINALITY AS u(issue_id, sha, pid, action, steps, conv, repo, subject, at,"
-            " effects, ord) ORDER BY u.ord"
-            " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO NOTHING", _columns(rows))
+            " SELECT (v->>0)::uuid, v->>1, v->>2, v->>3,"
+            " ARRAY(SELECT n::int FROM jsonb_array_elements_text(v->4) WITH ORDINALITY AS s(n, i)"
+            "  ORDER BY i), v->>5, v->>6, v->>7,"
+            " (v->>8)::timestamptz, v->9"
+            " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, ord) ORDER BY ord"
+            " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO NOTHING",
+            (_rows(st.new_links),))
 
 
 # --------------------------------------------------------------------------- preview

@@ -302,27 +302,43 @@ def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
         conn.commit()
         touched = repo.commits_touching(include, exclude, issue_paths) if issue_paths else set()
         pending: list[tuple[Commit, markers.Parsed]] = []
+        started: list[Callable[[], Iterator[Work]]] = []
 
         def flush() -> Iterator[Work]:
+            """Work for the pending commits. Their patch-ids are computed by git in the
+            background while the next batch is read; this batch's work is yielded when
+            the next one is flushed (the order of the commits that do something is kept)."""
             linked = _linked_actions(conn, [c.sha for c, _ in pending])
-            fresh = []
+            batch: list[Work | tuple[Commit, markers.Parsed]] = []
             for commit, parsed in pending:
                 actions = merged_actions(parsed.actions)
                 keys = {(a.issue, a.action) for a in actions}
                 if (keys and not parsed.reverts and commit.sha not in touched
                         and keys <= linked.get(commit.sha, set())):
-                    yield Work(commit.sha, commit.subject, commit.committed_at,
-                               applied_before=tuple(markers.describe(a, settings.prefix)
-                                                    for a in actions))
+                    batch.append(Work(commit.sha, commit.subject, commit.committed_at,
+                                      applied_before=tuple(markers.describe(a, settings.prefix)
+                                                           for a in actions)))
                 else:
-                    fresh.append((commit, parsed))
-            marked = [c.sha for c, p in fresh if (p.actions or p.reverts) and len(c.parents) <= 1]
-            pids = repo.patch_ids(marked)
-            for commit, parsed in fresh:
-                changes: list[FileChange] | None = None if commit.sha in touched else []
-                yield work_for(repo, commit, settings, parsed=parsed,
-                               patch_id=pids.get(commit.sha), changes=changes)
+                    batch.append((commit, parsed))
+            marked = [c.sha for c, p in (b for b in batch if isinstance(b, tuple))
+                      if (p.actions or p.reverts) and len(c.parents) <= 1]
+            patch_ids = repo.start_patch_ids(marked)
             pending.clear()
+
+            def finish() -> Iterator[Work]:
+                pids = patch_ids()
+                for item in batch:
+                    if isinstance(item, Work):
+                        yield item
+                        continue
+                    commit, parsed = item
+                    changes: list[FileChange] | None = None if commit.sha in touched else []
+                    yield work_for(repo, commit, settings, parsed=parsed,
+                                   patch_id=pids.get(commit.sha), changes=changes)
+
+            started.append(finish)
+            if len(started) > 1:
+                yield from started.pop(0)()
 
         env_conversation = os.environ.get("EXAI_CONVERSATION_ID")
         for commit in repo.iter_log(include, exclude):
@@ -334,7 +350,10 @@ def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
             pending.append((commit, parsed))
             if len(pending) >= 500:
                 yield from flush()
-        yield from flush()
+        if pending:
+            yield from flush()
+        while started:
+            yield from started.pop(0)()
 
 
 def _linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]

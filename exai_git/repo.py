@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -83,11 +83,10 @@ class Repo:
         return out
 
     def popen(self, *args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
-        env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
         try:
             return subprocess.Popen(
                 ["git", *_CONFIG, *args],
-                cwd=self.root, env=env, stdin=stdin, stdout=subprocess.PIPE,
+                cwd=self.root, env=_env(), stdin=stdin, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
             )
         except OSError as e:
@@ -200,44 +199,55 @@ class Repo:
 
     def patch_ids(self, shas: Sequence[str]) -> dict[str, str]:
         """git patch-id --stable of each commit's first-parent diff (merges have none)."""
+        return self.start_patch_ids(shas)()
+
+    def start_patch_ids(self, shas: Sequence[str]) -> Callable[[], dict[str, str]]:
+        """Start computing patch_ids(shas) in git, in the background (`git log -p` piped
+        straight into `git patch-id`); the returned function waits for the answer."""
         if not shas:
-            return {}
+            return dict
+        import tempfile
+
+        out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by result()
         show = self.popen("log", "--no-walk=unsorted", "--stdin", "-p", "--first-parent",
                           "--no-color", "--no-ext-diff", "--no-textconv", "--format=commit %H",
                           stdin=subprocess.PIPE)
-        pid = self.popen("patch-id", "--stable", stdin=subprocess.PIPE)
-        assert show.stdin and show.stdout and pid.stdin and pid.stdout
-        import threading
+        assert show.stdin is not None and show.stdout is not None
+        try:
+            pid = subprocess.Popen(["git", *_CONFIG, "patch-id", "--stable"], cwd=self.root,
+                                   env=_env(), stdin=show.stdout, stdout=out,
+                                   stderr=subprocess.DEVNULL)
+        except OSError as e:
+            show.kill()
+            raise GitError(f"git failed to start ({e.strerror}); is it installed?") from None
+        finally:
+            show.stdout.close()  # patch-id holds the pipe now
+        try:
+            show.stdin.write("\n".join(shas).encode() + b"\n")  # read whole before any output
+            show.stdin.close()
+        except BrokenPipeError:
+            pass
 
-        def feed() -> None:
-            try:
-                show.stdin.write("\n".join(shas).encode() + b"\n")  # type: ignore[union-attr]
-                show.stdin.close()  # type: ignore[union-attr]
-            except BrokenPipeError:
-                pass
+        def result() -> dict[str, str]:
+            pid.wait()
+            err = show.stderr.read() if show.stderr else b""
+            if show.wait() != 0:
+                lines = err.decode(errors="replace").strip().splitlines()
+                raise GitError(f"git log failed: {lines[-1] if lines else 'no output'}")
+            out.seek(0)
+            found = {}
+            for line in out.read().decode().splitlines():
+                parts = line.split()
+                if len(parts) == 2:
+                    found[parts[1]] = parts[0]
+            out.close()
+            return found
 
-        def pump() -> None:
-            try:
-                for chunk in iter(lambda: show.stdout.read(65536), b""):  # type: ignore[union-attr]
-                    pid.stdin.write(chunk)  # type: ignore[union-attr]
-                pid.stdin.close()  # type: ignore[union-attr]
-            except BrokenPipeError:
-                pass
-
-        threads = [threading.Thread(target=feed), threading.Thread(target=pump)]
-        for t in threads:
-            t.start()
-        out = pid.stdout.read()
-        for t in threads:
-            t.join()
-        show.wait()
-        pid.wait()
-        result = {}
-        for line in out.decode().splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                result[parts[1]] = parts[0]
         return result
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
 
 
 def _parse_log_records(data: bytes) -> Iterator[Commit]:
