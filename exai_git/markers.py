@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -341,13 +342,15 @@ class _Ref:
     near_miss: bool = False
 
 
-@dataclass
 class _Collector:
-    actions: list[Action] = field(default_factory=list)
-    ignored: list[Note] = field(default_factory=list)
-    warnings: list[Note] = field(default_factory=list)
-    errors: list[Note] = field(default_factory=list)
-    reverts: list[str] = field(default_factory=list)
+    __slots__ = ("actions", "errors", "ignored", "reverts", "warnings")
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+        self.ignored: list[Note] = []
+        self.warnings: list[Note] = []
+        self.errors: list[Note] = []
+        self.reverts: list[str] = []
 
 
 def parse(
@@ -360,48 +363,112 @@ def parse(
     """The actions, ignored mentions, warnings and errors of a commit message."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
+    key = prefix.upper()
+    if text.isascii():
+        # Most messages: no key, no trailer, no revert (plain substring tests, no regex).
+        low = text.lower()
+        if key.lower() not in low and "conversation" not in low and "reverts commit" not in low:
+            return _NOTHING
+        if "```" not in text and "~~~" not in text and SCISSORS not in text:
+            # No fence or scissors to keep track of: visit the lines that name a key, a
+            # trailer or a revert, found by substring search.
+            return _collect(_lines_with(text, low, key.lower()), key, comment_char,
+                            env_conversation, fast=True)
     cc = comment_char or "#"
-    interesting = _interesting(prefix.upper(), cc)
-    if interesting.search(text) is None:
-        return _NOTHING  # most messages: no key, no revert, no trailer, no fence
-    out = _Collector()
-    _, issue_re, near_re, trailer_re = _patterns(prefix.upper())
-    in_fence = False
-    below_scissors = False
-    trailer_conv: str | None = None
-    # Only lines that can matter are visited: those naming the key (or a near miss of it),
-    # fences, the scissors line, revert and conversation lines. The rest change nothing.
+    if _interesting(key, cc).search(text) is None:
+        return _NOTHING
+    return _collect(_lines_tracked(text, key, comment_char), key, comment_char,
+                    env_conversation, fast=True)
+
+
+def _parse_reference(text: str, *, prefix: str = "EXAI", comment_char: str | None = "#",
+                     env_conversation: str | None = None) -> Parsed:
+    """parse() without its shortcuts: every line through the one full grammar. The tests hold
+    parse() to it."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    key = prefix.upper()
+    if _interesting(key, comment_char or "#").search(text) is None:
+        return _NOTHING
+    return _collect(_lines_tracked(text, key, comment_char), key, comment_char,
+                    env_conversation, fast=False)
+
+
+# A line's reason to be ignored, as found while visiting lines.
+_CODE, _SCISSORED = "code block", "below the scissors line"
+
+
+def _lines_with(text: str, low: str, key: str) -> list[tuple[int, str, str | None]]:
+    """(number, line, None) for each line holding key, "conversation" or "reverts commit"
+    (text is ASCII, low its lower case: same offsets), in order."""
+    found: list[tuple[int, str, str | None]] = []
+    number, counted, pos, size = 1, 0, 0, len(text)
+    while pos < size:
+        hit = low.find(key, pos)
+        for token in ("conversation", "reverts commit"):
+            other = low.find(token, pos, hit if hit >= 0 else size)
+            if other >= 0:
+                hit = other
+        if hit < 0:
+            break
+        start = text.rfind("\n", 0, hit) + 1
+        end = text.find("\n", hit)
+        if end < 0:
+            end = size
+        number += text.count("\n", counted, start)
+        counted = start
+        found.append((number, text[start:end], None))
+        pos = end + 1
+    return found
+
+
+def _lines_tracked(text: str, key: str, comment_char: str | None
+                   ) -> Iterator[tuple[int, str, str | None]]:
+    """(number, line, reason) for each line that can matter, keeping track of code fences
+    and the scissors line (reason: why a line is ignored, or None)."""
+    cc = comment_char or "#"
+    in_fence = below_scissors = False
     number, last = 1, 0
-    for found in interesting.finditer(text):
+    for found in _interesting(key, cc).finditer(text):
         number += text.count("\n", last, found.start())
         last = found.start()
         line = found.group(0)
-        reason = None
         if below_scissors:
-            reason = "below the scissors line"
+            yield number, line, _SCISSORED
         elif comment_char and line == cc + SCISSORS:
             below_scissors = True
-            continue
         elif _FENCE.match(line):
             in_fence = not in_fence
-            reason = "code block"
+            yield number, line, _CODE
         elif in_fence:
-            reason = "code block"
-        elif comment_char and line.startswith(cc):
-            reason = "comment"
-        elif line.lstrip().startswith(">"):
-            reason = "quoted"
-        elif _REVERT_SUBJECT.match(line):
-            reason = "revert: a revert undoes, it never re-applies"
+            yield number, line, _CODE
+        else:
+            yield number, line, None
+
+
+def _collect(lines: Iterable[tuple[int, str, str | None]], key: str, comment_char: str | None,
+             env_conversation: str | None, *, fast: bool) -> Parsed:
+    out = _Collector()
+    _, issue_re, near_re, trailer_re = _patterns(key)
+    cc = comment_char or "#"
+    trailer_conv: str | None = None
+    for number, line, reason in lines:
+        if reason is None:
+            if comment_char and line.startswith(cc):
+                reason = "comment"
+            elif line.lstrip().startswith(">"):
+                reason = "quoted"
+            elif line.startswith(("Revert ", "Reapply ")) and _REVERT_SUBJECT.match(line):
+                reason = "revert: a revert undoes, it never re-applies"
         if reason is not None:
             for m in issue_re.finditer(line):
                 out.ignored.append(Note(number, m.group(0), reason, int(m.group(1))))
             continue
-        revert = _REVERT_SHA.match(line)
+        revert = _REVERT_SHA.match(line) if line.startswith("This reverts commit ") else None
         if revert:
             out.reverts.append(revert.group(1).lower())
             continue
-        trailer = trailer_re.match(line)
+        trailer = trailer_re.match(line) if ":" in line else None
         if trailer:
             value = trailer.group(1).rstrip(".")
             if not UUID_RE.match(value):
@@ -415,25 +482,101 @@ def parse(
                     number, line.strip(),
                     "a second Conversation trailer; the first one applies"))
             continue
+        if fast and _fast_line(line, number, key, out):
+            continue
         if not issue_re.search(line) and not near_re.search(line):
             continue
-        _Line(line, number, prefix.upper(), out).parse()
+        _Line(line, number, key, out).parse()
 
     default_conv = trailer_conv
-    if default_conv is None and env_conversation:
+    if default_conv is None and env_conversation and any(
+            not a.conversation_id for a in out.actions):  # said only where it would apply
         value = env_conversation.strip()
         if UUID_RE.match(value):
             default_conv = value.lower()
         else:
             out.warnings.append(Note(0, "EXAI_CONVERSATION_ID",
                                      f"EXAI_CONVERSATION_ID {value!r} is not a UUID; ignored"))
-    actions = tuple(
-        a if a.conversation_id or not default_conv else
+    actions = tuple(out.actions) if not default_conv else tuple(
+        a if a.conversation_id else
         Action(a.issue, a.action, a.steps, default_conv, a.text, a.line)
         for a in out.actions
     )
+    if not (actions or out.ignored or out.warnings or out.errors or out.reverts):
+        return _NOTHING
     return Parsed(actions, tuple(out.ignored), tuple(out.warnings), tuple(out.errors),
                   tuple(dict.fromkeys(out.reverts)))
+
+
+@functools.lru_cache(maxsize=16)
+def _fast_patterns(key: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
+    k = re.escape(key)
+    verbs = sorted((v for v in _VERB_ACTION if v not in _PARTIAL_PHRASES), key=len, reverse=True)
+    verb_alts = "|".join(r"\s+".join(map(re.escape, v.split())) for v in verbs)
+    item = r"[1-9][0-9]{0,8}(?:-[1-9][0-9]{0,8})?"
+    # the canonical marker filling a whole line: `Verb KEY-n[ step(s) LIST][ conv:UUID]` or
+    # `Verb KEY-n, KEY-m and KEY-k`
+    whole = re.compile(
+        rf"(?P<marker>(?P<verb>{verb_alts})(?: ?: ?| ){k}-(?P<n>[1-9][0-9]{{0,8}})"
+        rf"(?:(?: steps?:? (?P<steps>{item}(?:, ?{item})*))?"
+        rf"(?: conv(?:ersation)?[:=](?P<conv>[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}"
+        rf"-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}})\.*)?"
+        rf"|(?P<more>(?:(?:, and |, | and |,)(?:{k}-[1-9][0-9]{{0,8}}))+)))\.? *",
+        re.IGNORECASE)
+    # a verb (or `for`) right before where a key stands: then the key may be a marker
+    tail = re.compile(rf"(?:(?<![\w-])|(?<=half-))(?:{verb_alts}|part\s+of\s+the\s+fix\s+for)"
+                      rf"(?:\s*:?\s*|\s+for\s+)\Z", re.IGNORECASE)
+    number = re.compile(rf"(?:{k}-[1-9][0-9]{{0,8}})", re.IGNORECASE)
+    return whole, tail, number
+
+
+def _fast_line(line: str, number: int, key: str, out: _Collector) -> bool:
+    """The two most common lines with a key, answered without the full grammar: a whole-line
+    canonical marker, and a line that names one issue with no verb before it (a mention).
+    False: the line needs the full grammar. Held to the full grammar by the tests."""
+    whole, tail, plain_key = _fast_patterns(key)
+    m = whole.fullmatch(line)
+    if m is not None:
+        action = _VERB_ACTION[" ".join(m.group("verb").lower().split())]
+        text = m.group("marker")  # a conv token keeps its trailing dot, as the grammar reads it
+        if m.group("more") is not None:
+            numbers = [int(m.group("n"))] + [int(x.group(0)[len(key) + 1:])
+                                             for x in plain_key.finditer(m.group("more"))]
+            for n in numbers:
+                out.actions.append(Action(n, action, (), None, text, number))
+            return True
+        steps: tuple[int, ...] = ()
+        if m.group("steps"):
+            collected: set[int] = set()
+            for part in m.group("steps").split(","):
+                first, _, last = part.strip().partition("-")
+                lo, hi = int(first), int(last or first)
+                if hi < lo or hi - lo >= MAX_STEPS:
+                    return False  # an error to report: the full grammar words it
+                collected.update(range(lo, hi + 1))
+            steps = tuple(sorted(collected))
+        conv = m.group("conv")
+        out.actions.append(Action(int(m.group("n")), action, steps,
+                                  conv.lower() if conv else None, text, number))
+        return True
+    if not line.isascii():
+        return False  # case-folding beyond ASCII: the full grammar decides
+    low = line.lower()
+    k = key.lower()
+    at = low.find(k)
+    if at < 0 or low.find(k, at + 1) >= 0:
+        return False
+    ref = plain_key.match(line, at)
+    if ref is None or (at and (line[at - 1].isalnum() or line[at - 1] in "_-")):
+        return False
+    end = ref.end()
+    if end < len(line) and (line[end].isalnum() or line[end] == "_"):
+        return False
+    if tail.search(line, 0, at):
+        return False
+    out.ignored.append(Note(number, ref.group(0), "mention: no marker verb before it",
+                            int(ref.group(0)[len(key) + 1:])))
+    return True
 
 
 _NOTHING = Parsed()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exai_git.markers import Action, parse
+from exai_git.markers import Action, Parsed, _parse_reference, parse
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
 V = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -211,7 +211,7 @@ def test_json_shape() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_any_text_parses(text: str) -> None:
-    parse(text)
+    assert everything(parse(text)) == everything(_parse_reference(text))
 
 
 @settings(max_examples=200, deadline=None)
@@ -256,3 +256,70 @@ def test_generated_markers_parse_back(lines: list[tuple[str, list[Action]]]) -> 
     parsed = parse(message)
     assert parsed.errors == ()
     assert list(parsed.actions) == expected
+
+
+# --------------------------------------------------------------------------- shortcuts
+# parse() answers the most common lines (canonical markers, plain mentions, messages with no
+# key) without the full grammar; it must answer exactly as the full grammar does.
+
+FRAG_LEAD = st.sampled_from(["", "", "", "not ", "Partially ", "This doesn't ", "  ", "# ",
+                             "> ", "See the ", "half-", "x", "Fix for ", "part of the fix for ",
+                             "İ ", "Revert \"", "and ", "ı"])
+FRAG_VERB = st.sampled_from(["Fixes", "fix", "FIXED", "Refs", "refs", "Starts", "work on",
+                             "Work  on", "Verifies", "reopens", "closes", "See", "re", "Re",
+                             "addresses", "Fixing", "", "contributes to", "part of"])
+FRAG_SEP = st.sampled_from([" ", " ", ": ", ":", " : ", "", "  ", "\t", " for "])
+FRAG_KEY = st.sampled_from(["EXAI-1", "EXAI-2", "exai-12", "EXAI 3", "EXAI_4", "EXAI#5",
+                            "EXAI- 6", "EXAI7", "EXAI-0", "EXAI-01", "EXAI-1234567890123",
+                            "XEXAI-1", "EXAI-1a", "EXAI-999999999", "BUG-3", "EXAı-1",
+                            "EXAI-1.5"])
+FRAG_STEPS = st.sampled_from(["", "", " step 3", " steps 1-3, 5", " steps 3-1", " step 0",
+                              " stpe 3", " steps 1-2000", " step:3", " step 3a", " steps 1..3",
+                              " steps: 2, 4", " steps 1,2", " steps 1 and 2", " step 3.",
+                              " steps 1 - 3", " setp 4"])
+FRAG_CONV = st.sampled_from(["", "", f" conv:{U}", f" conv:{U.upper()}.", f" conversation={V}",
+                             " conv:bad", " conv:", f" conv: {U}", f" conv:{U}x"])
+FRAG_MORE = st.sampled_from(["", "", ", EXAI-2", " and EXAI-3", ", and EXAI-4", " & EXAI-5",
+                             ",EXAI-6", ", EXAI-7 step 2", " and exai-8"])
+FRAG_TAIL = st.sampled_from(["", "", ".", " ", " in the parser", " EXAI-9", "!", "..",
+                             " see EXAI-3", " näive"])
+OTHER_LINE = st.sampled_from([
+    "", "Subject", f"Conversation: {U}", f"conversation: {V}", "Conversation: bad",
+    "This reverts commit abc1234.", 'Revert "Fixes EXAI-1"', "```", "~~~",
+    "# ------------------------ >8 ------------------------", "Signed-off-by: A <a@b.c>",
+    "plain words", "näive İ text", "; comment EXAI-2"])
+
+
+@st.composite
+def any_line(draw: st.DrawFn) -> str:
+    if draw(st.booleans()):
+        return draw(OTHER_LINE)
+    return "".join(draw(f) for f in (FRAG_LEAD, FRAG_VERB, FRAG_SEP, FRAG_KEY, FRAG_STEPS,
+                                     FRAG_CONV, FRAG_MORE, FRAG_TAIL))
+
+
+def everything(p: Parsed) -> tuple[object, ...]:
+    return ([(a.issue, a.action, a.steps, a.conversation_id, a.text, a.line) for a in p.actions],
+            p.ignored, p.warnings, p.errors, p.reverts)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(any_line(), min_size=1, max_size=6), st.sampled_from(["#", ";", None]),
+       st.sampled_from(["EXAI", "BUG"]), st.sampled_from([None, U, "nonsense"]))
+def test_shortcuts_answer_as_the_full_grammar(lines: list[str], cc: str | None, prefix: str,
+                                              env: str | None) -> None:
+    message = "\n".join(lines)
+    got = parse(message, prefix=prefix, comment_char=cc, env_conversation=env)
+    want = _parse_reference(message, prefix=prefix, comment_char=cc, env_conversation=env)
+    assert everything(got) == everything(want)
+
+
+@pytest.mark.parametrize("line", [
+    "Fixes EXAI-1 step 3 conv:" + U, "Fix EXAI-1, EXAI-2 and EXAI-3", "Refs EXAI-2",
+    "Fixes EXAI-1 steps 1-3, 5", "See the EXAI-12 discussion for context.", "FixesEXAI-1",
+    "Fixes:EXAI-1", "Fixes EXAI-1 conv:" + U + ".", "Fixes EXAI-1 steps 3-1", "exai-4 alone",
+    "Work  on EXAI-5", "Fixes EXAI-1 step 3.", "Refs EXAI-2.",
+])
+def test_shortcut_examples(line: str) -> None:
+    for message in (line, f"Subject\n\n{line}\n", f"{line}\n\nConversation: {V}"):
+        assert everything(parse(message)) == everything(_parse_reference(message))
