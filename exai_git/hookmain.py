@@ -82,7 +82,7 @@ def main() -> None:
 
     path = hookserver.socket_path() if hookserver.enabled() and argv[0] in HOOKS else None
     if path is not None:
-        rc = hookserver.delegate(argv, path)
+        rc = hookserver.delegate("hook", argv, path)
         if rc is not None:
             sys.exit(rc)
     rc = run(argv[0], argv[1:])

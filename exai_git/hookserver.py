@@ -1,13 +1,15 @@
-"""A warm process that runs hooks, so a hook that needs the database does not pay for
-starting Python and importing psycopg on every commit.
+"""A warm process that runs hooks and commands, so a hook that needs the database does not
+pay for starting Python and importing psycopg on every commit.
 
-A hook (`exai-git-hook NAME`) first tries the server's socket. When one answers, the hook
-sends its arguments, working directory, environment and umask, and passes its stdin, stdout
-and stderr (SCM_RIGHTS); the server forks a child that already has everything imported, and
-the child runs the hook exactly as the hook process would have (`hookmain.run`), writing to
-the hook's own terminal or pipes, and sends back the exit code. When no server answers, the
-hook runs in its own process as before, and if it had to import psycopg it starts a server for
-the hooks that follow.
+A hook (`exai-git-hook NAME`) or command (`exai-git ...`) first tries the server's socket.
+When one answers, the client sends its arguments, working directory, environment and umask,
+and passes its stdin, stdout and stderr (SCM_RIGHTS); the server forks a child that already
+has everything imported, and the child runs the hook or command exactly as the client's own
+process would have (`hookmain.run`, `cli.run`), writing to the client's own terminal or pipes,
+and sends back the exit code. The client forwards SIGINT, SIGTERM and SIGHUP to the child; a
+child whose client is gone (even killed with SIGKILL) kills itself. When no server answers,
+the client runs the work in its own process, and if it had to import psycopg it starts a
+server for the hooks and commands that follow.
 
 The server holds no database connection (each child connects and disconnects as a hook
 does), listens on a socket in a directory only its user can enter and checks the peer's uid,
@@ -27,6 +29,7 @@ import os
 import socket
 import struct
 import sys
+from collections.abc import Iterator
 
 _HEAD = struct.Struct("!IB3s")  # request length, how many fds, which (0, 1, 2) in order
 _RC = struct.Struct("!i")
@@ -81,8 +84,9 @@ def socket_path() -> str | None:
 # --------------------------------------------------------------------------- client
 
 
-def delegate(argv: list[str], path: str) -> int | None:
-    """Run the hook in the server; its exit code, or None when no server took it."""
+def delegate(kind: str, argv: list[str], path: str) -> int | None:
+    """Run a hook (kind "hook") or a command (kind "cli") in the server; its exit code, or
+    None when no server took it (then the caller runs it in its own process)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
@@ -90,28 +94,52 @@ def delegate(argv: list[str], path: str) -> int | None:
         except OSError:
             return None
         request = marshal.dumps({
+            "kind": kind,
             "argv": argv,
+            "executable": sys.executable,
             "cwd": os.getcwd(),
             "env": dict(os.environ),
             "umask": _umask(),
-            "streams": [_stream_info(sys.stdout), _stream_info(sys.stderr)],
+            "streams": [_stream_info(s) for s in (sys.stdin, sys.stdout, sys.stderr)],
         })
         fds = [f for f in (0, 1, 2) if _is_open(f)]
         try:
             socket.send_fds(sock, [_HEAD.pack(len(request), len(fds), bytes(fds))], fds)
             sock.sendall(request)
             sock.settimeout(ACK_SECONDS)
-            if _recv_exact(sock, 1) != b"\x01":
+            ack = _recv_exact(sock, 1 + _RC.size)
+            if ack is None or ack[:1] != b"\x01":
                 return None  # the server went away before taking it: run here
-            sock.settimeout(None)  # the hook itself may take as long as it takes
-            reply = _recv_exact(sock, _RC.size)
+            sock.settimeout(None)  # the work itself takes as long as it takes
+            with _forwarding_signals(int(_RC.unpack(ack[1:])[0])):
+                reply = _recv_exact(sock, _RC.size)
         except OSError:
             return None
         if reply is None:
-            return None  # the hook's process died before answering: run it here
+            return None  # the child died before answering: run it here
         return int(_RC.unpack(reply)[0])
     finally:
         sock.close()
+
+
+@contextlib.contextmanager
+def _forwarding_signals(pid: int) -> Iterator[None]:
+    """Ctrl-C, a hang-up or a termination of this process reach the child doing the work."""
+    import signal
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signum)
+
+    saved = {}
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            saved[signum] = signal.signal(signum, forward)
+    try:
+        yield
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 def _umask() -> int:
@@ -128,12 +156,14 @@ def _is_open(fd: int) -> bool:
     return True
 
 
-def _stream_info(stream: object) -> tuple[str, str, bool] | None:
+def _stream_info(stream: object) -> tuple[str, str, bool, bool] | None:
+    """How this process's text stream is set up, for the child to set up the same."""
     encoding = getattr(stream, "encoding", None)
     if not isinstance(encoding, str):
         return None
     return (encoding, str(getattr(stream, "errors", "strict")),
-            bool(getattr(stream, "line_buffering", False)))
+            bool(getattr(stream, "line_buffering", False)),
+            bool(getattr(stream, "write_through", False)))
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
@@ -342,17 +372,17 @@ def _receive(conn: socket.socket) -> tuple[list[int], dict[str, object]] | None:
 
 
 def _child(conn: socket.socket, fds: list[int], payload: dict[str, object]) -> int:
-    """In the forked child: become the hook process the client would have been."""
-    import io
+    """In the forked child: become the process the client would have been."""
     import signal
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     try:
-        conn.sendall(b"\x01")
+        conn.sendall(b"\x01" + _RC.pack(os.getpid()))
     except OSError:
         return 1
+    _die_with_client(conn)
     targets = payload.get("fds")
     assert isinstance(targets, list)
     for fd, target in zip(fds, targets):
@@ -376,25 +406,24 @@ def _child(conn: socket.socket, fds: list[int], payload: dict[str, object]) -> i
         cwd = payload["cwd"]
         assert isinstance(cwd, str)
         os.chdir(cwd)
-        streams = payload.get("streams") or [None, None]
+        streams = payload.get("streams") or [None, None, None]
         assert isinstance(streams, list)
-        if 0 in targets:
-            sys.stdin = io.TextIOWrapper(io.FileIO(0, "rb", closefd=False))
-        for fd, info in zip((1, 2), streams):
-            if info is None or fd not in targets:
-                continue
-            encoding, errors, line_buffering = info
-            stream = io.TextIOWrapper(io.FileIO(fd, "wb", closefd=False), encoding=encoding,
-                                      errors=errors, line_buffering=line_buffering,
-                                      write_through=True)
-            if fd == 1:
-                sys.stdout = stream
-            else:
-                sys.stderr = stream
-        sys.argv = ["exai-git-hook", *argv]
-        from exai_git import hookmain
+        for fd, info in zip((0, 1, 2), streams):
+            if info is not None and fd in targets:
+                _set_stream(fd, info)
+        kind = payload.get("kind", "hook")
+        sys.argv = ["exai-git-hook" if kind == "hook" else "exai-git", *argv]
+        executable = payload.get("executable")
+        if isinstance(executable, str) and executable:
+            sys.executable = executable  # as the client names it (hooks record it)
+        if kind == "cli":
+            from exai_git import cli
 
-        rc = hookmain.run(argv[0], argv[1:]) if argv else 2
+            rc = cli.run(argv)
+        else:
+            from exai_git import hookmain
+
+            rc = hookmain.run(argv[0], argv[1:]) if argv else 2
     except SystemExit as e:
         rc = e.code if isinstance(e.code, int) else 1
     except BaseException:  # noqa: BLE001 - no answer: the client runs the hook itself
@@ -411,6 +440,45 @@ def _child(conn: socket.socket, fds: list[int], payload: dict[str, object]) -> i
         pass
     conn.close()
     return 0 if rc is not None else 1
+
+
+def _die_with_client(conn: socket.socket) -> None:
+    """The client sends nothing more after its request: when its end closes before the answer
+    is sent, the client is gone (killed, even with SIGKILL, which it cannot forward), and the
+    work stops as it would have in the client's own process."""
+    import signal
+    import threading
+
+    def watch() -> None:
+        try:
+            conn.settimeout(None)
+            gone = conn.recv(1) == b""
+        except OSError:
+            gone = True
+        if gone:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _set_stream(fd: int, info: list[object] | tuple[object, ...]) -> None:
+    """sys.stdin/stdout/stderr on the hook's descriptors, buffered as Python sets them up."""
+    import io
+
+    encoding, errors, line_buffering, write_through = info
+    assert isinstance(encoding, str) and isinstance(errors, str)
+    raw = io.FileIO(fd, "rb" if fd == 0 else "wb", closefd=False)
+    buffered: io.BufferedReader | io.BufferedWriter = (
+        io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw))
+    stream = io.TextIOWrapper(buffered, encoding=encoding, errors=errors,
+                              line_buffering=bool(line_buffering),
+                              write_through=bool(write_through))
+    if fd == 0:
+        sys.stdin = stream
+    elif fd == 1:
+        sys.stdout = stream
+    else:
+        sys.stderr = stream
 
 
 def main() -> None:

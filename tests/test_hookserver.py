@@ -177,8 +177,10 @@ def test_the_server_takes_the_hooks_environment_directory_and_stdin(
 
 def test_a_socket_directory_others_can_enter_is_never_used(tracked: Path, runtime: Path) -> None:
     directory = runtime / f"exai-git-{os.getuid()}"
-    directory.mkdir(mode=0o755)
+    directory.mkdir(mode=0o755, exist_ok=True)
     directory.chmod(0o755)
+    for leftover in directory.iterdir():
+        leftover.unlink()
     assert socket_path() == "None"
     msg = tracked / "msg"
     msg.write_text("Refs EXAI-2\n")
@@ -221,3 +223,44 @@ def test_doctor_reports_the_server(tracked: Path) -> None:
     assert "hook server: running (pid " in exai("doctor", cwd=tracked).stdout
     off = exai("doctor", cwd=tracked, env={"EXAI_GIT_HOOK_SERVER": "0"})
     assert "hook server: off" in off.stdout
+
+
+def children_of(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True,
+                         text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL"])
+def test_stopping_the_client_stops_the_work_in_the_server(tracked: Path, runtime: Path,
+                                                          how: str) -> None:
+    start_server(tracked)
+    (server,) = server_pids(runtime)
+    # `parse -` waits for its message on stdin, which stays open: the work is under way
+    client = subprocess.Popen([sys.executable, "-m", "exai_git", "parse", "-"], cwd=tracked,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    assert wait_for(lambda: len(children_of(server)) == 1), "the server took no command"
+    client.send_signal(getattr(signal, how))
+    _out, err = client.communicate(timeout=20)
+    if how == "SIGINT":  # forwarded: the command stops as it would at a terminal
+        assert client.returncode == 130 and "exai-git: aborted" in err
+    else:
+        assert client.returncode == -signal.SIGKILL
+    assert wait_for(lambda: children_of(server) == []), "the work outlived its client"
+
+
+def test_commands_run_in_the_server_exactly_as_alone(tracked: Path, seeded: Database) -> None:
+    start_server(tracked)
+    message = "Fixes EXAI-1 steps 2-3 conv:" + U + "\nSee EXAI 2 — ‘näive’\n"
+    cases = [(["issues", "--json"], ""), (["show", "EXAI-1"], ""), (["show", "EXAI-99"], ""),
+             (["parse", "-"], message), (["parse", "--json", "-"], message),
+             (["check-msg", "-"], "Fixes EXAI-1 step 99\n"), (["nonsense"], ""),
+             (["--help"], ""), (["context", "EXAI-1"], "")]
+    for args, stdin in cases:
+        served = subprocess.run([sys.executable, "-X", "importtime", "-m", "exai_git", *args],
+                                cwd=tracked, input=stdin, capture_output=True, text=True)
+        alone = exai(*args, cwd=tracked, input=stdin, env={"EXAI_GIT_HOOK_SERVER": "0"})
+        assert "psycopg" not in modules(served) and "click" not in modules(served), args
+        assert (served.returncode, served.stdout, without_importtime(served.stderr)) == (
+            alone.returncode, alone.stdout, alone.stderr.rstrip("\n")), args
