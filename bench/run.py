@@ -197,18 +197,28 @@ def b2(quick: bool) -> list[str]:
             for c in floor_cmds:
                 subprocess.run(c, cwd=repo, env=env, stdout=subprocess.DEVNULL, check=True)
 
-        def run_scan() -> None:
-            subprocess.run(scan, cwd=repo, env=env, stdout=subprocess.DEVNULL,
+        runtime = Path(tempfile.mkdtemp(prefix="xr", dir="/tmp"))
+        warm_env = {**env, "XDG_RUNTIME_DIR": str(runtime)}
+        env = {**env, "EXAI_GIT_HOOK_SERVER": "0"}  # the scan imports what it needs itself
+
+        def run_scan(e: dict[str, str] = env) -> None:
+            subprocess.run(scan, cwd=repo, env=e, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, check=True)
 
         fill(issues_big)
         base = median_time(floor, 5)
         big = median_time(run_scan, 5)
+        run_scan(warm_env)  # starts the hook server
+        time.sleep(1.5)
+        warm = median_time(lambda: run_scan(warm_env), 5)
+        stop_hook_servers(runtime)
         rss = peak_rss_mb(scan, repo, env)
         rows = [f"| B2 scan | {issues_big:,} open issues over {files:,} files; {staged:,} files "
-                f"staged | scan {big * 1000:.0f} ms; floor (imports + `git diff --cached -U0`) "
-                f"{base * 1000:.0f} ms; peak RSS {rss:.0f} MB | **{big / base:.2f}x** the floor "
-                f"(target 1.5x) |"]
+                f"staged; in its own process (`EXAI_GIT_HOOK_SERVER=0`) | scan {big * 1000:.0f} "
+                f"ms; floor (imports + `git diff --cached -U0`) {base * 1000:.0f} ms; peak RSS "
+                f"{rss:.0f} MB | **{big / base:.2f}x** the floor (target 1.5x) |",
+                f"| B2 scan, server | the same scan run by the warm hook server (defaults) | "
+                f"{warm * 1000:.0f} ms | **{warm / base:.2f}x** the floor |"]
         small_n, large_n = (10_000, 1_000_000) if not quick else (10_000, 100_000)
         fill(small_n)
         small = median_time(run_scan, 5)
