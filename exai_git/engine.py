@@ -195,55 +195,54 @@ _ISSUE_COLUMNS = ("id, issue_number, status, fix_conversation_id, fix_date, file
                   " line_start, line_end, created_at")
 
 
-def _load(cur: psycopg.Cursor[Any], works: Sequence[Work]) -> _State:
+def _load(conn: psycopg.Connection[Any], works: Sequence[Work]) -> _State:
+    """Lock and read what a batch touches: the issues it names (and those its reverts and moves
+    reach), their steps and their links to these commits. One round trip within the batch's
+    pipeline: the statements name each other's rows by subquery, not by earlier answers."""
     numbers = sorted({a.issue for w in works for a in w.actions})
     shas = [w.sha for w in works]
     pids = sorted({w.patch_id for w in works if w.patch_id})
     reverted = sorted({s for w in works for s in w.reverts})
     paths = sorted({norm_path(p) for w in works for c in w.changes
                     for p in (c.old_path,) if p})
-    revert_issue_ids: list[Any] = []
-    reverted_pids: list[str] = []
-    if reverted:
-        # A reverted commit may have been recorded as a rewrite (amend, rebase) of the commit
-        # that did the work: its patch-id leads to that commit's links.
-        cur.execute("SELECT DISTINCT issue_id, patch_id FROM exai_commit_links"
-                    " WHERE commit_sha = ANY(%s)", (reverted,))
-        rows = cur.fetchall()
-        revert_issue_ids = sorted({r[0] for r in rows}, key=str)
-        reverted_pids = sorted({r[1] for r in rows if r[1]})
-    pids = sorted(set(pids) | set(reverted_pids))
-    cur.execute(
-        f"SELECT {_ISSUE_COLUMNS} FROM exai_issues"
-        " WHERE issue_number = ANY(%s) OR id = ANY(%s)"
-        " OR (exai_norm_path(file_path) = ANY(%s) AND status IN ('open', 'in_progress'))"
-        " ORDER BY id FOR UPDATE",
-        (numbers, revert_issue_ids, paths),
-    )
-    issues = {r[1]: _Issue(*r) for r in cur.fetchall()}
+    # A reverted commit may have been recorded as a rewrite (amend, rebase) of the commit that
+    # did the work: its patch-id leads to that commit's links.
+    chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
+              " OR id IN (SELECT issue_id FROM exai_commit_links"
+              "  WHERE commit_sha = ANY(%(reverted)s))"
+              " OR (exai_norm_path(file_path) = ANY(%(paths)s)"
+              "  AND status IN ('open', 'in_progress'))")
+    params = {"numbers": numbers, "reverted": reverted, "paths": paths, "shas": shas,
+              "pids": pids}
+    with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
+        issues_cur.execute(f"SELECT {_ISSUE_COLUMNS} FROM exai_issues WHERE id IN ({chosen})"
+                           " ORDER BY id FOR UPDATE", params)
+        steps_cur.execute(
+            "SELECT issue_id, step_number, status, conversation_id, completed_at"
+            f" FROM exai_issue_checklist WHERE issue_id IN ({chosen})", params)
+        links_cur.execute(
+            "SELECT issue_id, commit_sha, patch_id, action, steps, effects"
+            f" FROM exai_commit_links WHERE issue_id IN ({chosen})"
+            " AND (commit_sha = ANY(%(shas)s) OR commit_sha = ANY(%(reverted)s)"
+            "  OR patch_id = ANY(%(pids)s) OR patch_id IN (SELECT patch_id"
+            "   FROM exai_commit_links WHERE commit_sha = ANY(%(reverted)s)))", params)
+        issue_rows = issues_cur.fetchall()
+        step_rows = steps_cur.fetchall()
+        link_rows_db = links_cur.fetchall()
+    issues = {r[1]: _Issue(*r) for r in issue_rows}
     by_id = {i.id: i for i in issues.values()}
-    ids = list(by_id)
+    for issue_id, n, status, conv, completed in step_rows:
+        by_id[issue_id].steps[n] = _Step(status, conv, completed)
     links: set[tuple[Any, str, str]] = set()
     patch_links: set[tuple[Any, str, str]] = set()
     link_rows: dict[str, list[dict[str, Any]]] = {}
-    if ids:
-        cur.execute(
-            "SELECT issue_id, step_number, status, conversation_id, completed_at"
-            " FROM exai_issue_checklist WHERE issue_id = ANY(%s)", (ids,))
-        for issue_id, n, status, conv, completed in cur.fetchall():
-            by_id[issue_id].steps[n] = _Step(status, conv, completed)
-        cur.execute(
-            "SELECT issue_id, commit_sha, patch_id, action, steps, effects"
-            " FROM exai_commit_links WHERE issue_id = ANY(%s)"
-            " AND (commit_sha = ANY(%s) OR patch_id = ANY(%s) OR commit_sha = ANY(%s))",
-            (ids, shas, pids, reverted))
-        for issue_id, sha, pid, action, steps, effects in cur.fetchall():
-            links.add((issue_id, sha, action))
-            if pid:
-                patch_links.add((issue_id, pid, action))
-            link_rows.setdefault(sha, []).append(
-                {"issue_id": issue_id, "action": action, "steps": steps, "effects": effects,
-                 "patch_id": pid})
+    for issue_id, sha, pid, action, steps, effects in link_rows_db:
+        links.add((issue_id, sha, action))
+        if pid:
+            patch_links.add((issue_id, pid, action))
+        link_rows.setdefault(sha, []).append(
+            {"issue_id": issue_id, "action": action, "steps": steps, "effects": effects,
+             "patch_id": pid})
     return _State(issues, by_id, links, patch_links, link_rows)
 
 
@@ -590,12 +589,13 @@ def apply(
 
 def _apply_batch(conn: psycopg.Connection[Any], works: Sequence[Work],
                  settings: Settings) -> list[CommitResult]:
+
     from exai_git import store
 
     results = []
-    with conn.transaction(), conn.cursor() as cur:
-        store.set_timeouts(cur, settings)
-        st = _load(cur, works)
+    # Two round trips: the reads (with the row locks), then the writes with the commit.
+    with store.pipelined(conn, settings), conn.cursor() as cur:
+        st = _load(conn, works)
         for work in works:
             result = CommitResult(work.sha, work.subject)
             applier = _Applier(st, work, result, settings.prefix)
@@ -704,15 +704,16 @@ def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Se
     numbers = sorted({a.issue for a in actions})
     if not numbers:
         return out
-    with conn.transaction(), conn.pipeline(), conn.cursor() as cur:
-        store.set_timeouts(cur, settings)
-        cur.execute(
-            "SELECT i.issue_number, i.status, coalesce(array_agg(c.step_number ORDER BY"
-            " c.step_number) FILTER (WHERE c.step_number IS NOT NULL), '{}'),"
-            " coalesce(array_agg(c.status ORDER BY c.step_number)"
-            " FILTER (WHERE c.step_number IS NOT NULL), '{}')"
-            " FROM exai_issues i LEFT JOIN exai_issue_checklist c ON c.issue_id = i.id"
-            " WHERE i.issue_number = ANY(%s) GROUP BY i.issue_number, i.status", (numbers,))
+    with conn.cursor() as cur:
+        with store.pipelined(conn, settings):
+            cur.execute(
+                "SELECT i.issue_number, i.status, coalesce(array_agg(c.step_number ORDER BY"
+                " c.step_number) FILTER (WHERE c.step_number IS NOT NULL), '{}'),"
+                " coalesce(array_agg(c.status ORDER BY c.step_number)"
+                " FILTER (WHERE c.step_number IS NOT NULL), '{}')"
+                " FROM exai_issues i LEFT JOIN exai_issue_checklist c ON c.issue_id = i.id"
+                " WHERE i.issue_number = ANY(%s) GROUP BY i.issue_number, i.status",
+                (numbers,))
         rows = {r[0]: (r[1], dict(zip(r[2], r[3]))) for r in cur.fetchall()}
     p = settings.prefix
     for a in merged_actions(actions):

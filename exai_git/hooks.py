@@ -295,6 +295,7 @@ def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
 
     include, exclude = repo.range_shas(spec)
     with store.connect(settings) as conn:
+        conn.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
         with conn.cursor() as cur:
             cur.execute("SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
                         " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
@@ -362,7 +363,7 @@ def _linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
     if not shas:
         return {}
     out: dict[str, set[tuple[int, str]]] = {}
-    with conn.transaction(), conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute("SELECT l.commit_sha, i.issue_number, l.action FROM exai_commit_links l"
                     " JOIN exai_issues i ON i.id = l.issue_id WHERE l.commit_sha = ANY(%s)",
                     (list(shas),))

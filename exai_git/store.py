@@ -6,9 +6,11 @@ Supabase's transaction pooler) and a short connect timeout (they run inside git 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -123,6 +125,47 @@ def connect(settings: Settings, *, dsn: str | None = None) -> psycopg.Connection
             f"cannot reach the database at {endpoint(dsn)} ({reason})"
         ) from None
     return conn
+
+
+@contextlib.contextmanager
+def pipelined(conn: psycopg.Connection[Any], settings: Settings) -> Iterator[None]:
+    """A transaction whose statements travel together (pipeline): BEGIN, the timeouts, what
+    the block executes and COMMIT go out at once and are answered at once, a single round trip
+    unless the block fetches a result midway (each fetch waits for one answer). Read the
+    block's cursors after it. A failure rolls it back.
+
+    BEGIN and COMMIT are sent as statements: psycopg's own transaction blocks wait for their
+    answers inside a pipeline, two more round trips each time.
+    """
+    from psycopg import pq
+
+    idle = pq.TransactionStatus.IDLE
+    if conn.info.transaction_status != idle:
+        # inside the caller's transaction: a savepoint (psycopg's block), more round trips
+        with conn.transaction(), conn.pipeline(), conn.cursor() as control:
+            set_timeouts(control, settings)
+            yield
+        return
+    saved = conn.autocommit
+    conn.autocommit = True  # psycopg then adds no BEGIN of its own
+    try:
+        with conn.pipeline(), conn.cursor() as control:
+            control.execute("BEGIN")
+            set_timeouts(control, settings)
+            try:
+                yield
+            except BaseException:
+                control.execute("ROLLBACK")
+                raise
+            control.execute("COMMIT")
+    except BaseException:
+        if not conn.closed and conn.info.transaction_status != idle:
+            with contextlib.suppress(Exception):
+                conn.execute("ROLLBACK")
+        raise
+    finally:
+        if not conn.closed and conn.info.transaction_status == idle:
+            conn.autocommit = saved
 
 
 def set_timeouts(cur: psycopg.Cursor[Any], settings: Settings) -> None:
@@ -452,11 +495,9 @@ def open_issues_touched(
     all_paths: list[str] | None = None
     params = {"paths": probe.paths, "whole": probe.whole, "hp": probe.hunk_path,
               "hlo": probe.hunk_lo, "hhi": probe.hunk_hi, "hk": probe.hunk_kind}
-    with conn.transaction(), conn.pipeline():
-        with conn.cursor() as setup:
-            set_timeouts(setup, settings)
-        with conn.cursor(row_factory=class_row(OpenIssue)) as cur, conn.cursor() as any_, \
-                conn.cursor() as every:
+    with conn.cursor(row_factory=class_row(OpenIssue)) as cur, conn.cursor() as any_, \
+            conn.cursor() as every:
+        with pipelined(conn, settings):
             cur.execute(_TOUCHED_SQL, params)
             any_.execute(
                 "SELECT EXISTS (SELECT 1 FROM exai_issues WHERE exai_norm_path(file_path) ="
@@ -466,9 +507,9 @@ def open_issues_touched(
                 every.execute(
                     "SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
                     " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
-            issues = cur.fetchall()
-            row = any_.fetchone()
-            if with_all_paths:
-                all_paths = [r[0] for r in every.fetchall()]
+        issues = cur.fetchall()
+        row = any_.fetchone()
+        if with_all_paths:
+            all_paths = [r[0] for r in every.fetchall()]
     return issues, bool(row and row[0]), all_paths
 
