@@ -76,19 +76,11 @@ def main() -> None:
     if not argv:
         print(f"usage: exai-git-hook NAME [ARGS] (NAME: {', '.join(HOOKS)})", file=sys.stderr)
         sys.exit(2)
-    if _nothing_to_do(argv[0], argv[1:]):
-        sys.exit(0)
+    if _nothing_to_do(argv[0], argv[1:]) or argv[0] not in HOOKS:
+        sys.exit(run(argv[0], argv[1:]))
     from exai_git import hookserver
 
-    path = hookserver.socket_path() if hookserver.enabled() and argv[0] in HOOKS else None
-    if path is not None:
-        rc = hookserver.delegate("hook", argv, path)
-        if rc is not None:
-            sys.exit(rc)
-    rc = run(argv[0], argv[1:])
-    if path is not None and "psycopg" in sys.modules:
-        hookserver.spawn(path)  # this hook paid for importing psycopg; the next need not
-    sys.exit(rc)
+    sys.exit(hookserver.run("hook", argv, lambda: run(argv[0], argv[1:])))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import os
 import socket
 import struct
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 _HEAD = struct.Struct("!IB3s")  # request length, how many fds, which (0, 1, 2) in order
 _RC = struct.Struct("!i")
@@ -82,6 +82,21 @@ def socket_path() -> str | None:
 
 
 # --------------------------------------------------------------------------- client
+
+
+def run(kind: str, argv: list[str], here: Callable[[], int]) -> int:
+    """The exit code of a hook (kind "hook") or command ("cli"): from the server when one
+    takes it, else from here() in this process, after which a server is started if here()
+    had to import psycopg (the next one need not)."""
+    path = socket_path() if enabled() else None
+    if path is not None:
+        rc = delegate(kind, argv, path)
+        if rc is not None:
+            return rc
+    rc = here()
+    if path is not None and "psycopg" in sys.modules:
+        spawn(path)
+    return rc
 
 
 def delegate(kind: str, argv: list[str], path: str) -> int | None:

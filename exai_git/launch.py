@@ -11,14 +11,10 @@ def main() -> None:
     from exai_git import hookserver
 
     argv = sys.argv[1:]
-    path = hookserver.socket_path() if hookserver.enabled() else None
-    if path is not None:
-        rc = hookserver.delegate("cli", argv, path)
-        if rc is not None:
-            sys.exit(rc)
-    from exai_git import cli
 
-    rc = cli.run(argv)
-    if path is not None and "psycopg" in sys.modules:
-        hookserver.spawn(path)  # this command paid for importing psycopg; the next need not
-    sys.exit(rc)
+    def here() -> int:
+        from exai_git import cli
+
+        return cli.run(argv)
+
+    sys.exit(hookserver.run("cli", argv, here))

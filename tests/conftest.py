@@ -184,3 +184,16 @@ def exai(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
         [sys.executable, "-m", "exai_git", *args], cwd=cwd, input=input, text=True,
         capture_output=True, env={**os.environ, **(env or {})}, timeout=timeout,
     )
+
+
+@pytest.fixture
+def hooked_repo(repo: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A repository with the native hooks installed, on the seeded database: the file issue 2
+    sits on (src/providers/async_kimi.py, lines l1..l100) and one no issue is on (other.txt)."""
+    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
+    write(repo / "src/providers/async_kimi.py", "".join(f"l{i}\n" for i in range(1, 101)))
+    write(repo / "other.txt", "x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    assert exai("install", cwd=repo).returncode == 0
+    return repo

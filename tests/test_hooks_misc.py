@@ -19,14 +19,8 @@ def lines(n: int, tag: str = "l") -> str:
 
 
 @pytest.fixture
-def tracked(repo: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
-    write(repo / "src/providers/async_kimi.py", lines(100))
-    write(repo / "other.txt", "x\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "base")
-    assert exai("install", cwd=repo).returncode == 0
-    return repo
+def tracked(hooked_repo: Path) -> Path:
+    return hooked_repo
 
 
 def test_prepare_commit_msg_adds_findings_as_comments(tracked: Path) -> None:

@@ -93,14 +93,8 @@ def without_importtime(text: str) -> str:
 
 
 @pytest.fixture
-def tracked(repo: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch, runtime: Path) -> Path:
-    monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
-    write(repo / "src/providers/async_kimi.py", "".join(f"l{i}\n" for i in range(1, 101)))
-    write(repo / "notes.txt", "n\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "base")
-    assert exai("install", cwd=repo).returncode == 0
-    return repo
+def tracked(runtime: Path, hooked_repo: Path) -> Path:
+    return hooked_repo  # installed with the private runtime directory already set
 
 
 def start_server(repo: Path) -> str:
@@ -117,7 +111,7 @@ def test_no_server_starts_for_hooks_with_nothing_to_do(tracked: Path, runtime: P
     msg = tracked / "msg"
     msg.write_text("A plain message\n")
     assert hook(tracked, "commit-msg", str(msg)).returncode == 0
-    write(tracked / "notes.txt", "changed\n")
+    write(tracked / "other.txt", "changed\n")
     git(tracked, "add", "-A")
     git(tracked, "commit", "-qm", "notes")  # the scan of a changed file asks the database
     path = socket_path()
