@@ -59,10 +59,19 @@ def _read_state(path: Path) -> dict[str, Any] | None:
 
 def _write_state(path: Path, data: dict[str, Any]) -> None:
     """Replace a JSON state file atomically; a state file that cannot be written is skipped."""
+    _replace_file(path, json.dumps(data))
+
+
+def _replace_file(path: Path, text: str | None) -> None:
+    """Replace (or, with None, remove) a state file atomically; one that cannot be written is
+    skipped: the hooks then just do the work the file would have spared them."""
     try:
+        if text is None:
+            path.unlink(missing_ok=True)
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
+        tmp.write_text(text)
         os.replace(tmp, path)
     except OSError:
         pass
@@ -300,7 +309,6 @@ def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
             cur.execute("SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
                         " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
             issue_paths = {r[0] for r in cur.fetchall()}
-        conn.commit()
         touched = repo.commits_touching(include, exclude, issue_paths) if issue_paths else set()
         pending: list[tuple[Commit, markers.Parsed]] = []
         started: list[Callable[[], Iterator[Work]]] = []
@@ -495,23 +503,13 @@ def _mark_post_commit_quiet(repo: Repo, quiet: bool) -> None:
     The file holds what `git log -1 --format='%P %T'` prints for such a commit; any other
     commit (amended, merged, --no-verify, a tree changed by another hook) does not match it.
     """
-    path = state_dir(repo) / POST_COMMIT_QUIET
     key = None
     if quiet:
         head = repo.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
         tree = repo.run("write-tree", check=False)  # the tree `git commit` is about to write
         if head.strip() and tree.strip():
             key = f"{head.decode().strip()} {tree.decode().strip()}\n"
-    try:
-        if key is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(key)
-            os.replace(tmp, path)
-    except OSError:
-        pass
+    _replace_file(state_dir(repo) / POST_COMMIT_QUIET, key)
 
 
 # --------------------------------------------------------------------------- hooks
