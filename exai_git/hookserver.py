@@ -209,12 +209,15 @@ def spawn(path: str) -> None:
 
 
 def _warm() -> None:
-    """Import what the hooks use, and compile the marker patterns, once."""
-    import psycopg  # noqa: F401
+    """Import what the hooks and commands use, and compile the marker patterns, once."""
+    import psycopg
+    import psycopg.rows  # noqa: F401
 
     from exai_git import (  # noqa: F401
+        cli,
         config,
         diff,
+        doctor,
         engine,
         hookmain,
         hooks,
