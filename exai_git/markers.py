@@ -367,9 +367,12 @@ def parse(
     if text.isascii():
         # Most messages: no key, no trailer, no revert (plain substring tests, no regex).
         low = text.lower()
-        if key.lower() not in low and "conversation" not in low and "reverts commit" not in low:
+        keyless = key.lower() not in low and "reverts commit" not in low
+        if keyless and "conversation" not in low:
             return _NOTHING
         if "```" not in text and "~~~" not in text and SCISSORS not in text:
+            if keyless and _one_good_trailer(text, low, key):
+                return _NOTHING  # nothing to apply, and the one trailer is well formed
             # No fence or scissors to keep track of: visit the lines that name a key, a
             # trailer or a revert, found by substring search.
             return _collect(_lines_with(text, low, key.lower()), key, comment_char,
@@ -379,6 +382,18 @@ def parse(
         return _NOTHING
     return _collect(_lines_tracked(text, key, comment_char), key, comment_char,
                     env_conversation, fast=True)
+
+
+def _one_good_trailer(text: str, low: str, key: str) -> bool:
+    """Whether the one line that says "conversation" is a well-formed trailer or no trailer
+    at all (then a message naming no key has nothing to say); False: look closer."""
+    at = low.find("conversation")
+    if low.find("conversation", at + 1) >= 0:
+        return False
+    start = text.rfind("\n", 0, at) + 1
+    end = text.find("\n", at)
+    trailer = _patterns(key)[3].match(text[start:end] if end >= 0 else text[start:])
+    return trailer is None or UUID_RE.match(trailer.group(1).rstrip(".")) is not None
 
 
 def _parse_reference(text: str, *, prefix: str = "EXAI", comment_char: str | None = "#",

@@ -318,7 +318,8 @@ def test_shortcuts_answer_as_the_full_grammar(lines: list[str], cc: str | None, 
     "Fixes EXAI-1 step 3 conv:" + U, "Fix EXAI-1, EXAI-2 and EXAI-3", "Refs EXAI-2",
     "Fixes EXAI-1 steps 1-3, 5", "See the EXAI-12 discussion for context.", "FixesEXAI-1",
     "Fixes:EXAI-1", "Fixes EXAI-1 conv:" + U + ".", "Fixes EXAI-1 steps 3-1", "exai-4 alone",
-    "Work  on EXAI-5", "Fixes EXAI-1 step 3.", "Refs EXAI-2.",
+    "Work  on EXAI-5", "Fixes EXAI-1 step 3.", "Refs EXAI-2.", "Conversation: bad",
+    f"Conversation: {U}", "# Conversation: bad", "A conversation about it",
 ])
 def test_shortcut_examples(line: str) -> None:
     for message in (line, f"Subject\n\n{line}\n", f"{line}\n\nConversation: {V}"):
