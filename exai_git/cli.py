@@ -460,6 +460,12 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     dsn_hint = os.environ.get("EXAI_GIT_DSN") or os.environ.get("DATABASE_URL")
     try:
+        os.getcwd()
+    except OSError as e:
+        click.echo(f"exai-git: the current directory is gone ({e.strerror}); cd somewhere",
+                   err=True)
+        return 1
+    try:
         cli.main(args=argv, prog_name="exai-git", standalone_mode=False)
     except click.exceptions.Exit as e:
         return int(e.exit_code)

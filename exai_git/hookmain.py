@@ -24,6 +24,12 @@ def _stdin_lines() -> list[str]:
 def run(name: str, args: list[str]) -> int:
     if _nothing_to_do(name, args):
         return 0  # skipped, or a message given (-m, -F) or reused: no template to add to
+    try:
+        os.getcwd()
+    except OSError as e:
+        print(f"EXAI: the current directory is gone ({e.strerror}); hook skipped",
+              file=sys.stderr)
+        return 0
     from exai_git import config, hooks
     from exai_git.errors import ExaiError
     from exai_git.repo import Repo

@@ -105,14 +105,15 @@ def delegate(kind: str, argv: list[str], path: str) -> int | None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         try:
+            cwd = os.getcwd()
             sock.connect(path)
         except OSError:
-            return None
+            return None  # no server, or no working directory: this process says so
         request = marshal.dumps({
             "kind": kind,
             "argv": argv,
             "executable": sys.executable,
-            "cwd": os.getcwd(),
+            "cwd": cwd,
             "env": dict(os.environ),
             "umask": _umask(),
             "streams": [_stream_info(s) for s in (sys.stdin, sys.stdout, sys.stderr)],

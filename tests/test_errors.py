@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import Database, exai, git, write
@@ -130,3 +133,22 @@ def test_doctor(repo: Path, seeded: Database) -> None:
     assert "hunter22" not in out.stdout
     down = exai("doctor", "--dsn", "postgresql://127.0.0.1:1/x", cwd=repo)
     assert down.returncode == 1 and "FAIL  database" in down.stdout
+
+
+def test_a_working_directory_that_is_gone(tmp_path: Path, seeded: Database) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    # the shell steps into the directory, then removes it: its children start inside nothing
+    for args, code, text in ((["-m", "exai_git", "issues"], 1, "exai-git: the current "
+                              "directory is gone"),
+                             (["-m", "exai_git.hookmain", "pre-commit"], 0, "EXAI: the "
+                              "current directory is gone")):
+        for server in ("1", "0"):
+            out = subprocess.run(
+                ["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" "$@"',
+                 sys.executable, *args], capture_output=True, text=True,
+                env={**os.environ, "EXAI_GIT_DSN": seeded.dsn,
+                     "EXAI_GIT_HOOK_SERVER": server})
+            assert out.returncode == code, out.stderr
+            assert one_line(out.stderr).startswith(text)
+            gone.mkdir()
