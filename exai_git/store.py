@@ -128,7 +128,7 @@ def connect(settings: Settings, *, dsn: str | None = None) -> psycopg.Connection
 
 
 @contextlib.contextmanager
-def pipelined(conn: psycopg.Connection[Any], settings: Settings) -> Iterator[None]:
+def pipelined(conn: psycopg.Connection[Any], settings: Settings | None) -> Iterator[None]:
     """A transaction whose statements travel together (pipeline): BEGIN, the timeouts, what
     the block executes and COMMIT go out at once and are answered at once, a single round trip
     unless the block fetches a result midway (each fetch waits for one answer). Read the
@@ -143,7 +143,8 @@ def pipelined(conn: psycopg.Connection[Any], settings: Settings) -> Iterator[Non
     if conn.info.transaction_status != idle:
         # inside the caller's transaction: a savepoint (psycopg's block), more round trips
         with conn.transaction(), conn.pipeline(), conn.cursor() as control:
-            set_timeouts(control, settings)
+            if settings is not None:
+                set_timeouts(control, settings)
             yield
         return
     saved = conn.autocommit
@@ -151,7 +152,8 @@ def pipelined(conn: psycopg.Connection[Any], settings: Settings) -> Iterator[Non
     try:
         with conn.pipeline(), conn.cursor() as control:
             control.execute("BEGIN")
-            set_timeouts(control, settings)
+            if settings is not None:
+                set_timeouts(control, settings)
             try:
                 yield
             except BaseException:
@@ -282,12 +284,15 @@ def migration_status(conn: psycopg.Connection[Any]) -> list[MigrationState]:
     return states
 
 
+_SCHEMA_VERSION_SQL = (
+    "SELECT CASE WHEN to_regclass('exai_git_migrations') IS NULL THEN -1"
+    " ELSE (SELECT coalesce(max(version), 0) FROM exai_git_migrations) END AS version"
+)
+
+
 def require_schema(cur: psycopg.Cursor[Any]) -> None:
     """Fail with what to do when the database has no (or a too new) schema."""
-    cur.execute(
-        "SELECT CASE WHEN to_regclass('exai_git_migrations') IS NULL THEN -1"
-        " ELSE (SELECT coalesce(max(version), 0) FROM exai_git_migrations) END AS version"
-    )
+    cur.execute(_SCHEMA_VERSION_SQL)
     row: Any = cur.fetchone()
     if isinstance(row, dict):
         row = [row["version"]]
@@ -332,113 +337,82 @@ def _dict_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[dict[str, Any]
     return conn.cursor(row_factory=dict_row)
 
 
+def _read_all(conn: psycopg.Connection[Any], queries: list[tuple[str, Any]]
+              ) -> list[list[dict[str, Any]]]:
+    """The rows of each query, after the schema check, all asked in one round trip."""
+    version = conn.cursor()
+    cursors = [_dict_cursor(conn) for _ in queries]
+    with pipelined(conn, None):
+        version.execute(_SCHEMA_VERSION_SQL)
+        for cur, (sql, params) in zip(cursors, queries):
+            cur.execute(sql, params)
+    row = version.fetchone()
+    check_schema_version(row[0] if row else -1)
+    return [cur.fetchall() for cur in cursors]
+
+
 def list_issues(conn: psycopg.Connection[Any], *, include_all: bool) -> list[dict[str, Any]]:
     """Issues by severity then number: the active ones, or every one."""
-    with conn.transaction(), _dict_cursor(conn) as cur:
-        require_schema(cur)
-        if include_all:
-            cur.execute(
-                "SELECT i.*, p.completed_steps, p.total_steps,"
-                " CASE WHEN p.total_steps = 0 THEN 0::numeric"
-                " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END"
-                " AS progress_percentage"
-                f" FROM exai_issues i {_PROGRESS_JOIN}"
-                f" ORDER BY {SEVERITY_ORDER}, issue_number"
-            )
-        else:
-            cur.execute(f"SELECT * FROM exai_active_issues ORDER BY {SEVERITY_ORDER}, issue_number")
-        return cur.fetchall()
-
-
-def _issue_by_number(cur: psycopg.Cursor[dict[str, Any]], number: int) -> dict[str, Any]:
-    cur.execute(
-        "SELECT i.*, p.completed_steps, p.total_steps,"
-        " CASE WHEN p.total_steps = 0 THEN 0::numeric"
-        " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END AS progress_percentage"
-        f" FROM exai_issues i {_PROGRESS_JOIN} WHERE i.issue_number = %s",
-        (number,),
-    )
-    row = cur.fetchone()
-    if row is None:
-        from exai_git.errors import CheckFailed
-
-        raise CheckFailed(f"no issue numbered {number}")
-    return row
+    if include_all:
+        sql = ("SELECT i.*, p.completed_steps, p.total_steps,"
+               " CASE WHEN p.total_steps = 0 THEN 0::numeric"
+               " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END"
+               " AS progress_percentage"
+               f" FROM exai_issues i {_PROGRESS_JOIN}"
+               f" ORDER BY {SEVERITY_ORDER}, issue_number")
+    else:
+        sql = f"SELECT * FROM exai_active_issues ORDER BY {SEVERITY_ORDER}, issue_number"
+    return _read_all(conn, [(sql, None)])[0]
 
 
 def issue_detail(conn: psycopg.Connection[Any], number: int) -> dict[str, Any]:
-    """An issue with its checklist, updates (oldest first), linked commits and relations."""
-    with conn.transaction(), _dict_cursor(conn) as cur:
-        require_schema(cur)
-        issue = _issue_by_number(cur, number)
-        cur.execute(
-            "SELECT step_number, description, status, conversation_id, completed_at"
-            " FROM exai_issue_checklist WHERE issue_id = %s ORDER BY step_number",
-            (issue["id"],),
-        )
-        checklist = cur.fetchall()
-        cur.execute(
-            "SELECT update_type, content, conversation_id, created_at FROM exai_issue_updates"
-            " WHERE issue_id = %s ORDER BY created_at, id",
-            (issue["id"],),
-        )
-        updates = cur.fetchall()
-        cur.execute(
-            "SELECT commit_sha, action, steps, conversation_id, repository, subject,"
-            " committed_at, applied_at FROM exai_commit_links WHERE issue_id = %s"
-            " ORDER BY applied_at, id",
-            (issue["id"],),
-        )
-        commits = cur.fetchall()
-        relations: dict[str, list[dict[str, Any]]] = {}
-        for column in ("related_issues", "blocks_issues", "blocked_by_issues"):
-            ids = issue.get(column) or []
-            if ids:
-                cur.execute(
-                    "SELECT issue_number, title, severity, status FROM exai_issues"
-                    " WHERE id = ANY(%s) ORDER BY issue_number",
-                    (list(ids),),
-                )
-                relations[column] = cur.fetchall()
-            else:
-                relations[column] = []
-    return {"issue": issue, "checklist": checklist, "updates": updates, "commits": commits,
-            "relations": relations}
+    """An issue with its checklist, updates (oldest first), linked commits and relations.
+    One round trip: the other queries find the issue by its number themselves."""
+    this = "(SELECT id FROM exai_issues WHERE issue_number = %(n)s)"
+    columns = ("related_issues", "blocks_issues", "blocked_by_issues")
+    found, checklist, updates, commits, *related = _read_all(conn, [
+        (("SELECT i.*, p.completed_steps, p.total_steps,"
+         " CASE WHEN p.total_steps = 0 THEN 0::numeric"
+         " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END AS progress_percentage"
+         f" FROM exai_issues i {_PROGRESS_JOIN} WHERE i.issue_number = %(n)s"), {"n": number}),
+        (("SELECT step_number, description, status, conversation_id, completed_at"
+         f" FROM exai_issue_checklist WHERE issue_id = {this} ORDER BY step_number"),
+         {"n": number}),
+        (("SELECT update_type, content, conversation_id, created_at FROM exai_issue_updates"
+         f" WHERE issue_id = {this} ORDER BY created_at, id"), {"n": number}),
+        (("SELECT commit_sha, action, steps, conversation_id, repository, subject,"
+         f" committed_at, applied_at FROM exai_commit_links WHERE issue_id = {this}"
+         " ORDER BY applied_at, id"), {"n": number}),
+        *[(("SELECT issue_number, title, severity, status FROM exai_issues WHERE id = ANY("
+           f"coalesce((SELECT {column} FROM exai_issues WHERE issue_number = %(n)s), '{{}}'))"
+           " ORDER BY issue_number"), {"n": number}) for column in columns],
+    ])
+    if not found:
+        from exai_git.errors import CheckFailed
+
+        raise CheckFailed(f"no issue numbered {number}")
+    return {"issue": found[0], "checklist": checklist, "updates": updates, "commits": commits,
+            "relations": dict(zip(columns, related))}
 
 
 def conversation(conn: psycopg.Connection[Any], conversation_id: str) -> dict[str, Any]:
-    """Everything recorded against one conversation id."""
-    with conn.transaction(), _dict_cursor(conn) as cur:
-        require_schema(cur)
-        cur.execute(
-            "SELECT issue_number, title, severity, status, file_path, line_start, line_end,"
-            " conversation_id = %s AS found_here, fix_conversation_id = %s AS fixed_here"
-            " FROM exai_issues WHERE conversation_id = %s OR fix_conversation_id = %s"
-            f" ORDER BY {SEVERITY_ORDER}, issue_number",
-            (conversation_id,) * 4,
-        )
-        issues = cur.fetchall()
-        cur.execute(
-            "SELECT i.issue_number, c.step_number, c.description, c.status, c.completed_at"
-            " FROM exai_issue_checklist c JOIN exai_issues i ON i.id = c.issue_id"
-            " WHERE c.conversation_id = %s ORDER BY i.issue_number, c.step_number",
-            (conversation_id,),
-        )
-        steps = cur.fetchall()
-        cur.execute(
-            "SELECT i.issue_number, u.update_type, u.content, u.created_at"
-            " FROM exai_issue_updates u JOIN exai_issues i ON i.id = u.issue_id"
-            " WHERE u.conversation_id = %s ORDER BY u.created_at, u.id",
-            (conversation_id,),
-        )
-        updates = cur.fetchall()
-        cur.execute(
-            "SELECT i.issue_number, l.commit_sha, l.action, l.steps, l.subject, l.applied_at"
-            " FROM exai_commit_links l JOIN exai_issues i ON i.id = l.issue_id"
-            " WHERE l.conversation_id = %s ORDER BY l.applied_at, l.id",
-            (conversation_id,),
-        )
-        commits = cur.fetchall()
+    """Everything recorded against one conversation id, in one round trip."""
+    c = {"c": conversation_id}
+    issues, steps, updates, commits = _read_all(conn, [
+        (("SELECT issue_number, title, severity, status, file_path, line_start, line_end,"
+         " conversation_id = %(c)s AS found_here, fix_conversation_id = %(c)s AS fixed_here"
+         " FROM exai_issues WHERE conversation_id = %(c)s OR fix_conversation_id = %(c)s"
+         f" ORDER BY {SEVERITY_ORDER}, issue_number"), c),
+        (("SELECT i.issue_number, c.step_number, c.description, c.status, c.completed_at"
+         " FROM exai_issue_checklist c JOIN exai_issues i ON i.id = c.issue_id"
+         " WHERE c.conversation_id = %(c)s ORDER BY i.issue_number, c.step_number"), c),
+        (("SELECT i.issue_number, u.update_type, u.content, u.created_at"
+         " FROM exai_issue_updates u JOIN exai_issues i ON i.id = u.issue_id"
+         " WHERE u.conversation_id = %(c)s ORDER BY u.created_at, u.id"), c),
+        (("SELECT i.issue_number, l.commit_sha, l.action, l.steps, l.subject, l.applied_at"
+         " FROM exai_commit_links l JOIN exai_issues i ON i.id = l.issue_id"
+         " WHERE l.conversation_id = %(c)s ORDER BY l.applied_at, l.id"), c),
+    ])
     return {"conversation_id": conversation_id, "issues": issues, "steps": steps,
             "updates": updates, "commits": commits}
 

@@ -85,3 +85,12 @@ def test_a_failure_inside_a_pipelined_transaction_rolls_it_back(seeded: Database
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
         title = conn.execute("SELECT title FROM exai_issues WHERE issue_number = 1").fetchone()
         assert title is not None and title[0] != "changed"
+
+
+def test_reading_commands_ask_once(repo: Path, proxied: tuple[CountingProxy, str]) -> None:
+    proxy, dsn = proxied
+    connect = counted(proxy, ["-c", f"import psycopg; psycopg.connect({dsn!r}).close()"], repo,
+                      dsn)
+    for args in (["issues", "--json"], ["issues", "--all"], ["show", "EXAI-1", "--json"],
+                 ["context", "EXAI-1"], ["conv", "debb44af-15b9-456d-9b88-6a2519f81427"]):
+        assert counted(proxy, ["-m", "exai_git", *args], repo, dsn) - connect == 1, args
