@@ -384,15 +384,20 @@ def parse(
                     env_conversation, fast=True)
 
 
+def _line_around(text: str, pos: int) -> tuple[int, int]:
+    """Where the line holding text[pos] starts and ends (before its newline)."""
+    end = text.find("\n", pos)
+    return text.rfind("\n", 0, pos) + 1, end if end >= 0 else len(text)
+
+
 def _one_good_trailer(text: str, low: str, key: str) -> bool:
     """Whether the one line that says "conversation" is a well-formed trailer or no trailer
     at all (then a message naming no key has nothing to say); False: look closer."""
     at = low.find("conversation")
     if low.find("conversation", at + 1) >= 0:
         return False
-    start = text.rfind("\n", 0, at) + 1
-    end = text.find("\n", at)
-    trailer = _patterns(key)[3].match(text[start:end] if end >= 0 else text[start:])
+    start, end = _line_around(text, at)
+    trailer = _patterns(key)[3].match(text[start:end])
     return trailer is None or UUID_RE.match(trailer.group(1).rstrip(".")) is not None
 
 
@@ -426,10 +431,7 @@ def _lines_with(text: str, low: str, key: str) -> list[tuple[int, str, str | Non
                 hit = other
         if hit < 0:
             break
-        start = text.rfind("\n", 0, hit) + 1
-        end = text.find("\n", hit)
-        if end < 0:
-            end = size
+        start, end = _line_around(text, hit)
         number += text.count("\n", counted, start)
         counted = start
         found.append((number, text[start:end], None))
