@@ -68,13 +68,12 @@ def peak_rss_mb(args: list[str], cwd: Path, env: dict[str, str]) -> float:
 def stop_hook_servers(runtime: Path) -> None:
     import signal
 
+    from exai_git import hookserver
+
     for lock in runtime.glob("exai-git-*/*.sock.lock"):
-        text = lock.read_text().strip()
-        if text.isdigit():
-            try:
-                os.kill(int(text), signal.SIGTERM)
-            except OSError:
-                pass
+        pid = hookserver.running(str(lock).removesuffix(".lock"))
+        if pid:
+            os.kill(pid, signal.SIGTERM)
     shutil.rmtree(runtime, ignore_errors=True)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from exai_git import hookserver
 from tests.conftest import Database, exai, git, write
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
@@ -36,16 +37,10 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def server_pids(runtime: Path) -> list[int]:
-    pids = []
-    for lock in runtime.glob("exai-git-*/*.sock.lock"):
-        text = lock.read_text().strip()
-        if text.isdigit():
-            try:
-                os.kill(int(text), 0)
-            except OSError:
-                continue
-            pids.append(int(text))
-    return pids
+    """The servers running in this runtime directory (the holders of their socket locks)."""
+    pids = [hookserver.running(str(lock).removesuffix(".lock"))
+            for lock in runtime.glob("exai-git-*/*.sock.lock")]
+    return [pid for pid in pids if pid]
 
 
 def socket_path() -> str:
