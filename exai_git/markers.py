@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 ACTIONS = ("fix", "progress", "ref", "verify", "reopen")
 
@@ -52,24 +52,40 @@ _WORD_NUM_RE = re.compile(r"\s+([A-Za-z]{2,7})\s*:?\s*([0-9]+)")
 _FOR_RE = re.compile(r"\s+for\s+", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Action:
-    """One thing a marker asks for."""
+# The results are named tuples: immutable like a frozen dataclass, and four times cheaper
+# to make, which counts when every commit of a long history is parsed.
+
+
+class Action(NamedTuple):
+    """One thing a marker asks for. Equal when issue, action, steps and conversation are
+    (where in the message it was written does not count)."""
 
     issue: int
     action: str  # one of ACTIONS
     steps: tuple[int, ...] = ()
     conversation_id: str | None = None
-    text: str = field(default="", compare=False)
-    line: int = field(default=0, compare=False)
+    text: str = ""
+    line: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return self[:4] == other[:4]
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return self[:4] != other[:4]
+
+    def __hash__(self) -> int:
+        return hash(self[:4])
 
     def to_json(self) -> dict[str, Any]:
         return {"issue": self.issue, "action": self.action, "steps": list(self.steps),
                 "conversation_id": self.conversation_id}
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(NamedTuple):
     """An ignored mention, a warning or an error, at a line of the message."""
 
     line: int
@@ -88,8 +104,7 @@ class Note:
         return out
 
 
-@dataclass(frozen=True)
-class Parsed:
+class Parsed(NamedTuple):
     actions: tuple[Action, ...] = ()
     ignored: tuple[Note, ...] = ()
     warnings: tuple[Note, ...] = ()
@@ -343,7 +358,7 @@ class _Ref:
 
 
 class _Collector:
-    __slots__ = ("actions", "errors", "ignored", "reverts", "warnings")
+    __slots__ = ("actions", "errors", "ignored", "reverts", "trailer_conv", "warnings")
 
     def __init__(self) -> None:
         self.actions: list[Action] = []
@@ -351,6 +366,7 @@ class _Collector:
         self.warnings: list[Note] = []
         self.errors: list[Note] = []
         self.reverts: list[str] = []
+        self.trailer_conv: str | None = None  # the first good Conversation trailer
 
 
 def parse(
@@ -363,20 +379,22 @@ def parse(
     """The actions, ignored mentions, warnings and errors of a commit message."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    key = prefix.upper()
-    if text.isascii():
+    if text.isascii() and prefix.isascii():
         # Most messages: no key, no trailer, no revert (plain substring tests, no regex).
         low = text.lower()
-        keyless = key.lower() not in low and "reverts commit" not in low
-        if keyless and "conversation" not in low:
-            return _NOTHING
-        if "```" not in text and "~~~" not in text and SCISSORS not in text:
-            if keyless and _one_good_trailer(text, low, key):
+        k = prefix.lower()
+        extra = "conversation" in low or "reverts commit" in low
+        if k not in low:
+            if not extra:
+                return _NOTHING
+            if "reverts commit" not in low and _one_good_trailer(text, low, prefix.upper()):
                 return _NOTHING  # nothing to apply, and the one trailer is well formed
+        if "```" not in text and "~~~" not in text and SCISSORS not in text:
             # No fence or scissors to keep track of: visit the lines that name a key, a
             # trailer or a revert, found by substring search.
-            return _collect(_lines_with(text, low, key.lower()), key, comment_char,
-                            env_conversation, fast=True)
+            return _collect_ascii(text, low, prefix.upper(), comment_char, env_conversation,
+                                  extra)
+    key = prefix.upper()
     cc = comment_char or "#"
     if _interesting(key, cc).search(text) is None:
         return _NOTHING
@@ -418,27 +436,6 @@ def _parse_reference(text: str, *, prefix: str = "EXAI", comment_char: str | Non
 _CODE, _SCISSORED = "code block", "below the scissors line"
 
 
-def _lines_with(text: str, low: str, key: str) -> list[tuple[int, str, str | None]]:
-    """(number, line, None) for each line holding key, "conversation" or "reverts commit"
-    (text is ASCII, low its lower case: same offsets), in order."""
-    found: list[tuple[int, str, str | None]] = []
-    number, counted, pos, size = 1, 0, 0, len(text)
-    while pos < size:
-        hit = low.find(key, pos)
-        for token in ("conversation", "reverts commit"):
-            other = low.find(token, pos, hit if hit >= 0 else size)
-            if other >= 0:
-                hit = other
-        if hit < 0:
-            break
-        start, end = _line_around(text, hit)
-        number += text.count("\n", counted, start)
-        counted = start
-        found.append((number, text[start:end], None))
-        pos = end + 1
-    return found
-
-
 def _lines_tracked(text: str, key: str, comment_char: str | None
                    ) -> Iterator[tuple[int, str, str | None]]:
     """(number, line, reason) for each line that can matter, keeping track of code fences
@@ -466,46 +463,85 @@ def _lines_tracked(text: str, key: str, comment_char: str | None
 def _collect(lines: Iterable[tuple[int, str, str | None]], key: str, comment_char: str | None,
              env_conversation: str | None, *, fast: bool) -> Parsed:
     out = _Collector()
-    _, issue_re, near_re, trailer_re = _patterns(key)
-    cc = comment_char or "#"
-    trailer_conv: str | None = None
     for number, line, reason in lines:
-        if reason is None:
-            if comment_char and line.startswith(cc):
-                reason = "comment"
-            elif line.lstrip().startswith(">"):
-                reason = "quoted"
-            elif line.startswith(("Revert ", "Reapply ")) and _REVERT_SUBJECT.match(line):
-                reason = "revert: a revert undoes, it never re-applies"
-        if reason is not None:
-            for m in issue_re.finditer(line):
-                out.ignored.append(Note(number, m.group(0), reason, int(m.group(1))))
-            continue
-        revert = _REVERT_SHA.match(line) if line.startswith("This reverts commit ") else None
-        if revert:
-            out.reverts.append(revert.group(1).lower())
-            continue
-        trailer = trailer_re.match(line) if ":" in line else None
-        if trailer:
-            value = trailer.group(1).rstrip(".")
-            if not UUID_RE.match(value):
-                out.errors.append(Note(
-                    number, line.strip(), f"Conversation trailer {value!r} is not a UUID",
-                    suggestion="Conversation: debb44af-15b9-456d-9b88-6a2519f81427"))
-            elif trailer_conv is None:
-                trailer_conv = value.lower()
-            elif trailer_conv != value.lower():
-                out.warnings.append(Note(
-                    number, line.strip(),
-                    "a second Conversation trailer; the first one applies"))
-            continue
-        if fast and _fast_line(line, number, key, out):
-            continue
-        if not issue_re.search(line) and not near_re.search(line):
-            continue
-        _Line(line, number, key, out).parse()
+        _visit(out, number, line, reason, key, comment_char, fast)
+    return _finish(out, env_conversation)
 
-    default_conv = trailer_conv
+
+def _collect_ascii(text: str, low: str, key: str, comment_char: str | None,
+                   env_conversation: str | None, extra: bool) -> Parsed:
+    """_collect for an ASCII message with no code fence or scissors line (low: its lower
+    case, same offsets): the lines that name the key, or (extra) a trailer or a revert, found
+    by substring search; a plain line goes straight to the shortcut."""
+    out = _Collector()
+    k = key.lower()
+    cc = comment_char or "#"
+    number, counted, pos, size = 1, 0, 0, len(text)
+    while pos < size:
+        hit = low.find(k, pos)
+        if extra:
+            for token in ("conversation", "reverts commit"):
+                other = low.find(token, pos, hit if hit >= 0 else size)
+                if other >= 0:
+                    hit = other
+        if hit < 0:
+            break
+        start = text.rfind("\n", 0, hit) + 1
+        end = text.find("\n", hit)
+        if end < 0:
+            end = size
+        number += text.count("\n", counted, start)
+        counted = start
+        pos = end + 1
+        line = text[start:end]
+        if (extra or (comment_char and line.startswith(cc)) or line.lstrip().startswith(">")
+                or line.startswith(("Revert ", "Reapply "))
+                or not _fast_line(line, low[start:end], number, key, k, out)):
+            _visit(out, number, line, None, key, comment_char, True)
+    return _finish(out, env_conversation)
+
+
+def _visit(out: _Collector, number: int, line: str, reason: str | None, key: str,
+           comment_char: str | None, fast: bool) -> None:
+    """One line that can matter, through the whole grammar (fast: shortcuts allowed)."""
+    _, issue_re, near_re, trailer_re = _patterns(key)
+    if reason is None:
+        if comment_char and line.startswith(comment_char):
+            reason = "comment"
+        elif line.lstrip().startswith(">"):
+            reason = "quoted"
+        elif line.startswith(("Revert ", "Reapply ")) and _REVERT_SUBJECT.match(line):
+            reason = "revert: a revert undoes, it never re-applies"
+    if reason is not None:
+        for m in issue_re.finditer(line):
+            out.ignored.append(Note(number, m.group(0), reason, int(m.group(1))))
+        return
+    revert = _REVERT_SHA.match(line) if line.startswith("This reverts commit ") else None
+    if revert:
+        out.reverts.append(revert.group(1).lower())
+        return
+    trailer = trailer_re.match(line) if ":" in line else None
+    if trailer:
+        value = trailer.group(1).rstrip(".")
+        if not UUID_RE.match(value):
+            out.errors.append(Note(
+                number, line.strip(), f"Conversation trailer {value!r} is not a UUID",
+                suggestion="Conversation: debb44af-15b9-456d-9b88-6a2519f81427"))
+        elif out.trailer_conv is None:
+            out.trailer_conv = value.lower()
+        elif out.trailer_conv != value.lower():
+            out.warnings.append(Note(
+                number, line.strip(), "a second Conversation trailer; the first one applies"))
+        return
+    if fast and line.isascii() and _fast_line(line, line.lower(), number, key, key.lower(), out):
+        return
+    if not issue_re.search(line) and not near_re.search(line):
+        return
+    _Line(line, number, key, out).parse()
+
+
+def _finish(out: _Collector, env_conversation: str | None) -> Parsed:
+    default_conv = out.trailer_conv
     if default_conv is None and env_conversation and any(
             not a.conversation_id for a in out.actions):  # said only where it would apply
         value = env_conversation.strip()
@@ -515,8 +551,7 @@ def _collect(lines: Iterable[tuple[int, str, str | None]], key: str, comment_cha
             out.warnings.append(Note(0, "EXAI_CONVERSATION_ID",
                                      f"EXAI_CONVERSATION_ID {value!r} is not a UUID; ignored"))
     actions = tuple(out.actions) if not default_conv else tuple(
-        a if a.conversation_id else
-        Action(a.issue, a.action, a.steps, default_conv, a.text, a.line)
+        a if a.conversation_id else a._replace(conversation_id=default_conv)
         for a in out.actions
     )
     if not (actions or out.ignored or out.warnings or out.errors or out.reverts):
@@ -525,44 +560,97 @@ def _collect(lines: Iterable[tuple[int, str, str | None]], key: str, comment_cha
                   tuple(dict.fromkeys(out.reverts)))
 
 
+# The shortcut below reads a line with string operations and dictionary lookups; the full
+# grammar's verb regex tries some fifty alternatives at every position, which costs more
+# than everything else a common message needs.
+_FAST_VERBS = {v: a for v, a in _VERB_ACTION.items() if v not in _PARTIAL_PHRASES}
+# The last word of every verb phrase, and "for" (`Fix for EXAI-1` is a near miss): a key
+# right after one of these may belong to a marker; right after anything else it cannot.
+_VERB_ENDS = tuple(sorted({v.split()[-1] for v in _VERB_ACTION} | {"for"}))
+_QUALIFIED = ("partially ", "partly ", "half ", "half-")
+_PARTIAL_NOTE = "partial: recorded as a reference, not a fix"
+_MENTION_NOTE = "mention: no marker verb before it"
+# ASCII whitespace as the grammar's \s reads it, and the colon
+_SPACE_COLON = " \t\r\x0b\x0c\x1c\x1d\x1e\x1f:"
+
+
 @functools.lru_cache(maxsize=16)
 def _fast_patterns(key: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     k = re.escape(key)
-    verbs = sorted((v for v in _VERB_ACTION if v not in _PARTIAL_PHRASES), key=len, reverse=True)
-    verb_alts = "|".join(r"\s+".join(map(re.escape, v.split())) for v in verbs)
     item = r"[1-9][0-9]{0,8}(?:-[1-9][0-9]{0,8})?"
-    # the canonical marker filling a whole line: `Verb KEY-n[ step(s) LIST][ conv:UUID]` or
-    # `Verb KEY-n, KEY-m and KEY-k`
-    whole = re.compile(
-        rf"(?P<marker>(?P<verb>{verb_alts})(?: ?: ?| ){k}-(?P<n>[1-9][0-9]{{0,8}})"
+    # what follows the verb of a canonical marker, to the end of its line:
+    # `KEY-n[ step(s) LIST][ conv:UUID]` or `KEY-n, KEY-m and KEY-k`
+    marker = re.compile(
+        rf"(?P<marker>{k}-(?P<n>[1-9][0-9]{{0,8}})"
         rf"(?:(?: steps?:? (?P<steps>{item}(?:, ?{item})*))?"
         rf"(?: conv(?:ersation)?[:=](?P<conv>[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}"
         rf"-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}})\.*)?"
         rf"|(?P<more>(?:(?:, and |, | and |,)(?:{k}-[1-9][0-9]{{0,8}}))+)))\.? *",
         re.IGNORECASE)
-    # a verb (or `for`) right before where a key stands: then the key may be a marker
-    tail = re.compile(rf"(?:(?<![\w-])|(?<=half-))(?:{verb_alts}|part\s+of\s+the\s+fix\s+for)"
-                      rf"(?:\s*:?\s*|\s+for\s+)\Z", re.IGNORECASE)
-    number = re.compile(rf"(?:{k}-[1-9][0-9]{{0,8}})", re.IGNORECASE)
-    return whole, tail, number
+    # a key that reads as issue_re reads it (a number from 1, no leading zero)
+    number = re.compile(rf"{k}-([1-9][0-9]{{0,8}})(?!\w)", re.IGNORECASE)
+    plain_key = re.compile(rf"{k}-[1-9][0-9]{{0,8}}", re.IGNORECASE)
+    return marker, number, plain_key
 
 
-def _fast_line(line: str, number: int, key: str, out: _Collector) -> bool:
-    """The two most common lines with a key, answered without the full grammar: a whole-line
-    canonical marker, and a line that names one issue with no verb before it (a mention).
-    False: the line needs the full grammar. Held to the full grammar by the tests."""
-    whole, tail, plain_key = _fast_patterns(key)
-    m = whole.fullmatch(line)
-    if m is not None:
-        action = _VERB_ACTION[" ".join(m.group("verb").lower().split())]
-        text = m.group("marker")  # a conv token keeps its trailing dot, as the grammar reads it
-        if m.group("more") is not None:
-            numbers = [int(m.group("n"))] + [int(x.group(0)[len(key) + 1:])
-                                             for x in plain_key.finditer(m.group("more"))]
-            for n in numbers:
-                out.actions.append(Action(n, action, (), None, text, number))
-            return True
-        steps: tuple[int, ...] = ()
+def _verb_of(head: str) -> str | None:
+    """The verb of `head`, the lower-case text before a key, when head is exactly a verb and
+    the separator `(?: ?: ?| )`; else None."""
+    if head.endswith(" : "):
+        return head[:-3]
+    if head.endswith((": ", " :")):
+        return head[:-2]
+    if head.endswith((" ", ":")):
+        return head[:-1]
+    return None
+
+
+def _fast_line(line: str, low: str, number: int, key: str, k: str, out: _Collector) -> bool:
+    """The most common lines with a key, answered without the full grammar: a whole-line
+    canonical marker (possibly qualified: `Partially fixes EXAI-1`), and a line that names
+    one issue with no verb before it (a mention). False: the line needs the full grammar.
+    Held to the full grammar by the tests. line is ASCII (beyond it, case-folding is for
+    the full grammar to decide); low is its lower case, k the key's."""
+    at = low.find(k)
+    if at < 0:
+        return False
+    if at and (low[at - 1].isalnum() or low[at - 1] in "_-"):
+        return False
+    marker_re, number_re, plain_key = _fast_patterns(key)
+    head = _verb_of(low[:at])
+    if head is not None:
+        action = _FAST_VERBS.get(head)
+        verb_at = 0
+        if action is None:
+            for q in _QUALIFIED:
+                if head.startswith(q) and head[len(q):] in _FAST_VERBS:
+                    action, verb_at = "ref", len(q)
+                    break
+        if action is not None:
+            m = marker_re.fullmatch(line, at)
+            if m is None:
+                return False
+            return _fast_marker(m, line, number, key, action, verb_at, plain_key, out)
+    ref = number_re.match(line, at)
+    if ref is None or low.find(k, at + 1) >= 0:
+        return False
+    if low[:at].rstrip(_SPACE_COLON).endswith(_VERB_ENDS):
+        return False
+    out.ignored.append(Note(number, ref.group(0), _MENTION_NOTE, int(ref.group(1))))
+    return True
+
+
+def _fast_marker(m: re.Match[str], line: str, number: int, key: str, action: str,
+                 verb_at: int, plain_key: re.Pattern[str], out: _Collector) -> bool:
+    """A canonical marker line: its actions (and, qualified, its partial notes)."""
+    text = line[verb_at:m.end("marker")]  # a conv token keeps its trailing dot, as read
+    steps: tuple[int, ...] = ()
+    conv = None
+    if m.group("more") is not None:
+        issues = [int(m.group("n"))] + [int(x.group(0)[len(key) + 1:])
+                                        for x in plain_key.finditer(m.group("more"))]
+    else:
+        issues = [int(m.group("n"))]
         if m.group("steps"):
             collected: set[int] = set()
             for part in m.group("steps").split(","):
@@ -573,26 +661,12 @@ def _fast_line(line: str, number: int, key: str, out: _Collector) -> bool:
                 collected.update(range(lo, hi + 1))
             steps = tuple(sorted(collected))
         conv = m.group("conv")
-        out.actions.append(Action(int(m.group("n")), action, steps,
-                                  conv.lower() if conv else None, text, number))
-        return True
-    if not line.isascii():
-        return False  # case-folding beyond ASCII: the full grammar decides
-    low = line.lower()
-    k = key.lower()
-    at = low.find(k)
-    if at < 0 or low.find(k, at + 1) >= 0:
-        return False
-    ref = plain_key.match(line, at)
-    if ref is None or (at and (line[at - 1].isalnum() or line[at - 1] in "_-")):
-        return False
-    end = ref.end()
-    if end < len(line) and (line[end].isalnum() or line[end] == "_"):
-        return False
-    if tail.search(line, 0, at):
-        return False
-    out.ignored.append(Note(number, ref.group(0), "mention: no marker verb before it",
-                            int(ref.group(0)[len(key) + 1:])))
+        if conv:
+            conv = conv.lower()
+    for n in issues:
+        if verb_at:
+            out.ignored.append(Note(number, text, _PARTIAL_NOTE, n))
+        out.actions.append(Action(n, action, steps, conv, text, number))
     return True
 
 

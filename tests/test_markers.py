@@ -264,11 +264,14 @@ def test_generated_markers_parse_back(lines: list[tuple[str, list[Action]]]) -> 
 
 FRAG_LEAD = st.sampled_from(["", "", "", "not ", "Partially ", "This doesn't ", "  ", "# ",
                              "> ", "See the ", "half-", "x", "Fix for ", "part of the fix for ",
-                             "İ ", "Revert \"", "and ", "ı"])
+                             "İ ", "Revert \"", "and ", "ı", "partly ", "Half ", "half  ",
+                             "partially-", "PARTIALLY ", "pre", "v2", "it's ", "EXAI-3 ",
+                             "Refs: "])
 FRAG_VERB = st.sampled_from(["Fixes", "fix", "FIXED", "Refs", "refs", "Starts", "work on",
                              "Work  on", "Verifies", "reopens", "closes", "See", "re", "Re",
                              "addresses", "Fixing", "", "contributes to", "part of"])
-FRAG_SEP = st.sampled_from([" ", " ", ": ", ":", " : ", "", "  ", "\t", " for "])
+FRAG_SEP = st.sampled_from([" ", " ", ": ", ":", " : ", "", "  ", "\t", " for ", " :", " ::",
+                            ": :"])
 FRAG_KEY = st.sampled_from(["EXAI-1", "EXAI-2", "exai-12", "EXAI 3", "EXAI_4", "EXAI#5",
                             "EXAI- 6", "EXAI7", "EXAI-0", "EXAI-01", "EXAI-1234567890123",
                             "XEXAI-1", "EXAI-1a", "EXAI-999999999", "BUG-3", "EXAı-1",
