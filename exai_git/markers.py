@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -128,8 +128,8 @@ class Parsed(NamedTuple):
 def _interesting(prefix: str, cc: str) -> re.Pattern[str]:
     key = re.escape(prefix)
     return re.compile(
-        rf"^[^\n]*(?:{key}|reverts commit|conversation\s*:)[^\n]*$"
-        rf"|^\s{{0,3}}(?:```|~~~)[^\n]*$|^{re.escape(cc + SCISSORS)}$",
+        rf"^[^\n]*(?:{key}|reverts commit|conversation[^\S\n]*:)[^\n]*$"
+        rf"|^[^\S\n]{{0,3}}(?:```|~~~)[^\n]*$|^{re.escape(cc + SCISSORS)}$",
         re.IGNORECASE | re.MULTILINE,
     )
 
@@ -377,6 +377,10 @@ def parse(
     env_conversation: str | None = None,
 ) -> Parsed:
     """The actions, ignored mentions, warnings and errors of a commit message."""
+    if _scan is not None:
+        found = _scan(text, prefix, comment_char, env_conversation)
+        if found is not None:
+            return found
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.isascii() and prefix.isascii():
@@ -671,6 +675,19 @@ def _fast_marker(m: re.Match[str], line: str, number: int, key: str, action: str
 
 
 _NOTHING = Parsed()
+
+# The C accelerator (exai_git/_speedups.c) answers the common messages (no key; canonical
+# markers, mentions and Conversation trailers in ASCII) and returns None for the rest. It is
+# optional: without a C compiler at install time, parse() runs in Python alone.
+_scan: Callable[[str, str, str | None, str | None], Parsed | None] | None
+try:
+    from exai_git import _speedups
+except ImportError:
+    _scan = None
+else:
+    _speedups.setup(Action, Note, Parsed, _NOTHING, _FAST_VERBS, _VERB_ENDS, _QUALIFIED,
+                    _MENTION_NOTE, _PARTIAL_NOTE, "ref")
+    _scan = _speedups.scan
 
 
 def describe(action: Action, prefix: str = "EXAI") -> str:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exai_git import markers
 from exai_git.markers import Action, Parsed, _parse_reference, parse
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
@@ -306,11 +309,42 @@ def everything(p: Parsed) -> tuple[object, ...]:
             p.ignored, p.warnings, p.errors, p.reverts)
 
 
-@settings(max_examples=3000, deadline=None)
+# The shortcut fixture sets one switch for a whole test: safe to share between examples.
+SHARED_FIXTURE = [HealthCheck.function_scoped_fixture]
+
+
+@pytest.fixture(params=["c", "python"])
+def shortcut(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each shortcut test runs twice: with the C accelerator answering what it can, and with
+    the Python shortcut alone (as where the package was built without a C compiler)."""
+    if request.param == "c":
+        if markers._scan is None:
+            if os.environ.get("CI"):
+                pytest.fail("the C accelerator was not built (exai_git/_speedups.c)")
+            pytest.skip("the C accelerator was not built here")
+    else:
+        monkeypatch.setattr(markers, "_scan", None)
+    return str(request.param)
+
+
+def test_the_accelerator_answers_common_messages(shortcut: str) -> None:
+    if shortcut == "python":
+        return
+    assert markers._scan is not None
+    assert markers._scan(f"Fixes EXAI-1 step 3 conv:{U}", "EXAI", "#", None) == parse(
+        f"Fixes EXAI-1 step 3 conv:{U}")
+    assert markers._scan("Tidy imports", "EXAI", "#", None) is markers._NOTHING
+    # what it leaves to the Python parser: comments, negations, errors, non-ASCII, reverts
+    for message in ("# Fixes EXAI-1", "This doesn't fix EXAI-1", "Fixes EXAI-1 steps 3-1",
+                    "Fixes EXAI-1 – done", "This reverts commit abc1234.", "Fixes EXAI-1\r\n"):
+        assert markers._scan(message, "EXAI", "#", None) is None, message
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=SHARED_FIXTURE)
 @given(st.lists(any_line(), min_size=1, max_size=6), st.sampled_from(["#", ";", None]),
        st.sampled_from(["EXAI", "BUG"]), st.sampled_from([None, U, "nonsense"]))
-def test_shortcuts_answer_as_the_full_grammar(lines: list[str], cc: str | None, prefix: str,
-                                              env: str | None) -> None:
+def test_shortcuts_answer_as_the_full_grammar(shortcut: str, lines: list[str], cc: str | None,
+                                              prefix: str, env: str | None) -> None:
     message = "\n".join(lines)
     got = parse(message, prefix=prefix, comment_char=cc, env_conversation=env)
     want = _parse_reference(message, prefix=prefix, comment_char=cc, env_conversation=env)
@@ -324,6 +358,46 @@ def test_shortcuts_answer_as_the_full_grammar(lines: list[str], cc: str | None, 
     "Work  on EXAI-5", "Fixes EXAI-1 step 3.", "Refs EXAI-2.", "Conversation: bad",
     f"Conversation: {U}", "# Conversation: bad", "A conversation about it",
 ])
-def test_shortcut_examples(line: str) -> None:
+def test_shortcut_examples(shortcut: str, line: str) -> None:
     for message in (line, f"Subject\n\n{line}\n", f"{line}\n\nConversation: {V}"):
         assert everything(parse(message)) == everything(_parse_reference(message))
+
+
+# Pieces that sit at the edges of the shortcuts' rules: separators, qualifiers, odd
+# whitespace, numbers too long or with a leading zero, keys of other prefixes, comment and
+# quote starts, trailers, fences and line breaks anywhere.
+TOKENS = ["Fixes", "fix", "Refs", "re", "see", "Partially", "partly", "half-", "half", "for",
+          "not", "EXAI", "EXAI-", "exai-", "BUG-", "bug2-", "-", "1", "2", "12", "0", "01",
+          "999999999", "1234567890", " ", " ", " ", "  ", "\t", "\x0b", "\x1c", ":", ",",
+          ", and ", " and ", ".", "..", "step", "steps", "stpe", " conv:", " conversation=",
+          "conv", U, U.upper(), U + "a", "Conversation:", "EXAI-conversation:", "\n", "\n",
+          "\n", "#", ";", ">", 'Revert "', "This reverts commit abc1234", "```", "_", "x", "!",
+          "work on", "part of the fix for", "-3", "1-3", "3-1", ", 5", ",5", "2000", "İ", "\r",
+          "prefixes", "conversation"]
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=SHARED_FIXTURE)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40), st.integers(1, 30),
+       st.sampled_from(["#", ";", None, "", "İ", "##"]),
+       st.sampled_from(["EXAI", "exai", "BUG", "bug2", "E"]),
+       st.sampled_from([None, U, "nonsense", ""]))
+def test_token_soup_answers_as_the_full_grammar(shortcut: str, tokens: list[str], times: int,
+                                                cc: str | None, prefix: str,
+                                                env: str | None) -> None:
+    # repeated, a message outgrows the accelerator's stack buffer
+    message = "".join(tokens) * (times if times > 25 else 1)
+    got = parse(message, prefix=prefix, comment_char=cc, env_conversation=env)
+    want = _parse_reference(message, prefix=prefix, comment_char=cc, env_conversation=env)
+    assert everything(got) == everything(want)
+
+
+@pytest.mark.parametrize("message, ignored", [
+    # a line ending in "conversation" and the next starting with ":" are two lines
+    ("see the conversation\n: EXAI-2 here", [(2, "EXAI-2")]),
+    # an empty line before a fence is not part of the fence line
+    ("Subject\n\n```\nFixes EXAI-1\n```\nsee the EXAI-2 notes", [(4, "EXAI-1"), (6, "EXAI-2")]),
+])
+def test_line_numbers_across_line_breaks(shortcut: str, message: str,
+                                         ignored: list[tuple[int, str]]) -> None:
+    for parser in (parse, _parse_reference):
+        assert [(n.line, n.text) for n in parser(message).ignored] == ignored
