@@ -359,7 +359,7 @@ def b4(quick: bool) -> list[str]:
         runtime = Path(tempfile.mkdtemp(prefix="xr", dir="/tmp"))
         env = {**ENV, "EXAI_GIT_DSN": db.dsn, "XDG_RUNTIME_DIR": str(runtime)}
         off = {**env, "EXAI_GIT_HOOK_SERVER": "0"}
-        log = median_time(lambda: sh(["git", "log", "--format=%H%x00%B", spec], cwd=repo), 3)
+        log = median_time(lambda: sh(["git", "log", "--format=%H%x00%B", spec], cwd=repo), 5)
         apply = [PY, "-m", "exai_git", "apply", spec]
 
         def reset() -> None:
@@ -373,13 +373,18 @@ def b4(quick: bool) -> list[str]:
                 conn.execute("VACUUM ANALYZE")
 
         def timed(e: dict[str, str]) -> tuple[float, float]:
-            reset()
-            t = time.perf_counter()
-            sh(apply, cwd=repo, env=e)
-            first = time.perf_counter() - t
-            t = time.perf_counter()
-            sh(apply, cwd=repo, env=e)
-            return first, time.perf_counter() - t
+            """Medians of three first runs (each on a reset tracker) and of the second runs
+            that follow them."""
+            firsts, seconds = [], []
+            for _ in range(3):
+                reset()
+                t = time.perf_counter()
+                sh(apply, cwd=repo, env=e)
+                firsts.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                sh(apply, cwd=repo, env=e)
+                seconds.append(time.perf_counter() - t)
+            return statistics.median(firsts), statistics.median(seconds)
 
         cold, cold_again = timed(off)
         sh([PY, "-m", "exai_git", "db", "status"], env=env)  # starts the server

@@ -177,6 +177,12 @@ class _Issue:
     created_at: Any
     steps: dict[int, _Step] = field(default_factory=dict)
     dirty: bool = False
+    undone: int = 0  # steps neither complete nor skipped, kept as steps change
+
+    def set_step(self, step: _Step, status: str) -> None:
+        self.undone += (status not in DONE_STEP) - (step.status not in DONE_STEP)
+        step.status = status
+        step.dirty = True
 
 
 @dataclass
@@ -232,7 +238,10 @@ def _load(conn: psycopg.Connection[Any], works: Sequence[Work]) -> _State:
     issues = {r[1]: _Issue(*r) for r in issue_rows}
     by_id = {i.id: i for i in issues.values()}
     for issue_id, n, status, conv, completed in step_rows:
-        by_id[issue_id].steps[n] = _Step(status, conv, completed)
+        issue = by_id[issue_id]
+        issue.steps[n] = _Step(status, conv, completed)
+        if status not in DONE_STEP:
+            issue.undone += 1
     links: set[tuple[Any, str, str]] = set()
     patch_links: set[tuple[Any, str, str]] = set()
     link_rows: dict[str, list[dict[str, Any]]] = {}
@@ -269,7 +278,8 @@ class _Applier:
         row = {"issue_id": issue.id, "action": action, "steps": list(steps), "effects": effects,
                "patch_id": self.work.patch_id}
         self.st.link_rows.setdefault(self.work.sha, []).append(row)
-        self.st.new_links.append((issue.id, self.work.sha, self.work.patch_id, action, list(steps),
+        self.st.new_links.append((issue.id, self.work.sha, self.work.patch_id, action,
+                                  "{" + ",".join(map(str, steps)) + "}",  # an int[] literal
                                   conv, self.work.repository, self.work.subject,
                                   self.work.when, effects))
 
@@ -332,16 +342,14 @@ class _Applier:
                 step = issue.steps[n]
                 if step.status != "complete":
                     old_steps[str(n)] = step.status
-                    step.status = "complete"
+                    issue.set_step(step, "complete")
                     step.completed_at = self.work.when
                     step.conversation_id = conv or step.conversation_id
-                    step.dirty = True
             effects["steps"] = old_steps
             noun = "step" if len(action.steps) == 1 else "steps"
             self.note(issue, "fix_applied",
                       f"{noun} {', '.join(map(str, action.steps))} complete", conv)
-            all_done = all(s.status in DONE_STEP for s in issue.steps.values())
-            if all_done and issue.status in OPEN_STATES:
+            if issue.undone == 0 and issue.status in OPEN_STATES:
                 effects.update(self.set_status(issue, "fixed", conv, ": every step is done"))
             elif issue.status == "open":
                 effects.update(self.set_status(issue, "in_progress", conv, ""))
@@ -366,9 +374,8 @@ class _Applier:
             step = issue.steps[n]
             if step.status == "pending":
                 old_steps[str(n)] = step.status
-                step.status = "in_progress"
+                issue.set_step(step, "in_progress")
                 step.conversation_id = conv or step.conversation_id
-                step.dirty = True
         if old_steps:
             effects["steps"] = old_steps
         if issue.status == "open":
@@ -416,9 +423,8 @@ class _Applier:
             step = issue.steps[n]
             if step.status != "pending":
                 old_steps[str(n)] = step.status
-                step.status = "pending"
+                issue.set_step(step, "pending")
                 step.completed_at = None
-                step.dirty = True
         effects["steps"] = old_steps
         if issue.status in ("fixed", "verified", "closed"):
             kept = ""
@@ -467,9 +473,8 @@ class _Applier:
             for n in (effects.get("steps") or {}):
                 step = issue.steps.get(int(n))
                 if step is not None and step.status != "pending":
-                    step.status = "pending"
+                    issue.set_step(step, "pending")
                     step.completed_at = None
-                    step.dirty = True
                     steps_back.append(int(n))
             if effects.get("status"):
                 moved_status = True
@@ -678,8 +683,7 @@ def _write(cur: psycopg.Cursor[Any], st: _State) -> None:
             "INSERT INTO exai_commit_links (issue_id, commit_sha, patch_id, action, steps,"
             " conversation_id, repository, subject, committed_at, effects)"
             " SELECT (v->>0)::uuid, v->>1, v->>2, v->>3,"
-            " ARRAY(SELECT n::int FROM jsonb_array_elements_text(v->4) WITH ORDINALITY AS s(n, i)"
-            "  ORDER BY i), v->>5, v->>6, v->>7,"
+            " (v->>4)::int[], v->>5, v->>6, v->>7,"
             " (v->>8)::timestamptz, v->9"
             " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, ord) ORDER BY ord"
             " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO NOTHING",

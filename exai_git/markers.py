@@ -697,13 +697,19 @@ def describe(action: Action, prefix: str = "EXAI") -> str:
     if action.steps:
         noun = "step" if len(action.steps) == 1 else "steps"
         steps = f"{noun} {', '.join(map(str, action.steps))}"
-    effect = {
-        "fix": f"{steps} -> complete" if steps else "-> fixed",
-        "progress": f"-> in_progress{'; ' + steps + ' -> in_progress' if steps else ''}",
-        "ref": "reference (comment)",
-        "verify": "-> verified",
-        "reopen": f"-> open{'; ' + steps + ' -> pending' if steps else ''}",
-    }[action.action]
+    kind = action.action
+    if kind == "fix":
+        effect = f"{steps} -> complete" if steps else "-> fixed"
+    elif kind == "progress":
+        effect = f"-> in_progress{'; ' + steps + ' -> in_progress' if steps else ''}"
+    elif kind == "ref":
+        effect = "reference (comment)"
+    elif kind == "verify":
+        effect = "-> verified"
+    elif kind == "reopen":
+        effect = f"-> open{'; ' + steps + ' -> pending' if steps else ''}"
+    else:
+        raise KeyError(kind)
     conv = ""
     if action.conversation_id:
         conv = f" (conversation {action.conversation_id[:8]}…)"

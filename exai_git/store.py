@@ -12,7 +12,6 @@ import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,6 +193,8 @@ class Migration:
 
 
 def _sql_dir() -> Path:
+    from importlib import resources  # migrations only: 7 ms that other commands skip
+
     packaged = Path(str(resources.files("exai_git"))) / "sql"
     if packaged.is_dir():
         return packaged
