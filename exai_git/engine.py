@@ -9,10 +9,11 @@ whose patch-id matches an applied one is a rewrite and is recorded, not applied 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -566,53 +567,100 @@ def apply(
     batch_size: int = 500,
     on_progress: Any = None,
 ) -> Report:
-    """Apply commits oldest first, a batch per transaction; idempotent."""
+    """Apply commits oldest first, a batch per transaction; idempotent.
+
+    A batch's writes and COMMIT are waited for in a thread while the next batch is read (git
+    and the parser keep this one busy meanwhile); the next batch starts only once that
+    COMMIT is answered, and a batch's results are reported only then."""
     report = Report()
     batch: list[Work] = []
-    for work in works:
-        report.read += 1
-        if work.applied_before:
-            report.commits.append(CommitResult(
-                work.sha, work.subject,
-                skipped=[f"{d} (already applied)" for d in work.applied_before]))
-        if not work.needs_database:
+    committing: _Committing | None = None
+
+    def done(committed: _Committing | None) -> None:
+        if committed is not None:
+            report.commits += committed.wait()
             if on_progress:
-                on_progress(1)
-            continue
-        batch.append(work)
-        if len(batch) >= batch_size:
-            report.commits += _apply_batch(conn, batch, settings)
-            if on_progress:
-                on_progress(len(batch))
-            batch = []
-    if batch:
-        report.commits += _apply_batch(conn, batch, settings)
-        if on_progress:
-            on_progress(len(batch))
+                on_progress(len(committed.works))
+
+    try:
+        for work in works:
+            report.read += 1
+            if work.applied_before:
+                report.commits.append(CommitResult(
+                    work.sha, work.subject,
+                    skipped=[f"{d} (already applied)" for d in work.applied_before]))
+            if not work.needs_database:
+                if on_progress:
+                    on_progress(1)
+                continue
+            batch.append(work)
+            if len(batch) >= batch_size:
+                committed, committing = committing, None
+                done(committed)
+                committing = _apply_batch(conn, batch, settings)
+                batch = []
+        committed, committing = committing, None
+        done(committed)
+        if batch:
+            done(_apply_batch(conn, batch, settings))
+    finally:
+        if committing is not None:  # reading failed: let the batch in flight finish first
+            committing.wait(raise_error=False)
     return report
 
 
-def _apply_batch(conn: psycopg.Connection[Any], works: Sequence[Work],
-                 settings: Settings) -> list[CommitResult]:
+class _Committing:
+    """A batch whose writes and COMMIT are on their way; wait() returns its results once the
+    database has answered, or raises what it answered instead."""
 
+    def __init__(self, works: Sequence[Work], results: list[CommitResult],
+                 finish: Callable[[], None]) -> None:
+        import threading
+
+        self.works, self.results = works, results
+        self.error: BaseException | None = None
+
+        def run() -> None:
+            try:
+                finish()
+            except BaseException as e:  # noqa: BLE001 - raised again by wait()
+                self.error = e
+
+        self.thread = threading.Thread(target=run, name="exai-git-commit", daemon=True)
+        self.thread.start()
+
+    def wait(self, *, raise_error: bool = True) -> list[CommitResult]:
+        self.thread.join()
+        if self.error is not None and raise_error:
+            raise self.error
+        return self.results
+
+
+def _apply_batch(conn: psycopg.Connection[Any], works: Sequence[Work],
+                 settings: Settings) -> _Committing:
+    """Read and lock what the batch touches, work out its effects and send its writes; the
+    COMMIT is waited for by the returned _Committing. Two round trips: the reads (with the row
+    locks), then the writes with the commit."""
     from exai_git import store
 
     results = []
-    # Two round trips: the reads (with the row locks), then the writes with the commit.
-    with store.pipelined(conn, settings), conn.cursor() as cur:
-        st = _load(conn, works)
-        for work in works:
-            result = CommitResult(work.sha, work.subject)
-            applier = _Applier(st, work, result, settings.prefix)
-            for action in merged_actions(work.actions):
-                applier.apply(action)
-            for target in work.reverts:
-                applier.revert(target)
-            for change in work.changes:
-                applier.move(change)
-            results.append(result)
-        _write(cur, st)
-    return results
+    with contextlib.ExitStack() as stack:  # a failure before the writes are sent rolls back
+        stack.enter_context(store.pipelined(conn, settings))
+        with conn.cursor() as cur:
+            st = _load(conn, works)
+            for work in works:
+                result = CommitResult(work.sha, work.subject)
+                applier = _Applier(st, work, result, settings.prefix)
+                for action in merged_actions(work.actions):
+                    applier.apply(action)
+                for target in work.reverts:
+                    applier.revert(target)
+                for change in work.changes:
+                    applier.move(change)
+                results.append(result)
+            _write(cur, st)
+        commit = stack.pop_all()  # the COMMIT (the transaction's end) is _Committing's
+    return _Committing(works, results, commit.close)
 
 
 def merged_actions(actions: Sequence[Action]) -> list[Action]:

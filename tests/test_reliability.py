@@ -12,7 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -257,3 +259,77 @@ def test_sigkill_during_replay_never_half_applies(repo: Path, seeded: Database, 
         assert state(seeded, many_steps) == expected
     assert killed_mid_way > 0  # some kills landed before the commit
     json.dumps(killed_mid_way)
+
+
+# --------------------------------------------------------------------------- batches in flight
+# engine.apply waits for a batch's COMMIT in a thread while it reads the next batch.
+
+
+def _works(n: int) -> list[Any]:
+    from exai_git.engine import Work
+    from exai_git.markers import Action
+
+    return [Work(sha * 40, f"step {i}", 1_700_000_000 + i, (Action(1, "fix", (i,)),))
+            for i, sha in enumerate("abcdefg"[:n], 1)]
+
+
+def _linked(db: Database) -> list[str]:
+    return [r[0][0] for r in db.query("SELECT commit_sha FROM exai_commit_links ORDER BY 1")]
+
+
+def test_a_batch_refused_at_commit_stops_the_run_after_the_batches_before_it(
+        seeded: Database) -> None:
+    import psycopg
+
+    from exai_git import engine
+
+    seeded.query(
+        "CREATE FUNCTION refuse_b() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.commit_sha LIKE 'b%' THEN RAISE EXCEPTION 'refused by the test'; END IF;"
+        " RETURN NEW; END $$;"
+        " CREATE TRIGGER refuse_b BEFORE INSERT ON exai_commit_links"
+        " FOR EACH ROW EXECUTE FUNCTION refuse_b()")
+    with seeded.connect() as conn, pytest.raises(psycopg.errors.RaiseException, match="refused"):
+        engine.apply(conn, _works(3), seeded.settings(), batch_size=1)
+    assert _linked(seeded) == ["a"]  # b rolled back whole, c never started
+    steps = seeded.query("SELECT step_number, c.status FROM exai_issue_checklist c JOIN exai_issues"
+                         " i ON i.id = c.issue_id WHERE i.issue_number = 1 AND step_number <= 3"
+                         " ORDER BY 1")
+    assert steps == [(1, "complete"), (2, "pending"), (3, "pending")]
+    updates = seeded.scalar("SELECT count(*) FROM exai_issue_updates WHERE content LIKE 'b%'")
+    assert updates == 0
+
+
+def test_reading_that_fails_lets_the_batch_in_flight_commit(seeded: Database) -> None:
+    from exai_git import engine
+
+    # b's writes take a while: its COMMIT is still on its way when reading fails
+    seeded.query(
+        "CREATE FUNCTION slow_b() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.commit_sha LIKE 'b%' THEN PERFORM pg_sleep(0.3); END IF;"
+        " RETURN NEW; END $$;"
+        " CREATE TRIGGER slow_b BEFORE INSERT ON exai_commit_links"
+        " FOR EACH ROW EXECUTE FUNCTION slow_b()")
+
+    def works() -> Iterator[Any]:
+        yield from _works(2)
+        raise RuntimeError("git log died")
+
+    progress: list[int] = []
+    with seeded.connect() as conn, pytest.raises(RuntimeError, match="git log died"):
+        engine.apply(conn, works(), seeded.settings(), batch_size=1, on_progress=progress.append)
+    assert _linked(seeded) == ["a", "b"]
+    assert progress == [1]  # a reported; b committed but the run ended before its report
+
+
+def test_every_batch_is_reported_in_order_once_committed(seeded: Database) -> None:
+    from exai_git import engine
+
+    progress: list[int] = []
+    with seeded.connect() as conn:
+        report = engine.apply(conn, _works(5), seeded.settings(), batch_size=2,
+                              on_progress=progress.append)
+    assert [c.sha[0] for c in report.commits] == list("abcde")
+    assert all(c.applied and not c.errors for c in report.commits)
+    assert progress == [2, 2, 1]
+    assert _linked(seeded) == list("abcde")
