@@ -285,24 +285,33 @@ def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
     if ".." not in spec:
         commit = repo.commit(spec)
         works: Iterable[Work] = [work_for(repo, commit, settings)]
+        log = None
     else:
-        works = _range_works(repo, spec, settings)
-    conn = store.connect(settings)
-    with conn:
-        with conn.cursor() as cur:
-            store.require_schema(cur)
-        conn.commit()
-        return engine.apply(conn, works, settings, on_progress=progress)
+        include, exclude = repo.range_shas(spec)
+        # git walks the range while the database driver loads and connects
+        log = repo.iter_log(include, exclude)
+        works = _range_works(repo, include, exclude, log, settings)
+    try:
+        conn = store.connect(settings)
+        with conn:
+            with conn.cursor() as cur:
+                store.require_schema(cur)
+            conn.commit()
+            return engine.apply(conn, works, settings, on_progress=progress)
+    finally:
+        if log is not None:
+            log.close()
 
 
-def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
-    """Work for each commit of a range, streamed from one `git log`. Commits whose actions
-    are all linked already are reported as such without more work; patch-ids and diffs are
-    asked for only where a commit has new markers or touches a file an open issue is on."""
+def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterator[Commit],
+                 settings: Settings) -> Iterator[Work]:
+    """Work for each commit of a range, streamed from one `git log` (log, started by the
+    caller). Commits whose actions are all linked already are reported as such without more
+    work; patch-ids and diffs are asked for only where a commit has new markers or touches a
+    file an open issue is on."""
     from exai_git import store
     from exai_git.engine import Work, merged_actions
 
-    include, exclude = repo.range_shas(spec)
     with store.connect(settings) as conn:
         conn.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
         with conn.cursor() as cur:
@@ -350,7 +359,7 @@ def _range_works(repo: Repo, spec: str, settings: Settings) -> Iterator[Work]:
                 yield from started.pop(0)()
 
         env_conversation = os.environ.get("EXAI_CONVERSATION_ID")
-        for commit in repo.iter_log(include, exclude):
+        for commit in log:
             parsed = markers.parse(commit.message, prefix=settings.prefix, comment_char=None,
                                    env_conversation=env_conversation)
             if not (parsed.actions or parsed.reverts or commit.sha in touched):

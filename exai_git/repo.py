@@ -6,6 +6,7 @@ external diff or textconv, fixed a/ b/ prefixes) and never takes the index lock.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -139,22 +140,18 @@ class Repo:
         return [self.resolve(spec)], []
 
     def iter_log(self, include: Sequence[str], exclude: Sequence[str] = (),
-                 *, first_parent: bool = False) -> Iterator[Commit]:
-        """Commits reachable from include but not exclude, oldest first, streamed."""
+                 *, first_parent: bool = False) -> LogStream:
+        """Commits reachable from include but not exclude, oldest first, streamed. git starts
+        now, not at the first commit asked for: it walks the history (and, into a widened
+        pipe, writes the start of it) while the caller does other work."""
         args = ["log", "-z", "--reverse", "--topo-order", "--format=%H%x00%P%x00%ct%x00%B"]
         if first_parent:
             args.append("--first-parent")
         args += [*include, *(f"^{e}" for e in exclude), "--"]
         proc = self.popen(*args)
         assert proc.stdout is not None
-        try:
-            yield from _parse_log_stream(proc.stdout)
-        finally:
-            proc.stdout.close()
-            err = proc.stderr.read() if proc.stderr else b""
-            if proc.wait() != 0:
-                lines = err.decode(errors="replace").strip().splitlines()
-                raise GitError(f"git log failed: {lines[-1] if lines else 'no output'}")
+        _widen_pipe(proc.stdout.fileno())
+        return LogStream(proc)
 
     # ------------------------------------------------------------------ diffs
 
@@ -244,6 +241,63 @@ class Repo:
             return found
 
         return result
+
+
+class LogStream(Iterator[Commit]):
+    """The commits of a running `git log -z --format=%H%x00%P%x00%ct%x00%B`, as they arrive.
+    Read to the end, a failed git raises GitError; closed early, git is stopped."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc: subprocess.Popen[bytes] | None = proc
+        self.commits = _parse_log_stream(proc.stdout)
+
+    def __iter__(self) -> LogStream:
+        return self
+
+    def __next__(self) -> Commit:
+        try:
+            return next(self.commits)
+        except StopIteration:
+            self._end()
+            raise
+
+    def _end(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        assert proc.stdout is not None
+        proc.stdout.close()
+        err = proc.stderr.read() if proc.stderr else b""
+        if proc.stderr:
+            proc.stderr.close()
+        if proc.wait() != 0:
+            lines = err.decode(errors="replace").strip().splitlines()
+            raise GitError(f"git log failed: {lines[-1] if lines else 'no output'}")
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.kill()
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        proc.wait()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _widen_pipe(fd: int) -> None:
+    """Let git write up to 1 MiB ahead of its reader (Linux; elsewhere, or refused: as is)."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setpipe is not None:
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(fd, setpipe, 1 << 20)
 
 
 def _env() -> dict[str, str]:
