@@ -627,7 +627,12 @@ static PyMethodDef methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "exai_git._speedups",
-                                    "The common commit messages, parsed in C.", -1, methods};
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "exai_git._speedups",
+    .m_doc = "The common commit messages, parsed in C.",
+    .m_size = -1,
+    .m_methods = methods,
+};
 
 PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
