@@ -136,17 +136,22 @@ static PyObject *ref(PyObject *o) {
     return o;
 }
 
+/* make(type, n, items), appended to list */
+static int append_new(PyObject *list, PyObject *type, Py_ssize_t n, PyObject **items) {
+    PyObject *obj = make(type, n, items);
+    if (obj == NULL)
+        return FAIL;
+    int rc = PyList_Append(list, obj);
+    Py_DECREF(obj);
+    return rc < 0 ? FAIL : DONE;
+}
+
 static int add_note(Scan *sc, long line, Py_ssize_t from, Py_ssize_t to, PyObject *reason,
                     long issue) {
     PyObject *items[] = {PyLong_FromLong(line),
                          PyUnicode_FromStringAndSize(sc->text + from, to - from), ref(reason),
                          PyLong_FromLong(issue), ref(Py_None)};
-    PyObject *note = make(Note, 5, items);
-    if (note == NULL)
-        return FAIL;
-    int rc = PyList_Append(sc->ignored, note);
-    Py_DECREF(note);
-    return rc < 0 ? FAIL : DONE;
+    return append_new(sc->ignored, Note, 5, items);
 }
 
 /* An Action; its conversation (None here) may still be set by finish(), before the Action
@@ -156,12 +161,7 @@ static int add_action(Scan *sc, long issue, PyObject *action, PyObject *steps, P
     PyObject *items[] = {PyLong_FromLong(issue), ref(action), ref(steps), ref(conv),
                          PyUnicode_FromStringAndSize(sc->text + from, to - from),
                          PyLong_FromLong(line)};
-    PyObject *item = make(Action, 6, items);
-    if (item == NULL)
-        return FAIL;
-    int rc = PyList_Append(sc->actions, item);
-    Py_DECREF(item);
-    return rc < 0 ? FAIL : DONE;
+    return append_new(sc->actions, Action, 6, items);
 }
 
 /* `Conversation: UUID` filling the line [s, e); DECLINE when the line is not a trailer
