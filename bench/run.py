@@ -147,6 +147,25 @@ def b1(quick: bool) -> list[str]:
     big = ("A line of text that mentions nothing in particular and goes on for a while.\n"
            * 13_000) + "Fixes EXAI-1 step 2\n"
     big_time = median_time(lambda: markers.parse(big), 3)
+    # one-line messages of about 1 MB shaped to make a parser backtrack or rescan: a word
+    # that never ends, a marker in every clause, near misses, qualifiers, negations; each
+    # also at half the size, to see the time grow with the length (2x) and not its square (4x)
+    hostile: dict[str, Callable[[int], str]] = {
+        "a 1 MB word, then a marker": lambda k: "e" * (k * 100) + " Fixes EXAI-1",
+        "90,000 markers on one line": lambda k: "see EXAI-1 " * (k * 9),
+        "60,000 near misses on one line": lambda k: "fix for EXAI-1 " * (k * 6),
+        "100,000 qualifiers, then a marker": lambda k: "Partially " * (k * 10) + "fixes EXAI-1",
+        "a 1 MB word ending in n't, then a marker": lambda k: "a" * (k * 100) + "n't fix EXAI-1",
+    }
+    def parse_time(text: str) -> float:
+        return median_time(lambda: markers.parse(text), 1)
+
+    k = 1_000 if quick else 10_000  # quick: about 100 KB
+    timed = {name: (parse_time(make(k)), parse_time(make(k // 2)))
+             for name, make in hostile.items()}
+    worst_name = max(timed, key=lambda name: timed[name][0])
+    worst, half = timed[worst_name]
+    growth = max(full / halved for full, halved in timed.values())
     return [
         f"| B1 parse | {len(msgs)} messages, 20% with markers | full parser "
         f"{len(msgs) / full:,.0f} msg/s; bare `re.findall` {len(msgs) / base:,.0f} msg/s | "
@@ -161,6 +180,10 @@ def b1(quick: bool) -> list[str]:
          "are the Python parser | - |"),
         f"| B1 parse, 1 MB | one {len(big) / 1e6:.2f} MB message | {big_time * 1000:.0f} ms | "
         f"well under a second |",
+        f"| B1 parse, 1 MB hostile | {len(hostile)} one-line messages of about 1 MB shaped to "
+        f"make a parser backtrack or rescan; the slowest: {worst_name} | {worst * 1000:.0f} ms "
+        f"({half * 1000:.0f} ms at half the size) | twice the length, at most "
+        f"{growth:.1f}x the time (linear: 2x; quadratic: 4x) |",
     ]
 
 

@@ -15,9 +15,6 @@
  * Only the text's own bytes are read, always within [0, length); every index is checked
  * against the end of its line before it is read.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* memmem */
-#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
@@ -42,13 +39,23 @@ static int is_hex(unsigned char c) {
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* first occurrence of needle in hay[from, to), or -1 */
+/* first occurrence of needle in hay[from, to), or -1. Commit messages are short and the
+   needles shorter: memchr to each candidate first byte, then compare (memmem's setup for a
+   longer needle costs more than the whole search here) */
 static Py_ssize_t find(const char *hay, Py_ssize_t from, Py_ssize_t to, const char *needle,
                        Py_ssize_t len) {
     if (len == 0 || to - from < len)
         return -1;
-    const char *at = memmem(hay + from, (size_t)(to - from), needle, (size_t)len);
-    return at ? at - hay : -1;
+    const char *p = hay + from, *last = hay + to - len;
+    while (p <= last) {
+        p = memchr(p, needle[0], (size_t)(last - p) + 1);
+        if (p == NULL)
+            return -1;
+        if (memcmp(p + 1, needle + 1, (size_t)len - 1) == 0)
+            return p - hay;
+        p++;
+    }
+    return -1;
 }
 
 /* low[p, end) starts with word */

@@ -7,6 +7,7 @@ The commit-msg check, `exai-git parse` and the apply engine all use this one par
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -33,10 +34,14 @@ SCISSORS = " ------------------------ >8 ------------------------"
 MAX_STEPS = 1000  # a step range wider than this is a typo, not a checklist
 MAX_NUMBER = 2_147_483_647  # PostgreSQL integer
 
+# A negation in a marker's clause. `\w+n't` is tried from the start of a word only (the same
+# matches as from anywhere in it, but a long word is not walked again from each of its letters).
 _NEGATION = re.compile(
-    r"(?<![\w'’])(?:not|no|never|without|cannot)(?![\w'’])|\w+n['’]t(?![\w'’])", re.IGNORECASE
+    r"(?<![\w'’])(?:not|no|never|without|cannot)(?![\w'’])|(?<!\w)\w+n['’]t(?![\w'’])",
+    re.IGNORECASE,
 )
-_QUALIFIER = re.compile(r"(?<![\w'’])(?:partially|partly|half)[\s-]*\Z", re.IGNORECASE)
+# A qualifier ending a clause (before the spaces and hyphens that lead to the verb).
+_QUALIFIER = re.compile(r"(?<![\w'’])(?:partially|partly|half)\Z", re.IGNORECASE)
 _CLAUSE_END = re.compile(r"[.!?;,]")
 _REVERT_SHA = re.compile(r"^This reverts commit ([0-9a-fA-F]{7,64})\b")
 _REVERT_SUBJECT = re.compile(r'^(?:Revert|Reapply) ".*"?\s*$')
@@ -185,34 +190,42 @@ class _Line:
         return f"{self.prefix}-{n}"
 
     def parse(self) -> None:
+        """Each verb in turn, left to right. Everything a verb's clause needs is kept as the
+        scan moves on (where the clause starts, the negations found once for the whole line),
+        so a long line costs time in proportion to its length."""
         text = self.text
         consumed: list[tuple[int, int]] = []
+        self.negations = [(n.start(), n.end()) for n in _NEGATION.finditer(text)]
+        self.negation_starts = [a for a, _ in self.negations]
+        clause_start, last_comma, scanned = 0, -1, 0
         pos = 0
         while True:
             m = self.verb_re.search(text, pos)
             if m is None:
                 break
+            for c in _CLAUSE_END.finditer(text, scanned, m.start()):
+                clause_start = c.end()
+            comma = text.rfind(",", scanned, m.start())
+            if comma >= 0:
+                last_comma = comma
+            scanned = m.start()
             after = _COLON_RE.match(text, m.end())
             assert after is not None
             if not self.issue_re.match(text, after.end()):
-                self._verb_for(m)
+                self._verb_for(m, last_comma + 1)
                 pos = m.end()
                 continue
             verb = re.sub(r"\s+", " ", m.group(0).lower())
             refs, end = self._issue_list(after.end())
-            clause_start = 0
-            for c in _CLAUSE_END.finditer(text, 0, m.start()):
-                clause_start = c.end()
-            clause = text[clause_start : m.start()]
             marker_text = text[m.start() : end].strip()
             consumed.append((m.start(), end))
             pos = end
-            if _NEGATION.search(clause):
+            if self._negated(clause_start, m.start()):
                 for ref in refs:
                     self.out.ignored.append(Note(self.number, marker_text, "negated", ref.issue))
                 continue
             action = _VERB_ACTION[verb]
-            partial = verb in _PARTIAL_PHRASES or bool(_QUALIFIER.search(clause))
+            partial = verb in _PARTIAL_PHRASES or self._qualified(clause_start, m.start())
             if partial:
                 action = "ref"
             for ref in refs:
@@ -226,15 +239,30 @@ class _Line:
                                                marker_text, self.number))
         self._leftovers(consumed)
 
-    def _verb_for(self, m: re.Match[str]) -> None:
-        """`Fix for EXAI-1`: a near miss of `Fixes EXAI-1`."""
+    def _negated(self, start: int, end: int) -> bool:
+        """Whether the clause text[start:end] holds a negation. The line's negations were
+        found once: none crosses a clause's punctuation or ends where a verb starts, so the
+        first one starting in the clause is in it if any is."""
+        i = bisect.bisect_left(self.negation_starts, start)
+        return i < len(self.negations) and self.negations[i][1] <= end
+
+    def _qualified(self, start: int, end: int) -> bool:
+        """Whether the clause text[start:end] ends with a qualifier (and spaces or hyphens)."""
+        text = self.text
+        while end > start and (text[end - 1].isspace() or text[end - 1] == "-"):
+            end -= 1
+        return _QUALIFIER.search(text, max(start, end - 9), end) is not None
+
+    def _verb_for(self, m: re.Match[str], scope: int) -> None:
+        """`Fix for EXAI-1`: a near miss of `Fixes EXAI-1` (unless negated since scope, the
+        last comma before the verb)."""
         f = _FOR_RE.match(self.text, m.end())
         if f is None:
             return
         ref = self.issue_re.match(self.text, f.end())
         if ref is None or _VERB_ACTION[re.sub(r"\s+", " ", m.group(0).lower())] != "fix":
             return
-        if _NEGATION.search(self.text[: m.start()].rsplit(",", 1)[-1]):
+        if self._negated(scope, m.start()):
             return
         n = int(ref.group(1))
         self.out.warnings.append(Note(
@@ -331,8 +359,11 @@ class _Line:
         self.out.errors.append(Note(self.number, text, reason, ref.issue, suggestion))
 
     def _leftovers(self, consumed: list[tuple[int, int]]) -> None:
+        starts = [a for a, _ in consumed]  # in order, not overlapping
+
         def inside(i: int) -> bool:
-            return any(a <= i < b for a, b in consumed)
+            k = bisect.bisect_right(starts, i) - 1
+            return k >= 0 and i < consumed[k][1]
 
         for m in self.issue_re.finditer(self.text):
             if not inside(m.start()):

@@ -20,5 +20,6 @@ def test_bench_b1_quick_writes_its_rows(pg_server: str, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     rows = [line for line in out.read_text().splitlines() if line.startswith("| B1")]
     assert [r.split("|")[1].strip() for r in rows] == [
-        "B1 parse", "B1 parse, split", "B1 parse, Python alone", "B1 parse, 1 MB"]
+        "B1 parse", "B1 parse, split", "B1 parse, Python alone", "B1 parse, 1 MB",
+        "B1 parse, 1 MB hostile"]
     assert "the bare regex (target 3x)" in rows[0]

@@ -401,3 +401,30 @@ def test_line_numbers_across_line_breaks(shortcut: str, message: str,
                                          ignored: list[tuple[int, str]]) -> None:
     for parser in (parse, _parse_reference):
         assert [(n.line, n.text) for n in parser(message).ignored] == ignored
+
+
+# --------------------------------------------------------------------------- long lines
+# Lines shaped to make a parser backtrack or rescan (bench B1 times them at 1 MB).
+
+
+def test_a_line_of_many_markers(shortcut: str) -> None:
+    parsed = parse("see EXAI-1 " * 3000)
+    assert len(parsed.actions) == 3000 and {a.action for a in parsed.actions} == {"ref"}
+
+
+def test_a_line_of_many_near_misses(shortcut: str) -> None:
+    parsed = parse("fix for EXAI-1 " * 2000)
+    assert parsed.actions == () and len(parsed.warnings) == 2000
+
+
+def test_a_long_word_before_a_marker(shortcut: str) -> None:
+    assert parse("e" * 200_000 + " Fixes EXAI-1").actions == (A(1, "fix"),)
+    # the same word ending in n't negates the marker after it
+    negated = parse("a" * 200_000 + "n't fix EXAI-1")
+    assert negated.actions == () and [n.reason for n in negated.ignored] == ["negated"]
+
+
+def test_many_qualifiers_before_a_marker(shortcut: str) -> None:
+    parsed = parse("Partially " * 20_000 + "fixes EXAI-1")
+    assert parsed.actions == (A(1, "ref"),)
+    assert [n.reason for n in parsed.ignored] == ["partial: recorded as a reference, not a fix"]
