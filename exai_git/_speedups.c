@@ -21,6 +21,7 @@
 
 static PyObject *Action, *Note, *Parsed, *Nothing, *Verbs, *VerbEnds, *Qualified;
 static PyObject *MentionNote, *PartialNote, *RefAction;
+static PyObject *Fallback, *DefaultPrefix, *DefaultComment, *DefaultEnv; /* markers' parser */
 
 #define MAX_STEPS 1000
 #define MAX_DIGITS 9 /* [1-9][0-9]{0,8}: below PostgreSQL's integer limit */
@@ -509,16 +510,8 @@ static PyObject *finish(Scan *sc, PyObject *env) {
     return make(Parsed, 5, items);
 }
 
-static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "scan(text, prefix, comment_char, env_conversation)");
-        return NULL;
-    }
-    if (Parsed == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "scan() before setup()");
-        return NULL;
-    }
-    PyObject *text = args[0], *prefix = args[1], *comment = args[2], *env = args[3];
+static PyObject *scan_message(PyObject *text, PyObject *prefix, PyObject *comment,
+                              PyObject *env) {
     if (!PyUnicode_Check(text) || !PyUnicode_IS_ASCII(text) || !PyUnicode_Check(prefix) ||
         !PyUnicode_IS_ASCII(prefix) || (env != Py_None && !PyUnicode_Check(env)))
         Py_RETURN_NONE;
@@ -591,16 +584,71 @@ done:
     return result;
 }
 
+static PyObject *scan(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "scan(text, prefix, comment_char, env_conversation)");
+        return NULL;
+    }
+    if (Parsed == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "scan() before setup()");
+        return NULL;
+    }
+    return scan_message(args[0], args[1], args[2], args[3]);
+}
+
+/* markers.parse: what scan_message answers, else the Python parser with the same arguments
+   (which also words any mistake in them) */
+static PyObject *parse(PyObject *self, PyObject *const *args, size_t nargsf, PyObject *kwnames) {
+    if (Fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "parse() before setup()");
+        return NULL;
+    }
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs == 1) {
+        PyObject *prefix = DefaultPrefix, *comment = DefaultComment, *env = DefaultEnv;
+        Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+        int known = 1;
+        for (Py_ssize_t i = 0; i < nkw && known; i++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, i), *value = args[nargs + i];
+            if (PyUnicode_CompareWithASCIIString(name, "prefix") == 0)
+                prefix = value;
+            else if (PyUnicode_CompareWithASCIIString(name, "comment_char") == 0)
+                comment = value;
+            else if (PyUnicode_CompareWithASCIIString(name, "env_conversation") == 0)
+                env = value;
+            else
+                known = 0;
+        }
+        if (known) {
+            PyObject *found = scan_message(args[0], prefix, comment, env);
+            if (found != Py_None)
+                return found; /* the answer, or NULL: an error */
+            Py_DECREF(found);
+        }
+    }
+    return PyObject_Vectorcall(Fallback, args, nargsf, kwnames);
+}
+
 static PyObject *setup(PyObject *self, PyObject *args) {
     PyObject *a, *n, *p, *nothing, *verbs, *ends, *qualified, *mention, *partial, *ref;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!UUU", &PyType_Type, &a, &PyType_Type, &n,
+    PyObject *fallback, *defaults;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!O!O!O!UUUOO!", &PyType_Type, &a, &PyType_Type, &n,
                           &PyType_Type, &p, &PyTuple_Type, &nothing, &PyDict_Type, &verbs,
                           &PyTuple_Type, &ends, &PyTuple_Type, &qualified, &mention, &partial,
-                          &ref))
+                          &ref, &fallback, &PyDict_Type, &defaults))
         return NULL;
-    PyObject *all[] = {a, n, p, nothing, verbs, ends, qualified, mention, partial, ref};
+    PyObject *prefix = PyDict_GetItemString(defaults, "prefix");
+    PyObject *comment = PyDict_GetItemString(defaults, "comment_char");
+    PyObject *env = PyDict_GetItemString(defaults, "env_conversation");
+    if (!PyCallable_Check(fallback) || prefix == NULL || comment == NULL || env == NULL) {
+        PyErr_SetString(PyExc_TypeError, "setup(): the fallback parser and its defaults");
+        return NULL;
+    }
+    PyObject *all[] = {a, n, p, nothing, verbs, ends, qualified, mention, partial, ref,
+                       fallback, prefix, comment, env};
     PyObject **slots[] = {&Action, &Note, &Parsed, &Nothing, &Verbs, &VerbEnds, &Qualified,
-                          &MentionNote, &PartialNote, &RefAction};
+                          &MentionNote, &PartialNote, &RefAction, &Fallback, &DefaultPrefix,
+                          &DefaultComment, &DefaultEnv};
     for (int i = 0; i < 3; i++) {
         if (!PyType_IsSubtype((PyTypeObject *)all[i], &PyTuple_Type)) {
             PyErr_SetString(PyExc_TypeError, "setup(): result types must be tuples");
@@ -619,7 +667,7 @@ static PyObject *setup(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_TypeError, "setup(): qualifiers must be ASCII strings");
             return NULL;
         }
-    for (int i = 0; i < 10; i++) {
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         Py_INCREF(all[i]);
         Py_XSETREF(*slots[i], all[i]);
     }
@@ -629,8 +677,12 @@ static PyObject *setup(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"scan", (PyCFunction)(void (*)(void))scan, METH_FASTCALL,
      "scan(text, prefix, comment_char, env_conversation) -> Parsed, or None: use the parser"},
+    {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL | METH_KEYWORDS,
+     "parse($module, text, /, *, prefix='EXAI', comment_char='#', env_conversation=None)\n--\n\n"
+     "The actions, ignored mentions, warnings and errors of a commit message."},
     {"setup", setup, METH_VARARGS, "setup(Action, Note, Parsed, NOTHING, verbs, verb_ends, "
-                                   "qualified, mention_note, partial_note, ref_action)"},
+                                   "qualified, mention_note, partial_note, ref_action, "
+                                   "parse_python, its keyword defaults)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -400,7 +400,7 @@ class _Collector:
         self.trailer_conv: str | None = None  # the first good Conversation trailer
 
 
-def parse(
+def _parse_python(
     text: str,
     *,
     prefix: str = "EXAI",
@@ -408,10 +408,6 @@ def parse(
     env_conversation: str | None = None,
 ) -> Parsed:
     """The actions, ignored mentions, warnings and errors of a commit message."""
-    if _scan is not None:
-        found = _scan(text, prefix, comment_char, env_conversation)
-        if found is not None:
-            return found
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if text.isascii() and prefix.isascii():
@@ -707,18 +703,23 @@ def _fast_marker(m: re.Match[str], line: str, number: int, key: str, action: str
 
 _NOTHING = Parsed()
 
-# The C accelerator (exai_git/_speedups.c) answers the common messages (no key; canonical
-# markers, mentions and Conversation trailers in ASCII) and returns None for the rest. It is
-# optional: without a C compiler at install time, parse() runs in Python alone.
-_scan: Callable[[str, str, str | None, str | None], Parsed | None] | None
+# parse(): the C accelerator (exai_git/_speedups.c) where it was built, which answers the
+# common messages (no key; canonical markers, mentions and Conversation trailers in ASCII)
+# and hands the rest, with the same arguments, to the Python parser above. Without a C
+# compiler at install time, parse() is the Python parser alone (same answers).
+_parse_python.__qualname__ = _parse_python.__name__ = "parse"  # as its errors name it
+parse = _parse_python
+_scan: Callable[[str, str, str | None, str | None], Parsed | None] | None = None
 try:
     from exai_git import _speedups
 except ImportError:
-    _scan = None
+    pass
 else:
     _speedups.setup(Action, Note, Parsed, _NOTHING, _FAST_VERBS, _VERB_ENDS, _QUALIFIED,
-                    _MENTION_NOTE, _PARTIAL_NOTE, "ref")
+                    _MENTION_NOTE, _PARTIAL_NOTE, "ref", _parse_python,
+                    _parse_python.__kwdefaults__)
     _scan = _speedups.scan
+    parse = _speedups.parse
 
 
 def describe(action: Action, prefix: str = "EXAI") -> str:

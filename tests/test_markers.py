@@ -324,13 +324,16 @@ def shortcut(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) ->
             pytest.skip("the C accelerator was not built here")
     else:
         monkeypatch.setattr(markers, "_scan", None)
+        monkeypatch.setattr(markers, "parse", markers._parse_python)
+        monkeypatch.setitem(globals(), "parse", markers._parse_python)
     return str(request.param)
 
 
 def test_the_accelerator_answers_common_messages(shortcut: str) -> None:
     if shortcut == "python":
+        assert parse is markers._parse_python
         return
-    assert markers._scan is not None
+    assert markers._scan is not None and parse is not markers._parse_python
     assert markers._scan(f"Fixes EXAI-1 step 3 conv:{U}", "EXAI", "#", None) == parse(
         f"Fixes EXAI-1 step 3 conv:{U}")
     assert markers._scan("Tidy imports", "EXAI", "#", None) is markers._NOTHING
