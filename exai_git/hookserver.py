@@ -248,7 +248,6 @@ def serve(path: str, idle: float) -> None:
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())
     _sweep(os.path.dirname(path))
-    _warm()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     signal.signal(signal.SIGHUP, _exit_on_signal)
@@ -261,6 +260,10 @@ def serve(path: str, idle: float) -> None:
     listener.listen(64)
     os.replace(tmp, path)
     mine = os.stat(path).st_ino
+    # Listening before warming up: a hook that comes meanwhile (the next hook of the commit
+    # whose first hook started this server) waits in the backlog for the imports already
+    # under way, instead of making the same imports itself on the same cores.
+    _warm()
     listener.settimeout(1.0)
     last = time.monotonic()
     children: set[int] = set()
