@@ -376,8 +376,9 @@ def b3(quick: bool) -> list[str]:
                 "needs no database)", "a_cached", 1.5),
             row("(b)", "`git commit` with a marker, touching an issue; defaults (hook server "
                 "warm)", "b", 3),
-            row("(b), server off", "as (b), `EXAI_GIT_HOOK_SERVER=0`: three hooks each import "
-                "psycopg", "b_off", 3),
+            row("(b), server off", "as (b), `EXAI_GIT_HOOK_SERVER=0`: the scan and the apply "
+                "each import psycopg; the message check takes the scan's reading of the issue",
+                "b_off", 3),
             row("(b), first commit", "as (b), no hook server running yet (its first hook starts "
                 "one)", "b_cold", 3),
         ]

@@ -322,7 +322,7 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
             return
         raise
     if hook_mode:
-        hooks.remember_scan(repo, result, ctx.settings.prefix)
+        hooks.remember_scan(repo, result, ctx.settings)
     prefix = ctx.settings.prefix
     if as_json:
         echo(render.to_json({"findings": [f.to_json() for f in result.findings]}))

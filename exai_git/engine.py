@@ -13,7 +13,7 @@ import contextlib
 import datetime as dt
 import functools
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -752,10 +752,9 @@ def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Se
     would do nothing or leave work behind (warnings). One round trip."""
     from exai_git import store
 
-    out = Check()
     numbers = sorted({a.issue for a in actions})
     if not numbers:
-        return out
+        return Check()
     with conn.cursor() as cur:
         with store.pipelined(conn, settings):
             cur.execute(
@@ -767,6 +766,14 @@ def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Se
                 " WHERE i.issue_number = ANY(%s) GROUP BY i.issue_number, i.status",
                 (numbers,))
         rows = {r[0]: (r[1], dict(zip(r[2], r[3]))) for r in cur.fetchall()}
+    return check_known(rows, actions, settings)
+
+
+def check_known(rows: Mapping[int, tuple[str, Mapping[int, str]]], actions: Sequence[Action],
+                settings: Settings) -> Check:
+    """check() against issues already read: {issue number: (status, {step: status})} holding
+    every issue the actions name that exists."""
+    out = Check()
     p = settings.prefix
     for a in merged_actions(actions):
         key = f"{p}-{a.issue}"

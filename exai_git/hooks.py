@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,16 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
     if parsed.errors or not parsed.actions:
         return result
     from exai_git import engine, store
+
+    if repo is not None and "psycopg" not in sys.modules:
+        # Without the database driver loaded (no hook server), loading it costs more than
+        # the rest of the hook: when the scan of this change read every issue the markers
+        # name moments ago, check against that reading.
+        read = _issues_read(repo, settings, {a.issue for a in parsed.actions})
+        if read is not None:
+            checked = engine.check_known(read, parsed.actions, settings)
+            result.db_errors, result.db_warnings = checked.errors, checked.warnings
+            return result
 
     try:
         conn = store.connect(settings)
@@ -398,6 +409,8 @@ class ScanResult:
     paths: list[str]
     diff_key: str
     issues_on_paths: int = 0  # open issues on the changed files, touched or not
+    # the issues the scan read: number -> (status, {step: status})
+    read: dict[int, tuple[str, dict[int, str]]] = field(default_factory=dict)
 
 
 def scan(repo: Repo, settings: Settings, target: str | None, *,
@@ -421,7 +434,9 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
             with_all_paths=cache is not None and known is None)
     if cache is not None and every is not None:
         cache.save(every)
-    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths))
+    read = {i.issue_number: (i.status, {int(n): str(s) for n, s in i.steps or ()})
+            for i in issues}
+    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths), read)
 
 
 class _IssuePaths:
@@ -430,11 +445,9 @@ class _IssuePaths:
     def __init__(self, repo: Repo, settings: Settings) -> None:
         self.path = state_dir(repo) / "issue-paths.json"
         self.ttl = settings.scan_cache_seconds
-        self.source = hashlib.sha256(repr((settings.dsn, settings.prefix)).encode()).hexdigest()
+        self.source = _tracker_id(settings)
 
     def load(self) -> set[str] | None:
-        import time
-
         if self.ttl <= 0:
             return None
         data = _read_state(self.path)
@@ -445,8 +458,6 @@ class _IssuePaths:
         return set(data.get("paths") or [])
 
     def save(self, paths: list[str]) -> None:
-        import time
-
         if self.ttl > 0:
             _write_state(self.path, {"source": self.source, "at": time.time(), "paths": paths})
 
@@ -480,15 +491,44 @@ def _changes_key(changes: Sequence[FileChange]) -> str:
     return digest.hexdigest()
 
 
-def remember_scan(repo: Repo, result: ScanResult, prefix: str) -> None:
+def remember_scan(repo: Repo, result: ScanResult, settings: Settings) -> None:
     """Leave what the pre-commit scan found for the prepare-commit-msg and post-commit hooks
     of the same change, so they need no database to know it."""
     from exai_git import scanner
 
     _write_state(state_dir(repo) / "scan-cache.json", {
         "key": result.diff_key, "issues": result.issues_on_paths,
-        "findings": [scanner.finding_line(f, prefix) for f in result.findings],
-        "first": result.findings[0].issue if result.findings else None})
+        "findings": [scanner.finding_line(f, settings.prefix) for f in result.findings],
+        "first": result.findings[0].issue if result.findings else None,
+        "read": {"at": time.time(), "source": _tracker_id(settings),
+                 "issues": {str(n): [status, sorted(steps.items())]
+                            for n, (status, steps) in result.read.items()}}})
+
+
+# How long the commit-msg check may take the scan's reading of an issue for the tracker's:
+# the two hooks run within one `git commit`, the message's editor between them.
+SCAN_READ_SECONDS = 120
+
+
+def _tracker_id(settings: Settings) -> str:
+    return hashlib.sha256(repr((settings.dsn, settings.prefix)).encode()).hexdigest()
+
+
+def _issues_read(repo: Repo, settings: Settings, numbers: set[int]
+                 ) -> dict[int, tuple[str, dict[int, str]]] | None:
+    """What the pre-commit scan of the staged change read of these issues, when it read them
+    all, from this tracker, in the last SCAN_READ_SECONDS; else None."""
+    data = _read_state(state_dir(repo) / "scan-cache.json")
+    read = data.get("read") if data else None
+    if not isinstance(read, dict) or read.get("source") != _tracker_id(settings):
+        return None
+    age = time.time() - float(read.get("at", 0))
+    issues = read.get("issues") or {}
+    if not (0 <= age <= SCAN_READ_SECONDS) or not all(str(n) in issues for n in numbers):
+        return None
+    if data is None or data.get("key") != _changes_key(repo.staged_changes()):
+        return None  # another change than the one scanned
+    return {n: (issues[str(n)][0], {int(k): v for k, v in issues[str(n)][1]}) for n in numbers}
 
 
 def _cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
@@ -557,7 +597,7 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
             say(f"EXAI: {e}; scan skipped")
             return 0
         raise
-    remember_scan(repo, result, settings.prefix)
+    remember_scan(repo, result, settings)
     _mark_post_commit_quiet(repo, settings.apply_on != "commit" or (
         result.issues_on_paths == 0 and not result.findings and outbox(repo).count() == 0))
     for f in result.findings:

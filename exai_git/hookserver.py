@@ -260,14 +260,14 @@ def serve(path: str, idle: float) -> None:
     listener.listen(64)
     os.replace(tmp, path)
     mine = os.stat(path).st_ino
-    # Listening before warming up: a hook that comes meanwhile (the next hook of the commit
-    # whose first hook started this server) waits in the backlog for the imports already
-    # under way, instead of making the same imports itself on the same cores.
-    _warm()
     listener.settimeout(1.0)
-    last = time.monotonic()
     children: set[int] = set()
     try:
+        # Listening before warming up: a hook that comes meanwhile (the next hook of the
+        # commit whose first hook started this server) waits in the backlog for the imports
+        # already under way, instead of making the same imports itself on the same cores.
+        _warm()
+        last = time.monotonic()
         while True:
             _reap(children)
             if time.monotonic() - last > idle and not children:

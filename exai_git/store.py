@@ -431,6 +431,7 @@ class OpenIssue:
     norm_path: str
     line_start: int | None
     line_end: int | None
+    steps: list[list[Any]] | None = None  # [[step_number, status], ...] in order
 
 
 _ISSUE_FIELDS = ("issue_number, title, severity, status, file_path,"
@@ -440,6 +441,11 @@ _OPEN = "status IN ('open', 'in_progress') AND file_path IS NOT NULL"
 # falls strictly inside: the range holds both lo and lo + 1); the GiST index on
 # (path, exai_line_range) serves it. Issues without lines, and files touched whole, by path.
 _TOUCHED_SQL = f"""
+SELECT t.*, (SELECT coalesce(json_agg(json_build_array(c.step_number, c.status)
+                                      ORDER BY c.step_number), '[]'::json)
+             FROM exai_issue_checklist c JOIN exai_issues x ON x.id = c.issue_id
+             WHERE x.issue_number = t.issue_number) AS steps
+FROM (
 SELECT {_ISSUE_FIELDS} FROM exai_issues
 WHERE exai_norm_path(file_path) = ANY(%(paths)s) AND {_OPEN} AND line_start IS NULL
 UNION
@@ -454,7 +460,8 @@ JOIN LATERAL (
       AND exai_line_range(i.line_start, i.line_end) && int4range(h.lo, h.hi, '[]')
       AND (h.kind = 0 OR exai_line_range(i.line_start, i.line_end) @> int4range(h.lo, h.lo + 1, '[]'))
 ) i ON true
-ORDER BY issue_number
+) t
+ORDER BY t.issue_number
 """
 
 
@@ -463,8 +470,9 @@ def open_issues_touched(
     *, with_all_paths: bool = False,
 ) -> tuple[list[OpenIssue], bool, list[str] | None]:
     """Open issues a change may touch (the database filters by line range, so the answer
-    grows with the change, not with the tracker), whether any open issue sits on the changed
-    files at all, and (when asked) every path an open issue sits on. One round trip."""
+    grows with the change, not with the tracker) with their checklists, whether any open
+    issue sits on the changed files at all, and (when asked) every path an open issue sits
+    on. One round trip."""
     from psycopg.rows import class_row
 
     all_paths: list[str] | None = None
