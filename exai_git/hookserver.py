@@ -51,7 +51,8 @@ def _code_key() -> str:
     parts = [os.path.realpath(sys.executable), sys.prefix, sys.version, here]
     with os.scandir(here) as it:
         for entry in it:
-            if entry.name.endswith((".py", ".sql")):
+            # the compiled parser too: a rebuilt one must not be served by an old server
+            if entry.name.endswith((".py", ".sql", ".so", ".pyd")):
                 st = entry.stat()
                 parts.append(f"{entry.name}:{st.st_mtime_ns}:{st.st_size}")
     text = "\0".join(sorted(parts)).encode()
@@ -373,18 +374,13 @@ def _receive(conn: socket.socket) -> tuple[list[int], dict[str, object]] | None:
             return None
     head, fds, _flags, _addr = socket.recv_fds(conn, _HEAD.size, 3)
     rest = _recv_exact(conn, _HEAD.size - len(head)) if 0 < len(head) < _HEAD.size else b""
-    if not head or rest is None:
-        for fd in fds:
-            os.close(fd)
-        return None
-    size, count, which = _HEAD.unpack(head + rest)
-    wanted = list(which[:count])
-    body = _recv_exact(conn, size) if size <= MAX_REQUEST else None
-    if body is None or len(wanted) != len(fds) or not set(wanted) <= {0, 1, 2}:
-        for fd in fds:
-            os.close(fd)
-        return None
-    payload = marshal.loads(body)
+    payload: object = None
+    if head and rest is not None:
+        size, count, which = _HEAD.unpack(head + rest)
+        wanted = list(which[:count])
+        body = _recv_exact(conn, size) if size <= MAX_REQUEST else None
+        if body is not None and len(wanted) == len(fds) and set(wanted) <= {0, 1, 2}:
+            payload = marshal.loads(body)
     if not isinstance(payload, dict):
         for fd in fds:
             os.close(fd)

@@ -253,3 +253,21 @@ def test_commands_run_in_the_server_exactly_as_alone(tracked: Path, seeded: Data
         assert "psycopg" not in modules(served) and "click" not in modules(served), args
         assert (served.returncode, served.stdout, without_importtime(served.stderr)) == (
             alone.returncode, alone.stdout, alone.stderr.rstrip("\n")), args
+
+
+def test_the_server_name_follows_the_code_it_would_run(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from exai_git import hookserver
+
+    write(tmp_path / "hooks.py", "x = 1\n")
+    write(tmp_path / "_speedups.cpython-311-x86_64-linux-gnu.so", "compiled")
+    write(tmp_path / "notes.txt", "n")
+    monkeypatch.setattr(hookserver, "__file__", str(tmp_path / "hookserver.py"))
+    first = hookserver._code_key()
+    write(tmp_path / "notes.txt", "other notes")
+    assert hookserver._code_key() == first  # not code
+    write(tmp_path / "_speedups.cpython-311-x86_64-linux-gnu.so", "rebuilt!")
+    assert hookserver._code_key() != first  # a rebuilt parser: another server
+    second = hookserver._code_key()
+    write(tmp_path / "hooks.py", "x = 22\n")
+    assert hookserver._code_key() != second
