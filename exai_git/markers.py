@@ -525,10 +525,12 @@ def _collect_ascii(text: str, low: str, key: str, comment_char: str | None,
         counted = start
         pos = end + 1
         line = text[start:end]
-        if (extra or (comment_char and line.startswith(cc)) or line.lstrip().startswith(">")
-                or line.startswith(("Revert ", "Reapply "))
-                or not _fast_line(line, low[start:end], number, key, k, out)):
-            _visit(out, number, line, None, key, comment_char, True)
+        plain = not (extra or (comment_char and line.startswith(cc))
+                     or line.lstrip().startswith(">") or line.startswith(("Revert ", "Reapply ")))
+        if plain and _fast_line(line, low[start:end], number, key, k, out):
+            continue
+        # the whole grammar; the shortcut again only where it was not just tried
+        _visit(out, number, line, None, key, comment_char, not plain)
     return _finish(out, env_conversation)
 
 
