@@ -576,8 +576,11 @@ def apply(
     batch: list[Work] = []
     committing: _Committing | None = None
 
-    def done(committed: _Committing | None) -> None:
-        if committed is not None:
+    def settle() -> None:
+        """Wait for the batch in flight, if any, and report it."""
+        nonlocal committing
+        if committing is not None:
+            committed, committing = committing, None
             report.commits += committed.wait()
             if on_progress:
                 on_progress(len(committed.works))
@@ -595,14 +598,13 @@ def apply(
                 continue
             batch.append(work)
             if len(batch) >= batch_size:
-                committed, committing = committing, None
-                done(committed)
+                settle()
                 committing = _apply_batch(conn, batch, settings)
                 batch = []
-        committed, committing = committing, None
-        done(committed)
+        settle()
         if batch:
-            done(_apply_batch(conn, batch, settings))
+            committing = _apply_batch(conn, batch, settings)
+            settle()
     finally:
         if committing is not None:  # reading failed: let the batch in flight finish first
             committing.wait(raise_error=False)
