@@ -330,6 +330,13 @@ LEFT JOIN LATERAL (
     FROM exai_issue_checklist c WHERE c.issue_id = i.id
 ) p ON true
 """
+# Every column of an issue, with its checklist progress as exai_active_issues gives it.
+_WITH_PROGRESS = (
+    "SELECT i.*, p.completed_steps, p.total_steps,"
+    " CASE WHEN p.total_steps = 0 THEN 0::numeric"
+    " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END AS progress_percentage"
+    f" FROM exai_issues i {_PROGRESS_JOIN}"
+)
 
 
 def _dict_cursor(conn: psycopg.Connection[Any]) -> psycopg.Cursor[dict[str, Any]]:
@@ -355,12 +362,7 @@ def _read_all(conn: psycopg.Connection[Any], queries: list[tuple[str, Any]]
 def list_issues(conn: psycopg.Connection[Any], *, include_all: bool) -> list[dict[str, Any]]:
     """Issues by severity then number: the active ones, or every one."""
     if include_all:
-        sql = ("SELECT i.*, p.completed_steps, p.total_steps,"
-               " CASE WHEN p.total_steps = 0 THEN 0::numeric"
-               " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END"
-               " AS progress_percentage"
-               f" FROM exai_issues i {_PROGRESS_JOIN}"
-               f" ORDER BY {SEVERITY_ORDER}, issue_number")
+        sql = f"{_WITH_PROGRESS} ORDER BY {SEVERITY_ORDER}, issue_number"
     else:
         sql = f"SELECT * FROM exai_active_issues ORDER BY {SEVERITY_ORDER}, issue_number"
     return _read_all(conn, [(sql, None)])[0]
@@ -372,10 +374,7 @@ def issue_detail(conn: psycopg.Connection[Any], number: int) -> dict[str, Any]:
     this = "(SELECT id FROM exai_issues WHERE issue_number = %(n)s)"
     columns = ("related_issues", "blocks_issues", "blocked_by_issues")
     found, checklist, updates, commits, *related = _read_all(conn, [
-        (("SELECT i.*, p.completed_steps, p.total_steps,"
-         " CASE WHEN p.total_steps = 0 THEN 0::numeric"
-         " ELSE round(100.0 * p.completed_steps / p.total_steps, 2) END AS progress_percentage"
-         f" FROM exai_issues i {_PROGRESS_JOIN} WHERE i.issue_number = %(n)s"), {"n": number}),
+        (f"{_WITH_PROGRESS} WHERE i.issue_number = %(n)s", {"n": number}),
         (("SELECT step_number, description, status, conversation_id, completed_at"
          f" FROM exai_issue_checklist WHERE issue_id = {this} ORDER BY step_number"),
          {"n": number}),
