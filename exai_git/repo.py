@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from exai_git.errors import GitError
 
@@ -27,6 +27,7 @@ _CONFIG = (
 )
 _DIFF = ("--raw", "-p", "-z", "-U0", "-M", "--no-color", "--no-ext-diff", "--no-textconv",
          "--src-prefix=a/", "--dst-prefix=b/", "--ignore-submodules=none")
+_Stream = int | IO[Any] | None  # what subprocess takes for a child's stdin/out/err
 MAX_MESSAGE_BYTES = 1 << 20  # a commit message larger than 1 MiB is refused, not read
 
 
@@ -79,16 +80,15 @@ class Repo:
         proc = self.popen(*args, stdin=subprocess.PIPE if input is not None else None)
         out, err = proc.communicate(input)
         if check and proc.returncode != 0:
-            message = err.decode(errors="replace").strip().splitlines()
-            raise GitError(f"git {args[0]} failed: {message[-1] if message else 'no output'}")
+            raise _failed(args[0], err)
         return out
 
-    def popen(self, *args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+    def popen(self, *args: str, stdin: _Stream = None, stdout: _Stream = subprocess.PIPE,
+              stderr: _Stream = subprocess.PIPE) -> subprocess.Popen[bytes]:
         try:
             return subprocess.Popen(
                 ["git", *_CONFIG, *args],
-                cwd=self.root, env=_env(), stdin=stdin, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
+                cwd=self.root, env=_env(), stdin=stdin, stdout=stdout, stderr=stderr,
             )
         except OSError as e:
             raise GitError(f"git failed to start ({e.strerror}); is it installed?") from None
@@ -211,12 +211,11 @@ class Repo:
                           stdin=subprocess.PIPE)
         assert show.stdin is not None and show.stdout is not None
         try:
-            pid = subprocess.Popen(["git", *_CONFIG, "patch-id", "--stable"], cwd=self.root,
-                                   env=_env(), stdin=show.stdout, stdout=out,
-                                   stderr=subprocess.DEVNULL)
-        except OSError as e:
+            pid = self.popen("patch-id", "--stable", stdin=show.stdout, stdout=out,
+                             stderr=subprocess.DEVNULL)
+        except GitError:
             show.kill()
-            raise GitError(f"git failed to start ({e.strerror}); is it installed?") from None
+            raise
         finally:
             show.stdout.close()  # patch-id holds the pipe now
         try:
@@ -229,8 +228,7 @@ class Repo:
             pid.wait()
             err = show.stderr.read() if show.stderr else b""
             if show.wait() != 0:
-                lines = err.decode(errors="replace").strip().splitlines()
-                raise GitError(f"git log failed: {lines[-1] if lines else 'no output'}")
+                raise _failed("log", err)
             out.seek(0)
             found = {}
             for line in out.read().decode().splitlines():
@@ -271,8 +269,7 @@ class LogStream(Iterator[Commit]):
         if proc.stderr:
             proc.stderr.close()
         if proc.wait() != 0:
-            lines = err.decode(errors="replace").strip().splitlines()
-            raise GitError(f"git log failed: {lines[-1] if lines else 'no output'}")
+            raise _failed("log", err)
 
     def close(self) -> None:
         proc, self.proc = self.proc, None
@@ -298,6 +295,12 @@ def _widen_pipe(fd: int) -> None:
     if setpipe is not None:
         with contextlib.suppress(OSError):
             fcntl.fcntl(fd, setpipe, 1 << 20)
+
+
+def _failed(command: str, stderr: bytes) -> GitError:
+    """A failed git command, said with the last line of what it printed."""
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    return GitError(f"git {command} failed: {lines[-1] if lines else 'no output'}")
 
 
 def _env() -> dict[str, str]:
