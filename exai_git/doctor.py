@@ -111,12 +111,7 @@ def _repository(repo: Repo, prefix: str) -> list[Check]:
                                         "exai hooks to .pre-commit-config.yaml"))
     if native or uses_framework:
         out.append(_hook_server())
-    queued = hooks.outbox(repo).count()
-    if queued:
-        out.append(Check(WARN, "queue", f"{queued} commit{'s' if queued != 1 else ''} waiting; "
-                                        "run `exai-git sync`"))
-    else:
-        out.append(Check(OK, "queue", "empty"))
+    out.append(_queue(repo))
     if repo.is_shallow():
         out.append(Check(WARN, "history", "shallow clone: backfill sees only the fetched "
                                           "history (git fetch --unshallow for all of it)"))
@@ -166,3 +161,21 @@ def _secrets_in_tracked_files(repo: Repo) -> list[str]:
         if _SECRET_DSN.search(text):
             found.append(name)
     return found
+
+
+def _queue(repo: Repo) -> Check:
+    """The outbox: waiting work, and work kept as failed until dropped (h3)."""
+    from exai_git import hooks
+    from exai_git.outbox import OutboxError
+
+    try:
+        queued, failed = hooks.outbox(repo).counts()
+    except OutboxError as e:
+        return Check(FAIL, "queue", str(e))
+    if failed:
+        return Check(FAIL, "queue", f"{failed} queued commit{'s' if failed != 1 else ''} cannot "
+                                    f"apply ({queued} waiting); run `exai-git sync` to see why")
+    if queued:
+        return Check(WARN, "queue", f"{queued} commit{'s' if queued != 1 else ''} waiting; "
+                                    "run `exai-git sync`")
+    return Check(OK, "queue", "empty")
