@@ -210,7 +210,6 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
     """Apply the queue, oldest first, then works, and say what happened; on an unreachable
     database, queue works instead."""
     from exai_git import engine, store
-
     from exai_git.outbox import OutboxError
 
     box = outbox(repo)
