@@ -103,7 +103,7 @@ def location(row: Mapping[str, Any]) -> str:
         return ""
     start, end = row.get("line_start"), row.get("line_end")
     if start and end and end != start:
-        return f"{clean(path)}:{start}-{end}"
+        return f"{clean(path)}:{min(start, end)}-{max(start, end)}"
     if start:
         return f"{clean(path)}:{start}"
     return clean(path)
