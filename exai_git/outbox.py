@@ -21,14 +21,16 @@ encoding (decoded with surrogateescape) store and replay unchanged.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import os
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from exai_git.errors import ExaiError
 
@@ -120,7 +122,7 @@ class Outbox:
             raise
         return conn
 
-    @contextmanager
+    @contextlib.contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """An open queue; a corrupt file is set aside first and a fresh one opened."""
         try:
@@ -193,31 +195,55 @@ class Outbox:
                   "a new queue started")
 
     def _fold_pending(self, conn: sqlite3.Connection) -> None:
-        """Move work written to the plain fallback file into the queue."""
-        pending = self.pending_file
-        if not pending.exists():
-            return
+        """Move work written to the plain fallback file into the queue. The file is locked
+        (flock) while read, queued and removed, so no append made meanwhile is lost."""
         try:
-            lines = pending.read_bytes().splitlines()
+            f = self.pending_file.open("rb")
         except OSError:
             return
-        rows = []
-        for line in lines:
+        with f:
+            if not _lock_file(f, wait=False) or not _still_named(f, self.pending_file):
+                return  # another process is folding or appending: next time
+            rows = []
+            for line in f.read().splitlines():
+                try:
+                    item = json.loads(line)
+                    rows.append((item["sha"], _encode(item["work"]), item["reason"],
+                                 float(item["queued_at"])))
+                except (ValueError, KeyError, TypeError):
+                    continue  # a torn line: the write that made it did not finish
+            conn.execute("PRAGMA busy_timeout = 0")  # locked now: fold it in next time
             try:
-                item = json.loads(line)
-                rows.append((item["sha"], _encode(item["work"]), item["reason"],
-                             float(item["queued_at"])))
-            except (ValueError, KeyError, TypeError):
-                continue  # a torn last line: the write that made it did not finish
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany("INSERT INTO outbox (sha, work, reason, queued_at)"
-                             " VALUES (?, ?, ?, ?)", rows)
-            pending.unlink()
-            conn.execute("COMMIT")
-        except (sqlite3.OperationalError, OSError):
-            if conn.in_transaction:
-                conn.rollback()  # still read-only: the file keeps the work
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executemany("INSERT INTO outbox (sha, work, reason, queued_at)"
+                                 " VALUES (?, ?, ?, ?)", rows)
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError:
+                if conn.in_transaction:
+                    conn.rollback()  # read-only or locked: the file keeps the work
+                return
+            finally:
+                conn.execute(f"PRAGMA busy_timeout = {int(LOCK_TIMEOUT * 1000)}")
+            # Queued first, then forgotten: a crash in between queues an item twice, and a
+            # replay of applied work is a no-op (commit links); the other order could lose it.
+            try:
+                self.pending_file.unlink()
+            except OSError:
+                with contextlib.suppress(OSError):
+                    self.pending_file.write_bytes(b"")
+
+    def _append_pending(self, text: str) -> None:
+        """Append to the fallback file, under its lock, to the file the name now names."""
+        for _ in range(10):
+            with self.pending_file.open("a", encoding="ascii") as f:
+                _lock_file(f, wait=True)
+                if not _still_named(f, self.pending_file):
+                    continue  # folded and removed while we waited: append to a new one
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+                return
+        raise OSError(errno.EAGAIN, "the fallback file kept being replaced")
 
     # ------------------------------------------------------------------ writing
 
@@ -242,9 +268,7 @@ class Outbox:
         lines = [json.dumps({"sha": sha, "work": _decode(work), "reason": why,
                              "queued_at": at}) + "\n" for sha, work, why, at in rows]
         try:
-            with self.pending_file.open("a", encoding="ascii") as f:
-                f.write("".join(lines))
-                f.flush()
+            self._append_pending("".join(lines))
         except OSError as e:
             shas = " ".join(w.sha[:10] for w in works)
             raise OutboxError(
@@ -353,6 +377,26 @@ class Outbox:
             return len(self.pending_file.read_bytes().splitlines())
         except OSError:
             return 0
+
+
+def _lock_file(f: IO[Any], *, wait: bool) -> bool:
+    """An exclusive flock on f (released when f is closed); False if busy and not waiting."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no other hook runs at once there
+        return True
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _still_named(f: IO[Any], path: Path) -> bool:
+    try:
+        return os.fstat(f.fileno()).st_ino == path.stat().st_ino
+    except OSError:
+        return False
 
 
 def _write(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
