@@ -198,15 +198,26 @@ def test_unappliable_work_is_kept_as_failed_until_dropped(hooked_repo: Path,
 
 def test_work_with_bytes_that_are_not_utf8_is_queued_and_replayed(
         hooked_repo: Path, seeded: Database) -> None:
-    name = os.fsdecode(b"bad\xff.py")
-    (hooked_repo / name).write_bytes(b"x\n")
+    bad = hooked_repo / os.fsdecode(b"bad\xff.py")
+    bad.write_bytes(b"x\n")
+    git(hooked_repo, "add", "-A")
+    git(hooked_repo, "commit", "-qm", "add a file whose name is not UTF-8")
+    seeded.query("UPDATE exai_issues SET file_path = 'bad.py' WHERE issue_number = 2")
+    bad.write_bytes(b"y\n")
     git(hooked_repo, "add", "-A")
     out = git(hooked_repo, "commit", "-qm", f"Fixes EXAI-2 conv:{U}", env=DOWN)
-    assert "Traceback" not in out.stderr and "queued" in out.stderr, out.stderr
-    commit(hooked_repo, "c", f"Fixes EXAI-1 step 5 conv:{U}", env=DOWN)
+    assert "Traceback" not in out.stderr and "1 commit queued" in out.stderr, out.stderr
+    # a message that is not UTF-8 either, applied with the database up: the queue goes first
+    (hooked_repo / "msg").write_bytes(f"Fixes EXAI-1 step 5 conv:{U} caf\xe9".encode("latin-1"))
+    write(hooked_repo / "c", "c\n")
+    git(hooked_repo, "add", "c")
+    out = git(hooked_repo, "commit", "-q", "-F", "msg")
+    assert "Error" not in out.stderr and "Traceback" not in out.stderr, out.stderr  # was
+    # UnicodeEncodeError, twice, and nothing applied or queued after it
+    assert step_status(seeded, 5) == "complete", out.stderr
+    assert seeded.scalar("SELECT status FROM exai_issues WHERE issue_number = 2") == "fixed"
     synced = exai("sync", cwd=hooked_repo)
-    assert "Traceback" not in synced.stdout + synced.stderr
-    assert step_status(seeded, 5) == "complete", synced.stdout + synced.stderr
+    assert synced.returncode == 0 and "0 queued commits" in synced.stdout, synced.stderr
 
 
 # --------------------------------------------------------------------------- read-only
