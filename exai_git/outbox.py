@@ -30,14 +30,21 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 from exai_git.errors import ExaiError
+from exai_git.outbox_repair import (
+    LOCK_TIMEOUT,
+    is_corrupt,
+    lock_file,
+    readable,
+    salvage,
+    still_named,
+)
 
 if TYPE_CHECKING:
     from exai_git.engine import Report, Work
 
-LOCK_TIMEOUT = 1.0  # seconds; a hook must not wait longer on another process's lock
 PENDING_SUFFIX = ".pending.jsonl"
 _T = TypeVar("_T")
 
@@ -78,12 +85,6 @@ def _encode(text: str) -> bytes:
 
 def _decode(data: bytes | str) -> str:
     return data if isinstance(data, str) else data.decode("utf-8", "surrogatepass")
-
-
-def _is_corrupt(e: sqlite3.Error) -> bool:
-    if isinstance(e, sqlite3.OperationalError):
-        return False  # locked, read-only, cannot open: the file itself is fine
-    return isinstance(e, sqlite3.DatabaseError)
 
 
 def _warn(line: str) -> None:
@@ -128,7 +129,7 @@ class Outbox:
         try:
             conn = self._open()
         except sqlite3.Error as e:
-            if not _is_corrupt(e):
+            if not is_corrupt(e):
                 raise self._error("cannot open", e) from None
             self._set_aside(e)
             try:
@@ -150,7 +151,7 @@ class Outbox:
                 except sqlite3.Error as e:
                     if conn.in_transaction:
                         conn.rollback()
-                    if attempt == 2 or not _is_corrupt(e):
+                    if attempt == 2 or not is_corrupt(e):
                         raise self._error("cannot use", e) from None
                     cause = e
             self._set_aside(cause)
@@ -160,9 +161,11 @@ class Outbox:
         if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
             return OutboxError(f"outbox {self.path} is locked by another process (waited "
                                f"{LOCK_TIMEOUT:g} s); try again")
-        return OutboxError(f"{doing} outbox {self.path}: {e}")
+        return OutboxError(f"{doing} outbox {self.path}: {' '.join(str(e).split())}")
 
     def _set_aside(self, cause: BaseException | None) -> None:
+        if readable(self.path):
+            return  # another process set it aside and started afresh meanwhile
         stamp = time.strftime("%Y%m%dT%H%M%S")
         target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
         n = 1
@@ -171,6 +174,8 @@ class Outbox:
             target = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{n}")
         try:
             self.path.replace(target)
+        except FileNotFoundError:
+            return  # set aside by another process
         except OSError as e:
             raise OutboxError(f"outbox {self.path} is corrupt and cannot be set aside "
                               f"({e.strerror}); move it away, then run `exai-git sync`") from None
@@ -181,7 +186,7 @@ class Outbox:
                     side.replace(target.with_name(target.name + suffix))
                 except OSError:
                     pass
-        rows = _salvage(target)
+        rows = salvage(target)
         if rows:
             with self._connection() as conn:
                 conn.execute("BEGIN IMMEDIATE")
@@ -189,7 +194,7 @@ class Outbox:
                     "INSERT INTO outbox (sha, work, reason, queued_at, failed, failed_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)", rows)
                 conn.execute("COMMIT")
-        why = f" ({cause})" if cause else ""
+        why = f" ({' '.join(str(cause).split())})" if cause else ""
         self.warn(f"EXAI: warning: outbox was corrupt{why}; set aside as {target}, "
                   f"{len(rows)} item{'s' if len(rows) != 1 else ''} recovered, "
                   "a new queue started")
@@ -202,7 +207,7 @@ class Outbox:
         except OSError:
             return
         with f:
-            if not _lock_file(f, wait=False) or not _still_named(f, self.pending_file):
+            if not lock_file(f, wait=False) or not still_named(f, self.pending_file):
                 return  # another process is folding or appending: next time
             rows = []
             for line in f.read().splitlines():
@@ -236,8 +241,8 @@ class Outbox:
         """Append to the fallback file, under its lock, to the file the name now names."""
         for _ in range(10):
             with self.pending_file.open("a", encoding="ascii") as f:
-                _lock_file(f, wait=True)
-                if not _still_named(f, self.pending_file):
+                lock_file(f, wait=True)
+                if not still_named(f, self.pending_file):
                     continue  # folded and removed while we waited: append to a new one
                 f.write(text)
                 f.flush()
@@ -328,6 +333,10 @@ class Outbox:
         from exai_git.engine import Work
 
         def body(conn: sqlite3.Connection) -> list[tuple[int, bytes | str]]:
+            # A truncated file can open and read as garbage: check it before a replay.
+            check = str(conn.execute("PRAGMA quick_check(1)").fetchone()[0])
+            if check != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
             return conn.execute("SELECT id, work FROM outbox WHERE failed IS NULL"
                                 " ORDER BY id").fetchall()
 
@@ -336,8 +345,9 @@ class Outbox:
         for item_id, data in rows:
             try:
                 out.append((int(item_id), Work.from_json(_decode(data))))
-            except (ValueError, KeyError, TypeError) as e:
-                self.fail([item_id], f"unreadable queued work ({type(e).__name__}: {e})")
+            except Exception as e:  # noqa: BLE001 - damaged bytes fail one item, not all
+                self.fail([item_id], f"unreadable queued work ({type(e).__name__}: {e}); "
+                          "`exai-git apply` its commit")
         return out
 
     def counts(self) -> Counts:
@@ -379,51 +389,7 @@ class Outbox:
             return 0
 
 
-def _lock_file(f: IO[Any], *, wait: bool) -> bool:
-    """An exclusive flock on f (released when f is closed); False if busy and not waiting."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no other hook runs at once there
-        return True
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _still_named(f: IO[Any], path: Path) -> bool:
-    try:
-        return os.fstat(f.fileno()).st_ino == path.stat().st_ino
-    except OSError:
-        return False
-
-
 def _write(conn: sqlite3.Connection, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(sql, rows)
     conn.execute("COMMIT")
-
-
-def _salvage(path: Path) -> list[tuple[object, ...]]:
-    """Whatever rows a corrupt queue still gives up; nothing if it gives up none."""
-    try:
-        conn = sqlite3.connect(path.absolute().as_uri() + "?mode=ro", uri=True,
-                               timeout=LOCK_TIMEOUT)
-    except sqlite3.Error:
-        return []
-    rows: list[tuple[object, ...]] = []
-    try:
-        for columns in ("failed, failed_at", "NULL, NULL"):  # this version's, or older
-            try:
-                for row in conn.execute(f"SELECT sha, work, reason, queued_at, {columns}"
-                                        " FROM outbox ORDER BY id"):
-                    rows.append(tuple(row))
-            except sqlite3.Error:
-                if rows:
-                    break  # read up to the damage
-                continue
-            break
-    finally:
-        conn.close()
-    return rows

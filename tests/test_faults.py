@@ -3,6 +3,7 @@ files and unappliable work, and settings out of range. Real git, real PostgreSQL
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -218,6 +219,71 @@ def test_work_with_bytes_that_are_not_utf8_is_queued_and_replayed(
     assert seeded.scalar("SELECT status FROM exai_issues WHERE issue_number = 2") == "fixed"
     synced = exai("sync", cwd=hooked_repo)
     assert synced.returncode == 0 and "0 queued commits" in synced.stdout, synced.stderr
+
+
+def test_outbox_truncated_mid_table_keeps_what_it_can(tmp_path: Path) -> None:
+    from exai_git.engine import Work
+    from exai_git.outbox import Outbox
+
+    said: list[str] = []
+    box = Outbox(tmp_path / "outbox.sqlite3", warn=said.append)
+    for n in range(50):
+        box.put([Work(f"{n:040x}", f"commit {n}", n)], "down")
+    data = box.path.read_bytes()
+    box.path.write_bytes(data[: len(data) - 1000])  # opens fine, reads garbage
+    items = box.items()
+    assert len(said) == 1 and "set aside as" in said[0] and "\n" not in said[0]
+    pending, failed = box.counts()
+    assert pending == len(items) and pending + failed >= 40  # the rest is in the set-aside file
+    assert len(list(tmp_path.glob("outbox.sqlite3.corrupt-*"))) == 1
+
+
+def test_outbox_lock_costs_a_second_and_spills_to_the_plain_file(tmp_path: Path) -> None:
+    import sqlite3
+
+    from exai_git.engine import Work
+    from exai_git.outbox import Outbox
+
+    said: list[str] = []
+    box = Outbox(tmp_path / "outbox.sqlite3", warn=said.append)
+    box.put([Work("a" * 40, "first", 1)], "down")
+    holder = sqlite3.connect(box.path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    started = time.monotonic()
+    box.put([Work("b" * 40, "second", 2)], "down")
+    assert time.monotonic() - started < 2.5
+    assert said and str(box.pending_file) in said[0]
+    assert box.pending_file.exists()
+    holder.execute("ROLLBACK")
+    holder.close()
+    assert [w.sha[0] for _, w in box.items()] == ["a", "b"]  # folded in, in order
+    assert not box.pending_file.exists()
+
+
+def test_outbox_spill_file_loses_no_append_while_folded(tmp_path: Path) -> None:
+    from exai_git.engine import Work
+    from exai_git.outbox import Outbox
+
+    box = Outbox(tmp_path / "outbox.sqlite3", warn=lambda line: None)
+    box.put([], "nothing")
+    stop = time.monotonic() + 2
+    written: list[str] = []
+
+    def writer() -> None:
+        n = 0
+        while time.monotonic() < stop:
+            work = Work(f"{n:040x}", "s", n).to_json()
+            box._append_pending(json.dumps({"sha": f"{n:040x}", "work": work, "reason": "r",
+                                            "queued_at": 0}) + "\n")
+            written.append(f"{n:040x}")
+            n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    while thread.is_alive():
+        box.counts()  # folds
+    box.counts()
+    assert sorted(w.sha for _, w in box.items()) == sorted(written)
 
 
 # --------------------------------------------------------------------------- read-only
