@@ -118,6 +118,21 @@ def step_status(db: Database, step: int) -> str:
                          (step,)))
 
 
+def test_proxy_in_front_of_the_hooks(fault_proxy: FaultProxy, hooked_repo: Path,
+                                     seeded: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How the other fault tests use it: the hooks' DSN goes through the proxy."""
+    monkeypatch.setenv("EXAI_GIT_DSN", fault_proxy.dsn(seeded.dsn))
+    fault_proxy.mode = "refusing"
+    out = commit(hooked_repo, "a", f"Fixes EXAI-1 step 1 conv:{U}")
+    assert "1 commit queued" in out.stderr, out.stderr
+    assert fault_proxy.refused >= 1
+    fault_proxy.mode = "up"
+    before = fault_proxy.accepted
+    synced = exai("sync", cwd=hooked_repo)
+    assert synced.returncode == 0 and fault_proxy.accepted > before, synced.stderr
+    assert step_status(seeded, 1) == "complete"
+
+
 @pytest.mark.parametrize("damage", ["random-bytes", "truncated"])
 def test_corrupt_outbox_is_set_aside_and_commits_keep_applying(
         hooked_repo: Path, seeded: Database, damage: str) -> None:
