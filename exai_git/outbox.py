@@ -276,10 +276,12 @@ class Outbox:
             self._append_pending("".join(lines))
         except OSError as e:
             shas = " ".join(w.sha[:10] for w in works)
+            then = (f"`exai-git apply {shas}`" if len(works) == 1
+                    else f"`exai-git apply` for each of {shas}")
             raise OutboxError(
-                f"could not queue commit(s) {shas}: {first}; and {self.pending_file}: "
-                f"{e.strerror}; make the directory writable, then run `exai-git apply "
-                f"<sha>` for each (their markers are in the commits)") from None
+                f"could not queue the work of {shas} ({first}; and {self.pending_file}: "
+                f"{e.strerror}); its markers stay in the commit: make "
+                f"{self.path.parent} writable, then run {then}") from None
         self.warn(f"EXAI: warning: {first}; work kept in {self.pending_file} instead "
                   "(`exai-git sync` picks it up once the outbox is writable)")
 

@@ -364,6 +364,7 @@ def test_read_only_outbox_directory_says_where_the_work_is(
         assert out.returncode == 0, out.stderr
         sha = run_as(kw, repo, "git", "rev-parse", "HEAD").stdout.strip()
         line = [ln for ln in out.stderr.splitlines() if "could not queue" in ln]
+        assert f"exai-git apply {sha[:10]}" in out.stderr
         assert len(line) == 1 and sha[:10] in line[0] and "exai-git apply" in line[0], out.stderr
         assert "Traceback" not in out.stderr
     finally:
