@@ -219,7 +219,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
     except OutboxError as e:  # h3: queue unreadable (locked): own work must not overtake it
         if needed:
             box.put(needed, str(e))
-        say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
+            say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
         return
     if not needed and not queued:
         return
