@@ -124,6 +124,8 @@ class Plan:
     left: tuple[str, ...] = ()
     heads: Mapping[str, str] = field(default_factory=dict)
     moved: Mapping[str, tuple[str | None, str | None]] = field(default_factory=dict)
+    main_line: tuple[str, str] | None = None  # (branch, ref); None: no tracked branch exists
+    started: bool = False  # the clone had recorded no heads: this is where it starts
 
     @property
     def nothing(self) -> bool:

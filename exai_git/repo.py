@@ -18,7 +18,7 @@ from exai_git.errors import GitError
 
 if TYPE_CHECKING:
     from exai_git.diff import FileChange
-    from exai_git.landing import Equivalent, Ident
+    from exai_git.landing import Equivalent, Ident, Plan
 
 # Settings that would change what git prints, pinned for every call.
 _CONFIG = (
@@ -485,6 +485,24 @@ def squash_pending(repo: Repo) -> list[str]:
     return list(reversed(squashed_commits(text)))
 
 
+def note_squash(repo: Repo) -> list[str]:
+    """Remember, for the checked-out branch, the commits a `merge --squash` has staged, so
+    the next commit on it carries their markers (landing.take_squash in post-commit); forget
+    a squash abandoned since (reset: no SQUASH_MSG any more). post-merge calls it with the
+    squash flag; commit-msg on every commit (SQUASH_MSG is gone by post-commit), which also
+    covers a conflicted squash, where post-merge never runs."""
+    from exai_git import landing
+
+    ref = head_ref(repo)
+    branch = ref[len(landing.HEADS):] if ref else "HEAD"
+    commits = squash_pending(repo)
+    base = rev_parse_optional(repo, "HEAD") or landing.ZERO
+    state = repo.common_dir / landing.STATE_DIR / "squash.json"
+    if commits or state.exists():
+        landing.record_squash(repo.common_dir, branch, base, commits)
+    return commits
+
+
 def merge_brought(repo: Repo, merge: str) -> list[str]:
     """M^1..M, oldest first: the commits a merge brought, M itself last (reverting M undoes
     them all). A commit that is not a merge brings itself only."""
@@ -504,3 +522,27 @@ def require_full_history(repo: Repo) -> None:
     if repo.is_shallow():
         raise GitError("this clone is shallow: apply --branch needs the branch's whole history; "
                        "fetch it (git fetch --unshallow, or fetch-depth: 0 in CI)", exit_code=1)
+
+
+def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: str | None = None,
+                 remote_only: bool = False, remote: str = "origin") -> Plan:
+    """The reconciliation every hook, status, sync and apply starts with: one for-each-ref
+    and the recorded heads; a git walk only when a tracked ref moved. before: the rev the
+    checked-out branch was at before the event (HEAD^ in post-commit, ORIG_HEAD in
+    post-merge), used only when the clone has recorded no heads yet. Nothing is recorded
+    here: once the plan is applied, landing.save_heads(repo.common_dir, plan.heads)."""
+    import dataclasses
+
+    from exai_git import landing
+
+    snap = read_refs(repo)
+    names = landing.tracked_names(branches, landing.origin_head(snap.symrefs, remote))
+    current = landing.tracked_refs(snap.refs, names, remote=remote, remote_only=remote_only)
+    main = landing.main_line(snap.refs, names, remote=remote, remote_only=remote_only)
+    recorded = landing.load_heads(repo.common_dir)
+    started = recorded is None
+    if recorded is None:
+        start = None if before is None else (rev_parse_optional(repo, before) or landing.ZERO)
+        recorded = landing.initial_heads(current, head_ref(repo) if start else None, start)
+    result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc))
+    return dataclasses.replace(result, main_line=main, started=started)
