@@ -131,6 +131,11 @@ class Plan:
     def nothing(self) -> bool:
         return not self.moved
 
+    @property
+    def main_line_move(self) -> tuple[str | None, str | None] | None:
+        """(old, new) head of the main line when it moved (locations move then, only)."""
+        return self.moved.get(self.main_line[1]) if self.main_line else None
+
 
 def moved_refs(recorded: Refs, current: Refs) -> dict[str, tuple[str | None, str | None]]:
     return {ref: (recorded.get(ref), current.get(ref))

@@ -517,6 +517,23 @@ def origin_url(repo: Repo, remote: str = "origin") -> str | None:
     return out.decode(errors="replace").strip() or None
 
 
+def repository(repo: Repo, setting: str | None = None) -> str:
+    """The name links and heads are recorded under (landing.repository_name)."""
+    from exai_git.landing import repository_name
+
+    return repository_name(setting, None if setting else origin_url(repo), repo.root)
+
+
+def off_branches(repo: Repo, shas: Sequence[str]) -> set[str]:
+    """Those of shas no branch, local or remote-tracking, reaches any more (orphaned
+    progress in `status`): one walk."""
+    if not shas:
+        return set()
+    out = repo.run("rev-list", "--ignore-missing", *shas, "--not", "--branches", "--remotes",
+                   "--")
+    return set(out.decode().split()) & set(shas)
+
+
 def require_full_history(repo: Repo) -> None:
     """`apply --branch` walks the branch's whole history: a shallow clone is refused (exit 1)."""
     if repo.is_shallow():

@@ -323,6 +323,18 @@ def test_merge_no_ff_lands_commits_then_merge(a: Clone) -> None:
     assert a.reconcile(before="ORIG_HEAD").landed == (f1, f2, m)
     assert gitrepo.merge_brought(a.repo, m) == [f1, f2, m]
     assert gitrepo.merge_brought(a.repo, f1) == [f1]
+    assert a.reconcile().nothing
+
+
+def test_main_line_move(a: Clone, b: Clone) -> None:
+    old = a.sha("main")
+    b.commit("teammate")
+    b.git("push", "-q", "origin", "main")
+    a.git("fetch", "-q")
+    plan = a.reconcile()
+    assert plan.landed and plan.main_line_move is None  # origin/main moved, main did not
+    a.git("merge", "-q", "--ff-only", "origin/main")
+    assert a.reconcile().main_line_move == (old, a.sha("main"))
 
 
 def test_merge_fast_forward(a: Clone) -> None:
@@ -584,6 +596,8 @@ def test_ssh_and_https_agree() -> None:
 
 def test_repository_name(a: Clone, tmp_path: Path) -> None:
     assert landing.repository_name("mine", "git@h:o/n", a.path) == "mine"
+    assert gitrepo.repository(a.repo, "mine") == "mine"
+    assert gitrepo.repository(a.repo) == str(a.path.parent / "remote")
     url = gitrepo.origin_url(a.repo)
     assert url is not None
     assert landing.repository_name(None, url, a.path) == str(a.path.parent / "remote")
@@ -609,6 +623,15 @@ def test_missing_recorded_head_is_skipped(a: Clone) -> None:
     assert one in gitrepo.rev_list(a.repo, [one], ["f" * 40])
 
 
+def test_off_branches(a: Clone) -> None:
+    a.git("checkout", "-q", "-b", "spike")
+    s = a.commit("Starts EXAI-2")
+    kept = a.commit("Starts EXAI-3")
+    a.git("reset", "-q", "--hard", "HEAD~1")
+    assert gitrepo.off_branches(a.repo, [s, kept, "f" * 40]) == {kept}
+    assert gitrepo.off_branches(a.repo, []) == set()
+
+
 def test_state_files(tmp_path: Path) -> None:
     assert landing.load_heads(tmp_path) is None
     landing.save_heads(tmp_path, {"refs/heads/main": "a" * 40})
@@ -617,3 +640,69 @@ def test_state_files(tmp_path: Path) -> None:
     assert landing.load_heads(tmp_path) is None  # starts afresh, as a first hook does
     assert [p.name for p in (tmp_path / "exai-git").iterdir()] == ["heads.json"]
     assert os.access(tmp_path / "exai-git", os.W_OK)
+
+
+# ---------------------------------------------------------------------- property
+
+OPS = ("commit", "feature", "merge", "reset", "amend", "force", "fetch", "push")
+
+
+def test_reconciliation_applies_exactly_what_the_tracked_branches_hold(remote: Path) -> None:
+    """Whatever happens, after each reconciliation the applied commits (landed minus left,
+    accumulated) are all on a tracked branch, and every commit on one since the start is
+    applied: nothing missed, nothing left in force that no tracked branch holds."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    counter = iter(range(10**6))
+
+    @settings(max_examples=20, deadline=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(st.lists(st.sampled_from(OPS), min_size=1, max_size=10))
+    def run(ops: list[str]) -> None:
+        c = clone(remote, f"p{next(counter)}")
+        teammate = clone(remote, f"t{next(counter)}")
+        start = set(_reachable(c))
+        applied: set[str] = set()
+        c.git("branch", "feat")
+        for op in ops:
+            n = next(counter)
+            if op == "commit":
+                c.commit(f"Fixes EXAI-{n}", f"f{n}.txt")
+            elif op == "feature":
+                c.git("checkout", "-q", "feat")
+                c.commit(f"Starts EXAI-{n}", f"g{n}.txt")
+                c.git("checkout", "-q", "main")
+            elif op == "merge":
+                c.git("merge", "-q", "--no-ff", "-m", f"Merge, Fixes EXAI-{n}", "feat")
+            elif op == "reset" and c.git("rev-list", "--count", "HEAD") != "1":
+                c.git("reset", "-q", "--hard", "HEAD~1")
+            elif op == "amend":
+                c.git("commit", "-q", "--amend", "-m", f"Refs EXAI-{n}")
+            elif op == "force":
+                c.git("branch", "-f", "feat", "main")
+                c.git("checkout", "-q", "feat")
+                c.commit(f"Fixes EXAI-{n}", f"h{n}.txt")
+                c.git("checkout", "-q", "main")
+                c.git("reset", "-q", "--hard", "feat")
+            elif op == "fetch":
+                teammate.git("pull", "-q", "--rebase", "origin", "main")
+                teammate.commit(f"Fixes EXAI-{n}", f"t{n}.txt")
+                teammate.git("push", "-q", "origin", "main")
+                c.git("fetch", "-q")
+            elif op == "push":
+                c.git("push", "-q", "-f", "origin", "main")
+            plan = c.reconcile()
+            assert not set(plan.landed) & set(plan.left)
+            assert not set(plan.landed) & applied
+            applied = (applied | set(plan.landed)) - set(plan.left)
+            held = set(_reachable(c))
+            assert held - start <= applied <= held, ops
+
+    run()
+
+
+def _reachable(c: Clone) -> list[str]:
+    snap = gitrepo.read_refs(c.repo)
+    refs = landing.tracked_refs(snap.refs, landing.tracked_names(None, "main"))
+    return gitrepo.rev_list(c.repo, sorted(set(refs.values())), [])
