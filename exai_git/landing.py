@@ -88,17 +88,24 @@ def tracked_refs(refs: Refs, names: Sequence[str], *, remote: str = REMOTE,
 
 
 def main_line(refs: Refs, names: Sequence[str], *, remote: str = REMOTE,
-              remote_only: bool = False) -> tuple[str, str] | None:
+              remote_only: bool = False,
+              prefer: Sequence[str | None] = DEFAULT_BRANCHES) -> tuple[str, str] | None:
     """(branch name, ref) of the main line: the first tracked branch that exists, its local
-    branch, else its remote-tracking one; None when no tracked branch exists."""
-    rprefix = remotes_prefix(remote)
+    branch, else its remote-tracking one; None when no tracked branch exists. Of the
+    branches a glob matches, those in prefer (origin/HEAD's branch, main, master) first."""
+    tracked = tracked_refs(refs, names, remote=remote, remote_only=remote_only)
+    by_branch: dict[str, list[str]] = {}
+    for ref in tracked:  # sorted: refs/heads/ before refs/remotes/
+        by_branch.setdefault(branch_of(ref, remote) or ref, []).append(ref)
     for name in names:
-        sides = (rprefix,) if remote_only else (HEADS, rprefix)
-        for prefix in sides:
-            found = sorted(r for r in refs if r.startswith(prefix) and r != f"{rprefix}HEAD"
-                           and fnmatchcase(r[len(prefix):], name))
-            if found:
-                return found[0][len(prefix):], found[0]
+        if not _is_glob(name):
+            order = [name]
+        else:
+            matched = sorted(b for b in by_branch if fnmatchcase(b, name))
+            order = [p for p in prefer if p in matched] + matched
+        for branch in order:
+            if branch and branch in by_branch:
+                return branch, by_branch[branch][0]
     return None
 
 

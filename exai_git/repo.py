@@ -553,9 +553,11 @@ def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: s
     from exai_git import landing
 
     snap = read_refs(repo)
-    names = landing.tracked_names(branches, landing.origin_head(snap.symrefs, remote))
+    default = landing.origin_head(snap.symrefs, remote)
+    names = landing.tracked_names(branches, default)
     current = landing.tracked_refs(snap.refs, names, remote=remote, remote_only=remote_only)
-    main = landing.main_line(snap.refs, names, remote=remote, remote_only=remote_only)
+    main = landing.main_line(snap.refs, names, remote=remote, remote_only=remote_only,
+                             prefer=(default, *landing.DEFAULT_BRANCHES))
     recorded = landing.load_heads(repo.common_dir)
     started = recorded is None
     if recorded is None:

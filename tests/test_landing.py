@@ -127,6 +127,13 @@ def test_main_line_is_first_tracked_that_exists() -> None:
     only_remote = {k: v for k, v in REFS.items() if k != "refs/heads/main"}
     assert landing.main_line(only_remote, ("main",)) == ("main", "refs/remotes/origin/main")
     assert landing.main_line(REFS, ("master",)) is None
+    assert landing.main_line(REFS, ("*",)) == ("main", "refs/heads/main")  # preferred
+    assert landing.main_line(REFS, ("*",), prefer=()) == ("feat", "refs/heads/feat")
+    assert landing.main_line(REFS, ("release/*",)) == ("release/1", "refs/heads/release/1")
+    assert landing.main_line(REFS, ("release/*",), remote_only=True) == (
+        "release/2", "refs/remotes/origin/release/2")
+    assert landing.main_line(REFS, ("main",), remote_only=True) == (
+        "main", "refs/remotes/origin/main")
     assert landing.branch_ref(only_remote, "main") == "refs/remotes/origin/main"
     assert landing.branch_ref(REFS, "nope") is None
     assert landing.branch_of("refs/remotes/origin/a/b") == "a/b"
