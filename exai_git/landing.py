@@ -187,10 +187,11 @@ def parse_push_lines(text: str) -> list[tuple[str, str, str, str]]:
 
 
 def with_pushed(current: Refs, pushes: Iterable[tuple[str, str, str, str]],
-                remote: str = REMOTE) -> dict[str, str]:
-    """The refs as they will be if the push succeeds: each pushed branch's remote-tracking
-    ref at the sha sent (deleted when the push deletes it). A refused push shows at the next
-    reconciliation as commits that left."""
+                names: Sequence[str], remote: str = REMOTE) -> dict[str, str]:
+    """The tracked remote-tracking refs as they will be if a push to remote succeeds: each
+    pushed tracked branch at the sha sent (gone when the push deletes it); pushes to other
+    branches change nothing. A refused push shows at the next reconciliation as commits
+    that left."""
     refs = dict(current)
     for _local, sha, remote_ref, _old in pushes:
         if not remote_ref.startswith(HEADS):
@@ -200,7 +201,8 @@ def with_pushed(current: Refs, pushes: Iterable[tuple[str, str, str, str]],
             refs.pop(ref, None)
         else:
             refs[ref] = sha
-    return refs
+    kept = tracked_refs(refs, names, remote=remote, remote_only=True)
+    return {r: sha for r, sha in refs.items() if r in current or r in kept}
 
 
 # ---------------------------------------------------------------------- equivalence

@@ -504,14 +504,18 @@ def test_pre_push_hint_and_refused_push(a: Clone) -> None:
     pushes = landing.parse_push_lines(f"refs/heads/main {one} refs/heads/main {a.sha('HEAD~1')}\n")
     snap = gitrepo.read_refs(a.repo)
     current = landing.tracked_refs(snap.refs, ["main"], remote_only=True)
-    sent = landing.with_pushed(current, pushes)
+    sent = landing.with_pushed(current, pushes, ["main"])
     recorded = landing.load_heads(a.repo.common_dir) or {}
     plan = landing.plan(recorded, sent, lambda i, e: gitrepo.rev_list(a.repo, i, e))
     assert plan.landed == (one,)
     landing.save_heads(a.repo.common_dir, plan.heads)
     # the remote refused it: origin/main never moved, so the commit leaves
     assert a.reconcile(remote_only=True).left == (one,)
-    assert landing.with_pushed(sent, [("(delete)", ZERO, "refs/heads/main", one)]) == {}
+    assert landing.with_pushed(sent, [("(delete)", ZERO, "refs/heads/main", one)], ["main"]) == {}
+    assert landing.with_pushed(sent, [("refs/heads/f", one, "refs/heads/f", ZERO)],
+                               ["main"]) == sent  # not a tracked branch
+    assert landing.with_pushed({}, [("refs/heads/r", one, "refs/heads/release/3", ZERO)],
+                               ["release/*"]) == {"refs/remotes/origin/release/3": one}
 
 
 def test_deleted_branch_under_star(a: Clone) -> None:
