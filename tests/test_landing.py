@@ -634,6 +634,21 @@ def test_missing_recorded_head_is_skipped(a: Clone) -> None:
     assert one in gitrepo.rev_list(a.repo, [one], ["f" * 40])
 
 
+def test_worktrees_share_the_recorded_heads(a: Clone) -> None:
+    other = Clone(a.path.parent / "a-side")
+    a.git("worktree", "add", "-q", "-b", "side", str(other.path))
+    one = a.commit("Fixes EXAI-1")
+    assert other.reconcile().landed == (one,)  # the commit on main, seen from the side tree
+    assert a.reconcile().nothing  # recorded once, for the clone
+    assert other.repo.common_dir == a.repo.common_dir != other.repo.git_dir
+    base = other.sha("HEAD")
+    other.commit("s1")
+    other.commit("s2")
+    _rebase_i(other, "1s/^pick/edit/", "--force-rebase", base)
+    assert gitrepo.rebase_in_progress(other.repo) and not gitrepo.rebase_in_progress(a.repo)
+    other.git("rebase", "--abort")
+
+
 def test_off_branches(a: Clone) -> None:
     a.git("checkout", "-q", "-b", "spike")
     s = a.commit("Starts EXAI-2")
