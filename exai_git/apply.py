@@ -3,7 +3,7 @@ queues it in the outbox when the database cannot take it. Also builds the work o
 (work_for) and streams a range's work for a backfill (apply_revs).
 
 A batch is one transaction of two round trips: store.load_state (which locks the issues the
-batch touches), engine.apply in memory, store.write_effects and COMMIT.
+batch touches), then engine.apply in memory, and store.write_effects with the COMMIT.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from exai_git.diff import FileChange
     from exai_git.engine import Check
     from exai_git.markers import Action
-    from exai_git.model import PathChange, Report, Work
+    from exai_git.model import CommitResult, PathChange, Report, Work
     from exai_git.repo import Commit, Repo
 
 Say = Callable[[str], None]
@@ -32,45 +32,54 @@ BATCH = 500
 
 def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settings, *,
           batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None) -> Report:
-    """Apply works oldest first, a batch per transaction; idempotent. A batch is reported
-    (on_progress) once committed; a batch that fails rolls back whole and ends the run."""
+    """Apply works oldest first, a batch per transaction; idempotent. A batch that fails rolls
+    back whole and ends the run.
+
+    The batches share one pipeline: a batch's writes and COMMIT are sent and not waited for,
+    so the database works on them while the next batch is read from git; that batch's first
+    answer (its reads and row locks) comes after them. A batch is reported (on_progress) only
+    once its COMMIT has been answered."""
+    from exai_git import engine, store
     from exai_git.model import CommitResult, Report
 
     report = Report()
     batch: list[Work] = []
+    sent: list[tuple[int, list[CommitResult]]] = []  # batches whose COMMIT is on its way
+
+    def committed() -> None:
+        for count, results in sent:
+            report.commits.extend(results)
+            if on_progress:
+                on_progress(count)
+        sent.clear()
 
     def flush() -> None:
-        report.commits.extend(_apply_batch(conn, batch, settings))
-        if on_progress:
-            on_progress(len(batch))
+        with store.transaction(conn, settings):
+            state = store.load_state(conn, batch)  # answered after the batches sent before
+            committed()
+            effects = engine.apply(state, batch, settings.prefix)
+            store.write_effects(conn, effects)
+        sent.append((len(batch), effects.results))
         batch.clear()
 
-    for work in works:
-        report.read += 1
-        if work.applied_before:
-            report.commits.append(CommitResult(
-                work.sha, work.subject,
-                skipped=[f"{d} (already applied)" for d in work.applied_before]))
-        if not work.needs_database:
-            if on_progress:
-                on_progress(1)
-            continue
-        batch.append(work)
-        if len(batch) >= batch_size:
+    with store.pipeline(conn):
+        for work in works:
+            report.read += 1
+            if work.applied_before:
+                report.commits.append(CommitResult(
+                    work.sha, work.subject,
+                    skipped=[f"{d} (already applied)" for d in work.applied_before]))
+            if not work.needs_database:
+                if on_progress:
+                    on_progress(1)
+                continue
+            batch.append(work)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
             flush()
-    if batch:
-        flush()
+    committed()
     return report
-
-
-def _apply_batch(conn: psycopg.Connection[Any], works: Sequence[Work], settings: Settings
-                 ) -> list[Any]:
-    from exai_git import engine, store
-
-    with store.pipelined(conn, settings):
-        effects = engine.apply(store.load_state(conn, works), works, settings.prefix)
-        store.write_effects(conn, effects)
-    return effects.results
 
 
 def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Settings) -> Check:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exai_git import markers
-from exai_git.apply import apply_or_queue, check, work_for
+from exai_git.apply import apply_or_queue, work_for
 from exai_git.errors import DatabaseUnreachable, ExaiError
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
     result = MessageCheck(parsed)
     if parsed.errors or not parsed.actions:
         return result
-    from exai_git import engine, store
+    from exai_git import apply, engine, store
 
     if repo is not None and "psycopg" not in sys.modules:
         # Without the database driver loaded (no hook server), loading it costs more than
@@ -153,7 +153,7 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
         return result
     try:
         with conn:
-            checked = check(conn, parsed.actions, settings)
+            checked = apply.check(conn, parsed.actions, settings)
         result.db_errors, result.db_warnings = checked.errors, checked.warnings
     except Exception as e:  # noqa: BLE001 - a slow or broken database never blocks a commit
         result.db_note = f"database check skipped ({_one_line(e)}); checked syntax only"

@@ -135,34 +135,33 @@ def pipelined(conn: psycopg.Connection[Any], settings: Settings | None) -> Itera
     """A transaction whose statements travel together (pipeline): BEGIN, the timeouts, what
     the block executes and COMMIT go out at once and are answered at once, a single round trip
     unless the block fetches a result midway (each fetch waits for one answer). Read the
-    block's cursors after it. A failure rolls it back.
-
-    BEGIN and COMMIT are sent as statements: psycopg's own transaction blocks wait for their
-    answers inside a pipeline, two more round trips each time.
-    """
+    block's cursors after it. A failure rolls it back."""
     from psycopg import pq
 
-    idle = pq.TransactionStatus.IDLE
-    if conn.info.transaction_status != idle:
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
         # inside the caller's transaction: a savepoint (psycopg's block), more round trips
         with conn.transaction(), conn.pipeline(), conn.cursor() as control:
             if settings is not None:
                 set_timeouts(control, settings)
             yield
         return
+    with pipeline(conn), transaction(conn, settings):
+        yield
+
+
+@contextlib.contextmanager
+def pipeline(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Pipeline mode for transaction() blocks: what they send goes out at once, and the block
+    waits at its end for every answer not fetched yet (the last COMMIT). A failure rolls back
+    the transaction left open. The connection must be idle."""
+    from psycopg import pq
+
+    idle = pq.TransactionStatus.IDLE
     saved = conn.autocommit
     conn.autocommit = True  # psycopg then adds no BEGIN of its own
     try:
-        with conn.pipeline(), conn.cursor() as control:
-            control.execute("BEGIN")
-            if settings is not None:
-                set_timeouts(control, settings)
-            try:
-                yield
-            except BaseException:
-                control.execute("ROLLBACK")
-                raise
-            control.execute("COMMIT")
+        with conn.pipeline():
+            yield
     except BaseException:
         if not conn.closed and conn.info.transaction_status != idle:
             with contextlib.suppress(Exception):
@@ -171,6 +170,24 @@ def pipelined(conn: psycopg.Connection[Any], settings: Settings | None) -> Itera
     finally:
         if not conn.closed and conn.info.transaction_status == idle:
             conn.autocommit = saved
+
+
+@contextlib.contextmanager
+def transaction(conn: psycopg.Connection[Any], settings: Settings | None) -> Iterator[None]:
+    """BEGIN, the timeouts, the block's statements and COMMIT, inside pipeline(); nothing waits
+    for the COMMIT here (the next fetch, or the end of pipeline(), does). BEGIN and COMMIT
+    are sent as statements: psycopg's own transaction blocks wait for their answers inside a
+    pipeline, two more round trips each time."""
+    with conn.cursor() as control:
+        control.execute("BEGIN")
+        if settings is not None:
+            set_timeouts(control, settings)
+        try:
+            yield
+        except BaseException:
+            control.execute("ROLLBACK")
+            raise
+        control.execute("COMMIT")
 
 
 def set_timeouts(cur: psycopg.Cursor[Any], settings: Settings) -> None:

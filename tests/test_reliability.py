@@ -263,8 +263,8 @@ def test_sigkill_during_replay_never_half_applies(repo: Path, seeded: Database, 
     json.dumps(killed_mid_way)
 
 
-# --------------------------------------------------------------------------- batches
-# apply.apply runs a transaction per batch and reports each batch once it has committed.
+# --------------------------------------------------------------------------- batches in flight
+# apply.apply sends a batch's COMMIT and reads the next batch while it is on its way.
 
 
 def _works(n: int) -> list[Any]:
@@ -302,8 +302,16 @@ def test_a_batch_refused_at_commit_stops_the_run_after_the_batches_before_it(
     assert updates == 0
 
 
-def test_reading_that_fails_keeps_the_batches_committed_before(seeded: Database) -> None:
+def test_reading_that_fails_lets_the_batch_in_flight_commit(seeded: Database) -> None:
     from exai_git import apply
+
+    # b's writes take a while: its COMMIT is still on its way when reading fails
+    seeded.query(
+        "CREATE FUNCTION slow_b() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.commit_sha LIKE 'b%' THEN PERFORM pg_sleep(0.3); END IF;"
+        " RETURN NEW; END $$;"
+        " CREATE TRIGGER slow_b BEFORE INSERT ON exai_commit_links"
+        " FOR EACH ROW EXECUTE FUNCTION slow_b()")
 
     def works() -> Iterator[Any]:
         yield from _works(2)
@@ -313,7 +321,7 @@ def test_reading_that_fails_keeps_the_batches_committed_before(seeded: Database)
     with seeded.connect() as conn, pytest.raises(RuntimeError, match="git log died"):
         apply.apply(conn, works(), seeded.settings(), batch_size=1, on_progress=progress.append)
     assert _linked(seeded) == ["a", "b"]
-    assert progress == [1, 1]
+    assert progress == [1]  # a reported; b committed but the run ended before its report
 
 
 def test_every_batch_is_reported_in_order_once_committed(seeded: Database) -> None:
@@ -327,3 +335,28 @@ def test_every_batch_is_reported_in_order_once_committed(seeded: Database) -> No
     assert all(c.applied and not c.errors for c in report.commits)
     assert progress == [2, 2, 1]
     assert _linked(seeded) == list("abcde")
+
+
+def test_the_next_batch_is_read_while_the_commit_before_it_is_on_its_way(
+        seeded: Database) -> None:
+    from exai_git import apply
+
+    seeded.query(
+        "CREATE FUNCTION slow_a() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.commit_sha LIKE 'a%' THEN PERFORM pg_sleep(1); END IF;"
+        " RETURN NEW; END $$;"
+        " CREATE TRIGGER slow_a BEFORE INSERT ON exai_commit_links"
+        " FOR EACH ROW EXECUTE FUNCTION slow_a()")
+    seen_meanwhile: list[list[str]] = []
+
+    def works() -> Iterator[Any]:
+        a, b = _works(2)
+        yield a
+        seen_meanwhile.append(_linked(seeded))  # a's writes and COMMIT were sent, not waited for
+        yield b
+
+    with seeded.connect() as conn:
+        report = apply.apply(conn, works(), seeded.settings(), batch_size=1)
+    assert seen_meanwhile == [[]]
+    assert [c.sha[0] for c in report.commits] == ["a", "b"]
+    assert _linked(seeded) == ["a", "b"]
