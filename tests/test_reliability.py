@@ -347,16 +347,27 @@ def test_the_next_batch_is_read_while_the_commit_before_it_is_on_its_way(
         " RETURN NEW; END $$;"
         " CREATE TRIGGER slow_a BEFORE INSERT ON exai_commit_links"
         " FOR EACH ROW EXECUTE FUNCTION slow_a()")
-    seen_meanwhile: list[list[str]] = []
+    seen_meanwhile: list[tuple[bool, list[str]]] = []
+
+    def a_is_being_written() -> bool:
+        """The server is running a's INSERT: its writes were sent, not held back."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if seeded.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                             " current_database() AND state = 'active'"
+                             " AND query LIKE 'INSERT INTO exai_commit_links%'"):
+                return True
+            time.sleep(0.02)
+        return False
 
     def works() -> Iterator[Any]:
         a, b = _works(2)
         yield a
-        seen_meanwhile.append(_linked(seeded))  # a's writes and COMMIT were sent, not waited for
+        seen_meanwhile.append((a_is_being_written(), _linked(seeded)))
         yield b
 
     with seeded.connect() as conn:
         report = apply.apply(conn, works(), seeded.settings(), batch_size=1)
-    assert seen_meanwhile == [[]]
+    assert seen_meanwhile == [(True, [])]
     assert [c.sha[0] for c in report.commits] == ["a", "b"]
     assert _linked(seeded) == ["a", "b"]
