@@ -154,14 +154,23 @@ def pipeline(conn: psycopg.Connection[Any]) -> Iterator[None]:
     """Pipeline mode for transaction() blocks: what they send goes out at once, and the block
     waits at its end for every answer not fetched yet (the last COMMIT). A failure rolls back
     the transaction left open. The connection must be idle."""
+    import psycopg
     from psycopg import pq
 
     idle = pq.TransactionStatus.IDLE
     saved = conn.autocommit
     conn.autocommit = True  # psycopg then adds no BEGIN of its own
     try:
-        with conn.pipeline():
-            yield
+        with conn.pipeline() as pipe:
+            try:
+                yield
+            except psycopg.Error:
+                # The server's error, raised as its answer came in: take the answers left now,
+                # so that leaving the pipeline has nothing to report again (psycopg would log
+                # the same error as a stray warning line).
+                with contextlib.suppress(psycopg.Error):
+                    pipe.sync()
+                raise
     except BaseException:
         if not conn.closed and conn.info.transaction_status != idle:
             with contextlib.suppress(Exception):
