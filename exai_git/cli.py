@@ -349,7 +349,7 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
 def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
     """Apply the markers of HEAD, a revision, or every commit of A..B (oldest first).
     Idempotent: what was applied is skipped."""
-    from exai_git import hooks, render
+    from exai_git import apply, render
 
     repo = _repo()
     bar = None
@@ -362,13 +362,13 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
             assert bar is not None
             bar.length = (bar.length or 0) + n
             bar.update(n)
-    report = hooks.apply_revs(repo, target, ctx.settings, progress=progress)
+    report = apply.apply_revs(repo, target, ctx.settings, progress=progress)
     if bar is not None:
         bar.render_finish()
     if as_json:
         echo(render.to_json(report.to_json()))
     else:
-        lines = hooks.report_lines(report, ctx.settings.prefix)
+        lines = apply.report_lines(report, ctx.settings.prefix)
         if len(lines) > 50:  # a backfill: say what went wrong, then the totals
             lines = [ln for ln in lines if ln.startswith(("EXAI: warning", "EXAI: error"))]
         for line in lines:
@@ -386,11 +386,11 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
 @pass_ctx
 def sync_cmd(ctx: Ctx) -> None:
     """Replay the work queued while the database could not be reached."""
-    from exai_git import hooks
+    from exai_git import apply
 
     repo = _repo()
-    count, report = hooks.sync(repo, ctx.settings)
-    for line in hooks.report_lines(report, ctx.settings.prefix):
+    count, report = apply.sync(repo, ctx.settings)
+    for line in apply.report_lines(report, ctx.settings.prefix):
         echo(line)
     echo(f"{count} queued commit{'s' if count != 1 else ''} replayed, "
          f"{report.applied} action{'s' if report.applied != 1 else ''} applied, "
