@@ -404,7 +404,7 @@ def install_cmd(ctx: Ctx, uninstall: bool) -> None:
     """Install native git hooks (for repositories that do not use pre-commit)."""
     from exai_git import hooks
 
-    for line in hooks.install(_repo(), uninstall=uninstall, prefix=ctx.settings.prefix):
+    for line in hooks.install(_repo(), uninstall=uninstall, settings=ctx.settings):
         echo(line)
 
 
