@@ -404,8 +404,13 @@ def install_cmd(ctx: Ctx, uninstall: bool) -> None:
     """Install native git hooks (for repositories that do not use pre-commit)."""
     from exai_git import hooks
 
-    for line in hooks.install(_repo(), uninstall=uninstall, settings=ctx.settings):
+    lines = hooks.install(_repo(), uninstall=uninstall, settings=ctx.settings)
+    for line in lines:
         echo(line)
+    skipped = [line.split()[1].rstrip(":") for line in lines if line.startswith("skipped ")]
+    if skipped:  # half the hooks is not an install: say what is missing and fail
+        raise ExaiError(f"not installed: {', '.join(skipped)}; markers are not checked or "
+                        "applied there until those hooks run exai-git", exit_code=1)
 
 
 @cli.command("hook", hidden=True, context_settings={"ignore_unknown_options": True})

@@ -24,7 +24,7 @@ def readme_section(title: str) -> str:
 
 def readme_hooks_config(hook_repo: Path) -> str:
     """The README's .pre-commit-config.yaml, verbatim but for `repo:`, a local clone."""
-    block = re.search(r"```yaml\n(.*?)```", readme_section("Hooks"), re.S)
+    block = re.search(r"```yaml\n(.*?)```", readme_section("Hooks"), re.DOTALL)
     assert block is not None, "no yaml block in the README's Hooks section"
     config, n = re.subn(r"(- repo: )\S+", lambda m: m.group(1) + str(hook_repo), block.group(1))
     assert n == 1
@@ -32,7 +32,7 @@ def readme_hooks_config(hook_repo: Path) -> str:
 
 
 def readme_install_command() -> str:
-    block = re.search(r"```sh\n(.*?)```", readme_section("Hooks"), re.S)
+    block = re.search(r"```sh\n(.*?)```", readme_section("Hooks"), re.DOTALL)
     assert block is not None, "no sh block in the README's Hooks section"
     return block.group(1).strip()
 
