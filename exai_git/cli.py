@@ -139,6 +139,17 @@ def db_status(ctx: Ctx, as_json: bool) -> None:
         echo(f"{s.version:03d}_{s.name}  {state}")
 
 
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server (the default when no database is configured)."""
+    from exai_git import embedded
+
+    if embedded.stop():
+        echo(f"stopped the embedded server ({embedded.data_dir() / 'pgdata'})")
+    else:
+        echo("the embedded server is not running")
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -204,6 +215,12 @@ def conv_cmd(ctx: Ctx, conversation_id: str, as_json: bool) -> None:
     conversation_id = conversation_id.strip()
     if not conversation_id:
         raise ExaiError("conversation id is empty", exit_code=EXIT_USAGE)
+    from exai_git.markers import UUID_RE
+
+    if not UUID_RE.match(conversation_id):  # a prefix or a typo would find "nothing recorded"
+        raise ExaiError(f"not a whole conversation id: {conversation_id!r} (expected a UUID, "
+                        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", exit_code=EXIT_USAGE)
+    conversation_id = conversation_id.lower()
     with ctx.connection() as conn:
         data = store.conversation(conn, conversation_id)
     if as_json:
@@ -444,13 +461,15 @@ def doctor_cmd(ctx: Ctx) -> None:
 
 @cli.command("demo")
 @dsn_option
+@click.option("--keep", is_flag=True, help="Keep the scratch repository, the demo database "
+              "and the embedded server it started.")
 @pass_ctx
-def demo_cmd(ctx: Ctx) -> None:
+def demo_cmd(ctx: Ctx, keep: bool) -> None:
     """The walkthrough: seed issues, real commits through the hooks, the tracker before and
-    after (on the embedded server unless --dsn names one)."""
+    after (on the embedded server unless --dsn names one); then removes what it made."""
     from exai_git import demo
 
-    demo.run(ctx.settings, echo)
+    demo.run(ctx.settings, echo, keep=keep)
 
 
 # --------------------------------------------------------------------------- entry point
