@@ -181,3 +181,99 @@ def test_readme_config_example_does_not_set_fail_on() -> None:
     block = block[:block.index("```", 8)]
     assert not re.search(r"^fail_on\s*=", block, re.MULTILINE)
     assert "unset by default" in block
+
+
+# --------------------------------------------------------------------------- README: Day one
+
+
+def day_one_blocks() -> tuple[list[str], str]:
+    """The README's Day one section: its sh blocks, in order, and the output it shows."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index("\n## Day one\n")
+    section = text[start:text.index("\n## ", start + 1)]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.DOTALL)
+    shown = re.findall(r"```text\n(.*?)```", section, re.DOTALL)
+    assert len(shown) == 1
+    return blocks, shown[0]
+
+
+def day_one_script(blocks: list[str], dsn: str, hooks: str) -> str:
+    """Every command of the section, as one `set -e` script; what cannot run in a test is
+    replaced and checked: the install lines (this interpreter's environment has exai-git, its
+    bin/ is first on PATH), the tracker's DSN (a test database)."""
+    native = [b for b in blocks if b.strip() == "exai-git install"]
+    framework = [b for b in blocks if b.strip() == "pre-commit install"]
+    assert len(native) == 1 and len(framework) == 1
+    lines = ["set -e"]
+    for block in blocks:
+        if block in (native[0], framework[0]) and block != (native[0] if hooks == "native"
+                                                              else framework[0]):
+            continue
+        for line in block.splitlines():
+            if line.startswith(("python3 -m venv ", "pip install ")):
+                continue
+            if line.startswith("export EXAI_GIT_DSN="):
+                line = f"export EXAI_GIT_DSN='{dsn}'"
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def normalized(text: str) -> str:
+    text = re.sub(r"\b[0-9a-f]{10}\b", "<sha>", text)
+    return re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "<when>", text)
+
+
+def run_day_one(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]:
+    if shutil.which("psql") is None:
+        if os.environ.get("CI"):
+            pytest.fail("psql is not installed (the Day one section uses it)", pytrace=False)
+        pytest.skip("psql is not installed")
+    (tmp_path / "day-one.sh").write_text(script)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                 f"{os.environ['PATH']}"}
+    # one stream, interleaved as a terminal shows it
+    return subprocess.run(["sh", str(tmp_path / "day-one.sh")], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=600)
+
+
+def test_readme_day_one_runs_as_written(tmp_path: Path, empty_db: Database) -> None:
+    blocks, shown = day_one_blocks()
+    assert any("pip install exai-git" in b for b in blocks)
+    done = run_day_one(tmp_path, day_one_script(blocks, empty_db.dsn, "native"))
+    out = normalized(done.stdout)
+    assert done.returncode == 0, out
+    # every line the README shows, in the order it shows them (the hooks' lines first)
+    at = 0
+    for line in normalized(shown).splitlines():
+        found = out.find(line, at)
+        assert found != -1, f"README shows {line!r}; the run printed:\n{out}"
+        at = found + len(line)
+    assert "filed" in out and "EXAI-1" in out
+    assert re.search(r"^ok    hooks: native: commit-msg", out, re.MULTILINE)
+    assert empty_db.scalar("SELECT status FROM exai_issues WHERE issue_number = 1") == \
+        "in_progress"
+    refused = git(tmp_path / "day-one", "commit", "--allow-empty", "-m", "Fixes EXAI-1 step 9",
+                  check=False, env={"EXAI_GIT_DSN": empty_db.dsn})
+    assert refused.returncode != 0
+
+
+@pytest.mark.slow
+def test_readme_day_one_through_pre_commit(tmp_path: Path, empty_db: Database,
+                                           hook_repo: tuple[Path, str]) -> None:
+    from tests.test_ecosystem import readme_hooks_config
+
+    blocks, _ = day_one_blocks()
+    script = day_one_script(blocks, empty_db.dsn, "pre-commit")
+    config = readme_hooks_config(hook_repo[0])
+    script = script.replace("\npre-commit install\n",
+                            f"\ncat > .pre-commit-config.yaml <<'EOF'\n{config}EOF\n"
+                            "pre-commit install\n", 1)
+    done = run_day_one(tmp_path, script)
+    out = normalized(done.stdout)
+    assert done.returncode == 0, out
+    assert "app.py:2-3 EXAI-1 [high, open] fetch retries forever (touched 2)" in out
+    assert "EXAI: <sha> EXAI-1: step 1 -> complete" in out
+    assert "ok    hooks: through pre-commit: commit-msg, pre-commit, post-commit, pre-push" \
+        in out, out
+    assert "  [x] 1. Cap the retries  (<when>)" in out
