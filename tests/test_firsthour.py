@@ -97,6 +97,10 @@ def test_native_hooks_survive_a_moved_venv_and_say_when_the_hook_is_gone(
     assert said == [f"EXAI: exai-git-hook is not on PATH (nor at /gone/venv/bin/exai-git-hook);"
                     f" hook {name} skipped: pip install exai-git, or exai-git install "
                     "--uninstall" for name in ("commit-msg", "post-commit")], gone.stderr
+    doctor = subprocess.run([sys.executable, "-m", "exai_git", "doctor"], cwd=hooked_repo,
+                            capture_output=True, text=True)
+    assert ("FAIL  hooks: the native hooks cannot find exai-git-hook (not on PATH, nor at "
+            "/gone/venv/bin/exai-git-hook)") in doctor.stdout, doctor.stdout
 
 
 # --------------------------------------------------------------------------- demo, db stop
