@@ -139,6 +139,17 @@ def db_status(ctx: Ctx, as_json: bool) -> None:
         echo(f"{s.version:03d}_{s.name}  {state}")
 
 
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server (the default when no database is configured)."""
+    from exai_git import embedded
+
+    if embedded.stop():
+        echo(f"stopped the embedded server ({embedded.data_dir() / 'pgdata'})")
+    else:
+        echo("the embedded server is not running")
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -204,6 +215,12 @@ def conv_cmd(ctx: Ctx, conversation_id: str, as_json: bool) -> None:
     conversation_id = conversation_id.strip()
     if not conversation_id:
         raise ExaiError("conversation id is empty", exit_code=EXIT_USAGE)
+    from exai_git.markers import UUID_RE
+
+    if not UUID_RE.match(conversation_id):  # a prefix or a typo would find "nothing recorded"
+        raise ExaiError(f"not a whole conversation id: {conversation_id!r} (expected a UUID, "
+                        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", exit_code=EXIT_USAGE)
+    conversation_id = conversation_id.lower()
     with ctx.connection() as conn:
         data = store.conversation(conn, conversation_id)
     if as_json:
@@ -404,8 +421,13 @@ def install_cmd(ctx: Ctx, uninstall: bool) -> None:
     """Install native git hooks (for repositories that do not use pre-commit)."""
     from exai_git import hooks
 
-    for line in hooks.install(_repo(), uninstall=uninstall, prefix=ctx.settings.prefix):
+    lines = hooks.install(_repo(), uninstall=uninstall, settings=ctx.settings)
+    for line in lines:
         echo(line)
+    skipped = [line.split()[1].rstrip(":") for line in lines if line.startswith("skipped ")]
+    if skipped:  # half the hooks is not an install: say what is missing and fail
+        raise ExaiError(f"not installed: {', '.join(skipped)}; markers are not checked or "
+                        "applied there until those hooks run exai-git", exit_code=1)
 
 
 @cli.command("hook", hidden=True, context_settings={"ignore_unknown_options": True})
@@ -439,13 +461,15 @@ def doctor_cmd(ctx: Ctx) -> None:
 
 @cli.command("demo")
 @dsn_option
+@click.option("--keep", is_flag=True, help="Keep the scratch repository, the demo database "
+              "and the embedded server it started.")
 @pass_ctx
-def demo_cmd(ctx: Ctx) -> None:
+def demo_cmd(ctx: Ctx, keep: bool) -> None:
     """The walkthrough: seed issues, real commits through the hooks, the tracker before and
-    after (on the embedded server unless --dsn names one)."""
+    after (on the embedded server unless --dsn names one); then removes what it made."""
     from exai_git import demo
 
-    demo.run(ctx.settings, echo)
+    demo.run(ctx.settings, echo, keep=keep)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -511,36 +511,78 @@ NATIVE_HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit",
                 "post-rewrite")
 
 
-def hook_script(name: str, python: str, prefix: str = "EXAI") -> str:
+PREFIX_FILE = "prefix"  # .git/exai-git/prefix: the prefix the shell scripts test for
+HOOK_COMMAND = "exai-git-hook"
+
+
+def hook_script(name: str, hook_command: str) -> str:
+    """A native hook: finds `exai-git-hook` on PATH at run time, else at hook_command (where
+    it was at install time), so a moved or recreated virtualenv does not break commits; says
+    so in one line when neither is there. The issue prefix is read at run time too (the
+    prefix file, refreshed by the hook whenever the configuration files are newer)."""
     early = ""
     if name == "prepare-commit-msg":
         # a message given with -m/-F, a merge or a reused message has no template to fill
         early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
     elif name == "commit-msg":
-        # a message naming no issue key, conversation or revert has nothing to check; the
-        # key is the configured prefix at install time (doctor says when it changed since)
-        early = f'{_grep_markers(prefix)} "$1" 2>/dev/null || exit 0\n'
+        # a message naming no issue key, conversation or revert has nothing to check
+        early = (_read_prefix()
+                 + f'[ -n "$p" ] && ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
     elif name == "post-commit":
         # nothing to apply or move: the pre-commit scan of this parent and tree found no open
         # issue on the changed files, nothing is queued, and the message names no issue
-        early = (f'q="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git/{POST_COMMIT_QUIET}"\n'
-                 'if [ -r "$q" ] && read -r want < "$q"; then\n'
+        early = (_read_prefix()
+                 + f'q="$d/{POST_COMMIT_QUIET}"\n'
+                 'if [ -n "$p" ] && [ -r "$q" ] && read -r want < "$q"; then\n'
                  "  git log -1 --format='%P %T%n%B' HEAD 2>/dev/null | {\n"
                  '    read -r have && [ "$have" = "$want" ] &&\n'
-                 f'      ! {_grep_markers(prefix)}; }} && exit 0\n'
+                 f'      ! {_grep_markers()}; }} && exit 0\n'
                  'fi\n')
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"
         f"{early}"
-        f"exec {_sh_quote(python)} -m exai_git.hookmain {name} \"$@\"\n"
+        f"h=$(command -v {HOOK_COMMAND} 2>/dev/null) || h={_sh_quote(hook_command)}\n"
+        'if [ ! -x "$h" ]; then\n'
+        f'  echo "EXAI: {HOOK_COMMAND} is not on PATH (nor at $h); hook {name} skipped:'
+        ' pip install exai-git, or exai-git install --uninstall" >&2\n'
+        "  exit 0\n"
+        "fi\n"
+        f'exec "$h" {name} "$@"\n'
     )
 
 
-def _grep_markers(prefix: str) -> str:
+def _read_prefix() -> str:
+    """Shell: $d the state directory, $p the prefix the hook last read from the configuration
+    (empty when there is none yet or a configuration file changed since: Python then runs,
+    reads the configuration and writes it again); EXAI_GIT_PREFIX wins."""
+    return ('d="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git"; p=""\n'
+            f'[ -r "$d/{PREFIX_FILE}" ] && read -r p < "$d/{PREFIX_FILE}"\n'
+            't="$(git rev-parse --show-toplevel 2>/dev/null)"\n'
+            'for f in "$t/.exai-git.toml" "$t/pyproject.toml"; do\n'
+            f'  [ "$f" -nt "$d/{PREFIX_FILE}" ] && p=""\n'
+            'done\n'
+            'p="${EXAI_GIT_PREFIX:-$p}"\n')
+
+
+def _grep_markers() -> str:
     """A grep that succeeds when its input may hold a marker, a trailer or a revert."""
-    return (f'grep -qiE -e "${{EXAI_GIT_PREFIX:-{prefix}}}" -e "conversation" '
-            '-e "reverts commit"')
+    return 'grep -qiE -e "$p" -e "conversation" -e "reverts commit"'
+
+
+def remember_prefix(repo: Repo, settings: Settings) -> None:
+    """Record the configured prefix for the native hooks' shell test (see hook_script)."""
+    if os.environ.get("EXAI_GIT_PREFIX"):
+        return  # the environment's, not the configuration's
+    path = state_dir(repo) / PREFIX_FILE
+    try:
+        if path.read_text().strip() == settings.prefix and not any(
+                (repo.root / f).exists() and (repo.root / f).stat().st_mtime_ns
+                > path.stat().st_mtime_ns for f in (".exai-git.toml", "pyproject.toml")):
+            return
+    except OSError:
+        pass
+    _replace_file(path, settings.prefix + "\n")  # unwritable: Python runs for every message
 
 
 def _sh_quote(text: str) -> str:
@@ -553,11 +595,11 @@ def hooks_dir(repo: Repo) -> Path:
     return path if path.is_absolute() else repo.root / path
 
 
-def install(repo: Repo, *, uninstall: bool = False, python: str | None = None,
-            prefix: str = "EXAI") -> list[str]:
+def install(repo: Repo, *, uninstall: bool = False, hook_command: str | None = None,
+            settings: Settings | None = None) -> list[str]:
     """Write (or remove) the native hooks; never touch a hook that is not ours."""
     directory = hooks_dir(repo)
-    python = python or sys.executable
+    hook_command = hook_command or _installed_hook_command()
     lines = []
     for name in NATIVE_HOOKS:
         path = directory / name
@@ -570,13 +612,31 @@ def install(repo: Repo, *, uninstall: bool = False, python: str | None = None,
                 lines.append(f"left {name}: not installed by exai-git")
             continue
         if path.exists() and not ours:
-            lines.append(f"skipped {name}: a hook that exai-git did not write is there "
-                         "(add `exai-git hook " + name + " \"$@\"` to it yourself)")
+            head = path.read_text(errors="replace")[:512]
+            framework = next((f for f in ("pre-commit", "prek")
+                              if f"# File generated by {f}" in head), None)
+            lines.append(f"skipped {name}: " + (
+                f"{framework} manages it (use the exai hooks in .pre-commit-config.yaml)"
+                if framework else "a hook that exai-git did not write is there (add "
+                f"`exai-git-hook {name} \"$@\"` to it yourself)"))
             continue
         directory.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{name}.exai-tmp")
-        tmp.write_text(hook_script(name, python, prefix))
+        tmp.write_text(hook_script(name, hook_command))
         tmp.chmod(0o755)
         os.replace(tmp, path)
         lines.append(f"installed {name}")
+    if not uninstall and settings is not None:
+        remember_prefix(repo, settings)
     return lines
+
+
+def _installed_hook_command() -> str:
+    """exai-git-hook of this installation: next to the running interpreter (a virtualenv's
+    bin/), else on PATH, else that place anyway (the hook then says it is missing)."""
+    import shutil
+
+    beside = Path(sys.executable).parent / HOOK_COMMAND
+    if beside.exists():
+        return str(beside)
+    return shutil.which(HOOK_COMMAND) or str(beside)
