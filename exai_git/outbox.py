@@ -43,7 +43,7 @@ from exai_git.outbox_repair import (
 )
 
 if TYPE_CHECKING:
-    from exai_git.engine import Report, Work
+    from exai_git.model import Report, Work
 
 PENDING_SUFFIX = ".pending.jsonl"
 _T = TypeVar("_T")
@@ -332,7 +332,7 @@ class Outbox:
         """Pending work, oldest first. An item that cannot be read is marked failed."""
         if not self._exists():
             return []
-        from exai_git.engine import Work
+        from exai_git.model import Work
 
         def body(conn: sqlite3.Connection) -> list[tuple[int, bytes | str]]:
             # A truncated file can open and read as garbage: check it before a replay.

@@ -87,6 +87,8 @@ def sarif_region(start: int | None, end: int | None) -> dict[str, int]:
 
 def progress(completed: int | None, total: int | None) -> str:
     completed, total = completed or 0, total or 0
+    if total == 0:
+        return "no checklist"  # not "0/0 (0%)", which reads as no progress
     pct = 0 if total == 0 else round(100 * completed / total)
     return f"{completed}/{total} ({pct}%)"
 
@@ -189,9 +191,9 @@ def issue_text(detail: Mapping[str, Any], prefix: str) -> str:
         lines.append("commits:")
         for c in detail["commits"]:
             steps = f" steps {','.join(map(str, c['steps']))}" if c.get("steps") else ""
-            lines.append(
-                f"  {short(c['commit_sha'])}  {clean(c['action'])}{steps}  {clean(c.get('subject'))}"
-            )
+            where = f" in {clean(c['repository'])}" if c.get("repository") else ""
+            lines.append(f"  {short(c['commit_sha'])}{where}  {clean(c['action'])}{steps}"
+                         f"  {clean(c.get('subject'))}")
     return "\n".join(lines)
 
 

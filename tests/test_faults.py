@@ -237,7 +237,7 @@ def test_work_with_bytes_that_are_not_utf8_is_queued_and_replayed(
 
 
 def test_outbox_truncated_mid_table_keeps_what_it_can(tmp_path: Path) -> None:
-    from exai_git.engine import Work
+    from exai_git.model import Work
     from exai_git.outbox import Outbox
 
     said: list[str] = []
@@ -256,7 +256,7 @@ def test_outbox_truncated_mid_table_keeps_what_it_can(tmp_path: Path) -> None:
 def test_outbox_lock_costs_a_second_and_spills_to_the_plain_file(tmp_path: Path) -> None:
     import sqlite3
 
-    from exai_git.engine import Work
+    from exai_git.model import Work
     from exai_git.outbox import Outbox
 
     said: list[str] = []
@@ -276,7 +276,7 @@ def test_outbox_lock_costs_a_second_and_spills_to_the_plain_file(tmp_path: Path)
 
 
 def test_outbox_spill_file_loses_no_append_while_folded(tmp_path: Path) -> None:
-    from exai_git.engine import Work
+    from exai_git.model import Work
     from exai_git.outbox import Outbox
 
     box = Outbox(tmp_path / "outbox.sqlite3", warn=lambda line: None)
