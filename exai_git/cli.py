@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from exai_git import errors
 from exai_git.errors import EXIT_CHECK_FAILED, EXIT_USAGE, ExaiError
 
 if TYPE_CHECKING:
@@ -452,81 +453,38 @@ def demo_cmd(ctx: Ctx) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI with one error handler: ExaiError -> one line and its exit code."""
-    code = run(argv)
-    sys.exit(code)
+    sys.exit(run(argv))
 
 
 def run(argv: list[str] | None = None) -> int:
-    dsn_hint = os.environ.get("EXAI_GIT_DSN") or os.environ.get("DATABASE_URL")
+    """The exit code of the command line argv, every error said in one line (errors.handle)."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         os.getcwd()
     except OSError as e:
         click.echo(f"exai-git: the current directory is gone ({e.strerror}); cd somewhere",
                    err=True)
         return 1
+    dsns = [os.environ.get("EXAI_GIT_DSN"), os.environ.get("DATABASE_URL"),
+            *(a.split("=", 1)[1] if a.startswith("--dsn=") else a for a in args)]
+    return errors.handle(lambda: _invoke(args), label="exai-git", secrets=dsns)
+
+
+def _invoke(args: list[str]) -> int:
+    """Parse args and run the command, outside click's own handling of Ctrl-C and errors."""
     try:
-        cli.main(args=argv, prog_name="exai-git", standalone_mode=False)
+        with cli.make_context("exai-git", args) as ctx:
+            cli.invoke(ctx)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.Abort:
-        click.echo("exai-git: aborted", err=True)
-        return 130
+        raise KeyboardInterrupt from None  # a prompt's Ctrl-C or end of input
     except click.ClickException as e:
         e.show()
         return EXIT_USAGE if e.exit_code == 2 else e.exit_code
-    except ExaiError as e:
-        click.echo(f"exai-git: {_scrub(str(e), argv, dsn_hint)}", err=True)
-        return e.exit_code
-    except KeyboardInterrupt:
-        click.echo("exai-git: interrupted", err=True)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as e:  # noqa: BLE001 - the last line of defence: no password leaks
-        import traceback
-
-        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-        mapped = _database_error(e)
-        if mapped is not None:
-            click.echo(f"exai-git: {_scrub(str(mapped), argv, dsn_hint)}", err=True)
-            return mapped.exit_code
-        click.echo(_scrub(text, argv, dsn_hint), err=True, nl=False)
-        return 70  # internal software error (sysexits EX_SOFTWARE)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 1
     return 0
-
-
-def _database_error(e: Exception) -> ExaiError | None:
-    """A psycopg error turned into a one-line ExaiError, when it is one we understand."""
-    mod = type(e).__module__
-    if not mod.startswith("psycopg"):
-        return None
-    import psycopg
-
-    from exai_git.errors import DatabaseUnreachable, SchemaError
-
-    if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
-                      psycopg.errors.UndefinedColumn)):
-        return SchemaError(f"the database schema is missing or old ({str(e).splitlines()[0]});"
-                           " run `exai-git db migrate`")
-    if isinstance(e, psycopg.errors.InsufficientPrivilege):
-        return ExaiError(f"the database refused: {str(e).splitlines()[0]}", exit_code=1)
-    if isinstance(e, psycopg.errors.QueryCanceled):
-        return DatabaseUnreachable("the database did not answer within the statement timeout")
-    if isinstance(e, psycopg.OperationalError):
-        return DatabaseUnreachable(f"lost the database connection ({str(e).splitlines()[0]})")
-    return None
-
-
-def _scrub(text: str, argv: list[str] | None, dsn_hint: str | None) -> str:
-    from exai_git.store import scrub
-
-    args = argv if argv is not None else sys.argv[1:]
-    candidates = [dsn_hint] + [a.split("=", 1)[1] if a.startswith("--dsn=") else a for a in args]
-    for candidate in candidates:
-        if candidate and ("@" in candidate or "password" in candidate.lower()):
-            text = scrub(text, candidate)
-    return text
 
 
 if __name__ == "__main__":  # pragma: no cover
