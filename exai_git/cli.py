@@ -314,16 +314,13 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
     if as_json and sarif:
         raise click.UsageError("give --json or --sarif, not both")
     repo = _repo()
-    hook_mode = target is None  # `scan --staged` is the pre-commit hook: never blocks on the db
-    try:
-        result = hooks.scan(repo, ctx.settings, target)
-    except ExaiError as e:
-        if hook_mode and e.exit_code == 3:
-            click.echo(f"EXAI: {e}; scan skipped", err=True)
+    if target is None:  # `scan --staged` is the pre-commit hook: never blocks on the db
+        scanned = hooks.scan_staged(repo, ctx.settings, lambda line: click.echo(line, err=True))
+        if scanned is None:
             return
-        raise
-    if hook_mode:
-        hooks.remember_scan(repo, result, ctx.settings)
+        result = scanned
+    else:
+        result = hooks.scan(repo, ctx.settings, target)
     prefix = ctx.settings.prefix
     if as_json:
         echo(render.to_json({"findings": [f.to_json() for f in result.findings]}))
@@ -403,9 +400,9 @@ def sync_cmd(ctx: Ctx) -> None:
 @pass_ctx
 def install_cmd(ctx: Ctx, uninstall: bool) -> None:
     """Install native git hooks (for repositories that do not use pre-commit)."""
-    from exai_git import hooks
+    from exai_git import install
 
-    for line in hooks.install(_repo(), uninstall=uninstall, prefix=ctx.settings.prefix):
+    for line in install.install(_repo(), uninstall=uninstall, prefix=ctx.settings.prefix):
         echo(line)
 
 

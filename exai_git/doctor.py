@@ -89,13 +89,11 @@ def _repo(root: Path | None) -> Repo | None:
 
 
 def _repository(repo: Repo, prefix: str) -> list[Check]:
-    from exai_git import hooks
+    from exai_git import hooks, install
 
     out = []
-    directory = hooks.hooks_dir(repo)
-    native = [n for n in hooks.NATIVE_HOOKS
-              if (directory / n).exists() and hooks.MARK in (directory / n).read_text(
-                  errors="replace")]
+    directory = repo.hooks_dir()
+    native = install.installed(repo)
     framework = (repo.root / ".pre-commit-config.yaml")
     uses_framework = framework.exists() and "exai-" in framework.read_text(errors="replace")
     if native:

@@ -1,5 +1,5 @@
-"""The git hook entry points and the commands behind them: thin glue over markers, repo,
-scanner, engine and outbox.
+"""One function per git hook, and the scan and message check behind them: thin glue over
+markers, repo, scanner, store, engine, the outbox and the hooks' state files (hookstate).
 
 A hook never loses work and never blocks a commit because the database is slow or down:
 it says so in one line and queues the work; the next hook run or `exai-git sync` replays it.
@@ -7,18 +7,22 @@ it says so in one line and queues the work; the next hook run or `exai-git sync`
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exai_git import markers
-from exai_git.errors import DatabaseUnreachable, ExaiError, SchemaError
+from exai_git import hookstate, markers
+from exai_git.errors import (
+    EXIT_DB_UNREACHABLE,
+    DatabaseUnreachable,
+    ExaiError,
+    SchemaError,
+    first_line,
+)
+from exai_git.errors import first_line as _one_line  # for _unreachable, until apply.py has it
+from exai_git.hookstate import forget_issue_paths
 
 if TYPE_CHECKING:
     import psycopg
@@ -38,44 +42,11 @@ def say_err(line: str) -> None:
     print(line, file=sys.stderr)
 
 
-def state_dir(repo: Repo) -> Path:
-    return repo.common_dir / "exai-git"
-
-
 def outbox(repo: Repo) -> Outbox:
     """The repository's queue of work the database could not take yet."""
     from exai_git.outbox import Outbox
 
-    return Outbox(state_dir(repo) / "outbox.sqlite3")
-
-
-def _read_state(path: Path) -> dict[str, Any] | None:
-    """A JSON state file the hooks leave each other, or None when absent or unreadable."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _write_state(path: Path, data: dict[str, Any]) -> None:
-    """Replace a JSON state file atomically; a state file that cannot be written is skipped."""
-    _replace_file(path, json.dumps(data))
-
-
-def _replace_file(path: Path, text: str | None) -> None:
-    """Replace (or, with None, remove) a state file atomically; one that cannot be written is
-    skipped: the hooks then just do the work the file would have spared them."""
-    try:
-        if text is None:
-            path.unlink(missing_ok=True)
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    return Outbox(hookstate.state_dir(repo) / "outbox.sqlite3")
 
 
 def parse_message(text: str, settings: Settings, comment_char: str | None = "#"
@@ -136,11 +107,11 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
         return result
     from exai_git import engine, store
 
-    if repo is not None and "psycopg" not in sys.modules:
-        # Without the database driver loaded (no hook server), loading it costs more than
-        # the rest of the hook: when the scan of this change read every issue the markers
-        # name moments ago, check against that reading.
-        read = _issues_read(repo, settings, {a.issue for a in parsed.actions})
+    if repo is not None:
+        # Loading the database driver and connecting cost more than the rest of the hook:
+        # when the scan of this change read every issue the markers name moments ago,
+        # check against that reading.
+        read = hookstate.issues_read(repo, settings, {a.issue for a in parsed.actions})
         if read is not None:
             checked = engine.check_known(read, parsed.actions, settings)
             result.db_errors, result.db_warnings = checked.errors, checked.warnings
@@ -156,13 +127,8 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
             checked = engine.check(conn, parsed.actions, settings)
         result.db_errors, result.db_warnings = checked.errors, checked.warnings
     except Exception as e:  # noqa: BLE001 - a slow or broken database never blocks a commit
-        result.db_note = f"database check skipped ({_one_line(e)}); checked syntax only"
+        result.db_note = f"database check skipped ({first_line(e)}); checked syntax only"
     return result
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
 
 
 # --------------------------------------------------------------------------- work
@@ -422,7 +388,7 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
     paths = scanner.paths_of(changes)
     if not paths:
         return ScanResult([], paths, key)
-    cache = _IssuePaths(repo, settings) if target is None and use_path_cache else None
+    cache = hookstate.IssuePaths(repo, settings) if target is None and use_path_cache else None
     known = cache.load() if cache is not None else None
     if known is not None and known.isdisjoint(paths):
         return ScanResult([], paths, key)  # no open issue on these files: no database
@@ -439,126 +405,33 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
     return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths), read)
 
 
-class _IssuePaths:
-    """The files open issues sit on, kept for settings.scan_cache_seconds in the state dir."""
-
-    def __init__(self, repo: Repo, settings: Settings) -> None:
-        self.path = state_dir(repo) / "issue-paths.json"
-        self.ttl = settings.scan_cache_seconds
-        self.source = _tracker_id(settings)
-
-    def load(self) -> set[str] | None:
-        if self.ttl <= 0:
-            return None
-        data = _read_state(self.path)
-        if data is None or data.get("source") != self.source:
-            return None
-        if not 0 <= time.time() - float(data.get("at", 0)) <= self.ttl:
-            return None
-        return set(data.get("paths") or [])
-
-    def save(self, paths: list[str]) -> None:
-        if self.ttl > 0:
-            _write_state(self.path, {"source": self.source, "at": time.time(), "paths": paths})
-
-
-def forget_issue_paths(repo: Repo) -> None:
-    """Issue locations changed (a rename moved one): the next scan asks the database."""
-    try:
-        (state_dir(repo) / "issue-paths.json").unlink()
-    except OSError:
-        pass
-
-
 def _changes_for(repo: Repo, target: str | None) -> tuple[list[FileChange], str]:
     if target is None:
         changes = repo.staged_changes()
     elif "..." in target or ".." in target:
         a, b = target.replace("...", "..").split("..", 1)
         a_sha, b_sha = repo.resolve(a or "HEAD"), repo.resolve(b or "HEAD")
-        base = repo.run("merge-base", a_sha, b_sha, check=False).decode().strip() or a_sha
+        base = repo.merge_base(a_sha, b_sha) or a_sha
         changes = repo.commit_changes(b_sha, base)
     else:
         commit = repo.commit(target)
         changes = repo.changes_of(commit)
-    return changes, _changes_key(changes)
+    return changes, hookstate.changes_key(changes)
 
 
-def _changes_key(changes: Sequence[FileChange]) -> str:
-    digest = hashlib.sha256()
-    for c in changes:
-        digest.update(repr((c.status, c.old_path, c.new_path, c.hunks)).encode())
-    return digest.hexdigest()
-
-
-def remember_scan(repo: Repo, result: ScanResult, settings: Settings) -> None:
-    """Leave what the pre-commit scan found for the prepare-commit-msg and post-commit hooks
-    of the same change, so they need no database to know it."""
-    from exai_git import scanner
-
-    _write_state(state_dir(repo) / "scan-cache.json", {
-        "key": result.diff_key, "issues": result.issues_on_paths,
-        "findings": [scanner.finding_line(f, settings.prefix) for f in result.findings],
-        "first": result.findings[0].issue if result.findings else None,
-        "read": {"at": time.time(), "source": _tracker_id(settings),
-                 "issues": {str(n): [status, sorted(steps.items())]
-                            for n, (status, steps) in result.read.items()}}})
-
-
-# How long the commit-msg check may take the scan's reading of an issue for the tracker's:
-# the two hooks run within one `git commit`, the message's editor between them.
-SCAN_READ_SECONDS = 120
-
-
-def _tracker_id(settings: Settings) -> str:
-    return hashlib.sha256(repr((settings.dsn, settings.prefix)).encode()).hexdigest()
-
-
-def _issues_read(repo: Repo, settings: Settings, numbers: set[int]
-                 ) -> dict[int, tuple[str, dict[int, str]]] | None:
-    """What the pre-commit scan of the staged change read of these issues, when it read them
-    all, from this tracker, in the last SCAN_READ_SECONDS; else None."""
-    data = _read_state(state_dir(repo) / "scan-cache.json")
-    read = data.get("read") if data else None
-    if not isinstance(read, dict) or read.get("source") != _tracker_id(settings):
+def scan_staged(repo: Repo, settings: Settings, say: Say, *,
+                use_path_cache: bool = False) -> ScanResult | None:
+    """The scan of the staged change, left for the commit's other hooks; None, said in one
+    line, when the database cannot be reached (a scan never blocks a commit over that)."""
+    try:
+        result = scan(repo, settings, None, use_path_cache=use_path_cache)
+    except ExaiError as e:
+        if e.exit_code != EXIT_DB_UNREACHABLE:
+            raise
+        say(f"EXAI: {e}; scan skipped")
         return None
-    age = time.time() - float(read.get("at", 0))
-    issues = read.get("issues") or {}
-    if not (0 <= age <= SCAN_READ_SECONDS) or not all(str(n) in issues for n in numbers):
-        return None
-    if data is None or data.get("key") != _changes_key(repo.staged_changes()):
-        return None  # another change than the one scanned
-    return {n: (issues[str(n)][0], {int(k): v for k, v in issues[str(n)][1]}) for n in numbers}
-
-
-def _cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
-    data = _read_state(state_dir(repo) / "scan-cache.json")
-    return data if data is not None and data.get("key") == key else None
-
-
-def _scan_said_nothing(repo: Repo, key: str) -> bool:
-    data = _cached_scan(repo, key)
-    return data is not None and data.get("issues") == 0
-
-
-POST_COMMIT_QUIET = "post-commit-quiet"
-
-
-def _mark_post_commit_quiet(repo: Repo, quiet: bool) -> None:
-    """Tell the native post-commit hook, a shell script, that a commit of exactly this parent
-    and tree has nothing to apply or move unless its message names an issue: the scan found no
-    open issue on the changed files and nothing is queued. It then starts no Python at all.
-
-    The file holds what `git log -1 --format='%P %T'` prints for such a commit; any other
-    commit (amended, merged, --no-verify, a tree changed by another hook) does not match it.
-    """
-    key = None
-    if quiet:
-        head = repo.run("rev-parse", "-q", "--verify", "HEAD^{commit}", check=False)
-        tree = repo.run("write-tree", check=False)  # the tree `git commit` is about to write
-        if head.strip() and tree.strip():
-            key = f"{head.decode().strip()} {tree.decode().strip()}\n"
-    _replace_file(state_dir(repo) / POST_COMMIT_QUIET, key)
+    hookstate.remember_scan(repo, result, settings)
+    return result
 
 
 # --------------------------------------------------------------------------- hooks
@@ -589,23 +462,21 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     """The pre-commit hook: warn about open issues the staged change touches."""
     from exai_git import scanner
 
+    result = None
     try:
-        result = scan(repo, settings, None, use_path_cache=True)
-    except ExaiError as e:
-        _mark_post_commit_quiet(repo, False)
-        if e.exit_code == 3:
-            say(f"EXAI: {e}; scan skipped")
-            return 0
-        raise
-    remember_scan(repo, result, settings)
-    _mark_post_commit_quiet(repo, settings.apply_on != "commit" or (
-        result.issues_on_paths == 0 and not result.findings and outbox(repo).count() == 0))
+        result = scan_staged(repo, settings, say, use_path_cache=True)
+    finally:
+        hookstate.mark_post_commit_quiet(repo, result is not None and (
+            settings.apply_on != "commit" or (result.issues_on_paths == 0
+                                              and not result.findings
+                                              and outbox(repo).count() == 0)))
+    if result is None:
+        return 0
     for f in result.findings:
         say(scanner.finding_line(f, settings.prefix))
     if result.findings:
         say(scanner.hint(result.findings, settings.prefix))
     return 1 if scanner.fails(result.findings, settings.fail_on) else 0
-
 
 
 def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
@@ -616,7 +487,7 @@ def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     parsed = parse_message(commit.message, settings, None)
     changes = repo.changes_of(commit)
     if (not parsed.actions and not parsed.reverts
-            and _scan_said_nothing(repo, _changes_key(changes))
+            and hookstate.scan_said_nothing(repo, hookstate.changes_key(changes))
             and outbox(repo).count() == 0):
         return 0  # nothing to apply and nothing to move: no database, no psycopg
     work = work_for(repo, commit, settings, parsed=parsed, changes=changes)
@@ -648,11 +519,10 @@ def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str |
             # apply for was applied then; commits that only sit on other branches were not.
             if settings.branches:
                 exclude = [ref for b in settings.branches
-                           if repo.run("rev-parse", "--verify", "--quiet",
-                                       ref := f"refs/remotes/{remote}/{b}", check=False).strip()]
+                           if repo.ref_exists(ref := f"refs/remotes/{remote}/{b}")]
             else:
                 exclude = [f"--remotes={remote}"]
-        for commit in _log(repo, include, exclude):
+        for commit in repo.iter_log(include, exclude):
             if commit.sha in seen:
                 continue
             seen.add(commit.sha)
@@ -661,17 +531,6 @@ def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str |
         return 0
     apply_or_queue(repo, works, settings, say)
     return 0
-
-
-def _log(repo: Repo, include: list[str], exclude: list[str]) -> Iterator[Commit]:
-    plain = [e for e in exclude if not e.startswith("--")]
-    flags = [e for e in exclude if e.startswith("--")]
-    if flags:
-        out = repo.run("rev-list", "--reverse", "--topo-order", *include, "--not", *flags)
-        for sha in out.decode().split():
-            yield repo.commit(sha)
-        return
-    yield from repo.iter_log(include, plain)
 
 
 def pre_commit_framework_push_lines() -> list[str]:
@@ -707,7 +566,7 @@ def prepare_commit_msg(repo: Repo, settings: Settings, path: str, source: str | 
     if source in ("merge", "squash", "commit", "message"):
         return 0  # the message is given or reused; leave it
     changes = repo.staged_changes()
-    cached = _cached_scan(repo, _changes_key(changes))
+    cached = hookstate.cached_scan(repo, hookstate.changes_key(changes))
     if cached is not None:
         found, first = list(cached.get("findings") or []), cached.get("first")
     else:
@@ -737,81 +596,3 @@ def prepare_commit_msg(repo: Repo, settings: Settings, path: str, source: str | 
     except OSError:
         return 0
     return 0
-
-
-# --------------------------------------------------------------------------- install
-
-MARK = "# exai-git hook: installed by `exai-git install`; safe to remove with --uninstall"
-NATIVE_HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit", "pre-push",
-                "post-rewrite")
-
-
-def hook_script(name: str, python: str, prefix: str = "EXAI") -> str:
-    early = ""
-    if name == "prepare-commit-msg":
-        # a message given with -m/-F, a merge or a reused message has no template to fill
-        early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
-    elif name == "commit-msg":
-        # a message naming no issue key, conversation or revert has nothing to check; the
-        # key is the configured prefix at install time (doctor says when it changed since)
-        early = f'{_grep_markers(prefix)} "$1" 2>/dev/null || exit 0\n'
-    elif name == "post-commit":
-        # nothing to apply or move: the pre-commit scan of this parent and tree found no open
-        # issue on the changed files, nothing is queued, and the message names no issue
-        early = (f'q="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git/{POST_COMMIT_QUIET}"\n'
-                 'if [ -r "$q" ] && read -r want < "$q"; then\n'
-                 "  git log -1 --format='%P %T%n%B' HEAD 2>/dev/null | {\n"
-                 '    read -r have && [ "$have" = "$want" ] &&\n'
-                 f'      ! {_grep_markers(prefix)}; }} && exit 0\n'
-                 'fi\n')
-    return (
-        "#!/bin/sh\n"
-        f"{MARK}\n"
-        f"{early}"
-        f"exec {_sh_quote(python)} -m exai_git.hookmain {name} \"$@\"\n"
-    )
-
-
-def _grep_markers(prefix: str) -> str:
-    """A grep that succeeds when its input may hold a marker, a trailer or a revert."""
-    return (f'grep -qiE -e "${{EXAI_GIT_PREFIX:-{prefix}}}" -e "conversation" '
-            '-e "reverts commit"')
-
-
-def _sh_quote(text: str) -> str:
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
-def hooks_dir(repo: Repo) -> Path:
-    out = repo.run("rev-parse", "--git-path", "hooks").decode().strip()
-    path = Path(out)
-    return path if path.is_absolute() else repo.root / path
-
-
-def install(repo: Repo, *, uninstall: bool = False, python: str | None = None,
-            prefix: str = "EXAI") -> list[str]:
-    """Write (or remove) the native hooks; never touch a hook that is not ours."""
-    directory = hooks_dir(repo)
-    python = python or sys.executable
-    lines = []
-    for name in NATIVE_HOOKS:
-        path = directory / name
-        ours = path.exists() and MARK in path.read_text(errors="replace")
-        if uninstall:
-            if ours:
-                path.unlink()
-                lines.append(f"removed {name}")
-            elif path.exists():
-                lines.append(f"left {name}: not installed by exai-git")
-            continue
-        if path.exists() and not ours:
-            lines.append(f"skipped {name}: a hook that exai-git did not write is there "
-                         "(add `exai-git hook " + name + " \"$@\"` to it yourself)")
-            continue
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{name}.exai-tmp")
-        tmp.write_text(hook_script(name, python, prefix))
-        tmp.chmod(0o755)
-        os.replace(tmp, path)
-        lines.append(f"installed {name}")
-    return lines
