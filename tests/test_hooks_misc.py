@@ -258,3 +258,51 @@ def test_commit_msg_checks_against_the_scan_of_the_same_change(tracked: Path) ->
     (tracked / "other.txt").write_text("changed\n")
     git(tracked, "add", "-A")
     assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
+
+
+def test_the_hooks_read_the_index_git_names_and_never_lock_it(tracked: Path,
+                                                              seeded: Database) -> None:
+    """`git commit` holds index.lock while its hooks run, and with commit -a or commit <paths>
+    the index to scan is the one it names in GIT_INDEX_FILE: the hooks only read that."""
+    log = tracked.parent / "started.log"
+    logged_python(tracked, log)
+    kimi = tracked / "src/providers/async_kimi.py"
+    # commit -a: the change is only in the index git builds for the commit
+    kimi.write_text(kimi.read_text().replace("l59\n", "x\n"))
+    out = git(tracked, "commit", "-a", "-m", "Refs EXAI-2")
+    assert "src/providers/async_kimi.py:58-60 EXAI-2" in out.stderr
+    # commit <paths>: the path given, not what else is staged
+    kimi.write_text(kimi.read_text().replace("l58\n", "y\n"))
+    (tracked / "other.txt").write_text("staged, not committed\n")
+    git(tracked, "add", "other.txt")
+    out = git(tracked, "commit", "-m", "only kimi", "--", "src/providers/async_kimi.py")
+    assert "async_kimi.py:58" in out.stderr
+    assert git(tracked, "diff", "--cached", "--name-only").stdout == "other.txt\n"
+    git(tracked, "commit", "-qm", "other")
+    # plain changes through both: the post-commit key written from the temporary index
+    # matches the commit made of it, so post-commit starts no Python
+    for args in (["-a"], ["--", "other.txt"]):
+        log.write_text("")
+        (tracked / "other.txt").write_text(f"{args}\n")
+        git(tracked, "commit", "-qm", "plain", *args)
+        assert log.read_text().split() == ["pre-commit"], args
+    # the scan while git holds the index lock: it works, and leaves the index as it was
+    (tracked / "other.txt").write_text("under the lock\n")
+    git(tracked, "add", "other.txt")
+    index = tracked / ".git" / "index"
+    before = index.read_bytes()
+    lock = tracked / ".git" / "index.lock"
+    lock.write_bytes(before)
+    try:
+        hook = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "pre-commit"],
+                              cwd=tracked, capture_output=True, text=True,
+                              env={**os.environ, "EXAI_GIT_HOOK_SERVER": "0"})
+    finally:
+        lock.unlink()
+    assert (hook.returncode, hook.stderr) == (0, "")
+    assert index.read_bytes() == before
+    quiet = (tracked / ".git" / "exai-git" / "post-commit-quiet").read_text()
+    assert quiet.split()[0] == git(tracked, "rev-parse", "HEAD").stdout.strip()
+    log.write_text("")
+    git(tracked, "commit", "-qm", "plain", "--no-verify")  # the scan above was this change's
+    assert log.read_text().split() == []
