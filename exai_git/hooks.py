@@ -19,7 +19,7 @@ from exai_git.errors import (
     DatabaseUnreachable,
     ExaiError,
     SchemaError,
-    first_line,
+    from_database,
 )
 from exai_git.errors import first_line as _one_line  # for _unreachable, until apply.py has it
 from exai_git.hookstate import forget_issue_paths
@@ -107,16 +107,6 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
         return result
     from exai_git import engine, store
 
-    if repo is not None:
-        # Loading the database driver and connecting cost more than the rest of the hook:
-        # when the scan of this change read every issue the markers name moments ago,
-        # check against that reading.
-        read = hookstate.issues_read(repo, settings, {a.issue for a in parsed.actions})
-        if read is not None:
-            checked = engine.check_known(read, parsed.actions, settings)
-            result.db_errors, result.db_warnings = checked.errors, checked.warnings
-            return result
-
     try:
         conn = store.connect(settings)
     except DatabaseUnreachable as e:
@@ -126,8 +116,11 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
         with conn:
             checked = engine.check(conn, parsed.actions, settings)
         result.db_errors, result.db_warnings = checked.errors, checked.warnings
-    except Exception as e:  # noqa: BLE001 - a slow or broken database never blocks a commit
-        result.db_note = f"database check skipped ({first_line(e)}); checked syntax only"
+    except Exception as e:
+        mapped = from_database(e)  # a slow or broken database never blocks a commit
+        if mapped is None:
+            raise
+        result.db_note = f"database check skipped ({mapped}); checked syntax only"
     return result
 
 
@@ -375,8 +368,6 @@ class ScanResult:
     paths: list[str]
     diff_key: str
     issues_on_paths: int = 0  # open issues on the changed files, touched or not
-    # the issues the scan read: number -> (status, {step: status})
-    read: dict[int, tuple[str, dict[int, str]]] = field(default_factory=dict)
 
 
 def scan(repo: Repo, settings: Settings, target: str | None, *,
@@ -400,9 +391,7 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
             with_all_paths=cache is not None and known is None)
     if cache is not None and every is not None:
         cache.save(every)
-    read = {i.issue_number: (i.status, {int(n): str(s) for n, s in i.steps or ()})
-            for i in issues}
-    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths), read)
+    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths))
 
 
 def _changes_for(repo: Repo, target: str | None) -> tuple[list[FileChange], str]:

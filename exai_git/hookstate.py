@@ -2,7 +2,7 @@
 needs no database (and imports no psycopg):
 
 - scan-cache.json: what the pre-commit scan of the staged change found (prepare-commit-msg
-  shows it, post-commit knows there is nothing to move, commit-msg checks against it);
+  shows it, post-commit knows there is nothing to move);
 - post-commit-quiet: the key of a commit with nothing to apply, for the native post-commit
   hook's shell early exit;
 - issue-paths.json: the files open issues sit on, kept for scan_cache_seconds.
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
     from exai_git.repo import Repo
 
 POST_COMMIT_QUIET = "post-commit-quiet"
-# How long the commit-msg check may take the scan's reading of an issue for the tracker's:
-# the two hooks run within one `git commit`, the message's editor between them.
-SCAN_READ_SECONDS = 120
 
 
 def state_dir(repo: Repo) -> Path:
@@ -76,17 +73,14 @@ def changes_key(changes: Sequence[FileChange]) -> str:
 
 
 def remember_scan(repo: Repo, result: ScanResult, settings: Settings) -> None:
-    """Leave what the pre-commit scan found for the prepare-commit-msg, commit-msg and
-    post-commit hooks of the same change."""
+    """Leave what the pre-commit scan found for the prepare-commit-msg and post-commit hooks
+    of the same change."""
     from exai_git import scanner
 
     _replace(state_dir(repo) / "scan-cache.json", json.dumps({
         "key": result.diff_key, "issues": result.issues_on_paths,
         "findings": [scanner.finding_line(f, settings.prefix) for f in result.findings],
-        "first": result.findings[0].issue if result.findings else None,
-        "read": {"at": time.time(), "source": _tracker_id(settings),
-                 "issues": {str(n): [status, sorted(steps.items())]
-                            for n, (status, steps) in result.read.items()}}}))
+        "first": result.findings[0].issue if result.findings else None}))
 
 
 def cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
@@ -99,25 +93,6 @@ def scan_said_nothing(repo: Repo, key: str) -> bool:
     """The scan of this change found no open issue on its files."""
     data = cached_scan(repo, key)
     return data is not None and data.get("issues") == 0
-
-
-def issues_read(repo: Repo, settings: Settings, numbers: set[int]
-                ) -> dict[int, tuple[str, dict[int, str]]] | None:
-    """What the pre-commit scan of the staged change read of these issues (number -> status,
-    {step: status}), when it read them all, from this tracker, in the last
-    SCAN_READ_SECONDS; else None. It spares the commit-msg hook of a marker commit a second
-    connection to the tracker."""
-    data = _read(state_dir(repo) / "scan-cache.json")
-    read = data.get("read") if data else None
-    if not isinstance(read, dict) or read.get("source") != _tracker_id(settings):
-        return None
-    age = time.time() - float(read.get("at", 0))
-    issues = read.get("issues") or {}
-    if not (0 <= age <= SCAN_READ_SECONDS) or not all(str(n) in issues for n in numbers):
-        return None
-    if data is None or data.get("key") != changes_key(repo.staged_changes()):
-        return None  # another change than the one scanned
-    return {n: (issues[str(n)][0], {int(k): v for k, v in issues[str(n)][1]}) for n in numbers}
 
 
 def mark_post_commit_quiet(repo: Repo, quiet: bool) -> None:

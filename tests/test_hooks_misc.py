@@ -218,48 +218,6 @@ def test_post_commit_starts_no_python_when_the_scan_found_nothing(tracked: Path,
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links WHERE action = 'ref'") == 1
 
 
-def test_commit_msg_checks_against_the_scan_of_the_same_change(tracked: Path) -> None:
-    """With no hook server, the check of markers that name only issues the pre-commit scan of
-    this very change read takes that reading: the same answers, without the database driver."""
-    off = {**os.environ, "EXAI_GIT_HOOK_SERVER": "0"}
-
-    def hook(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "exai_git.hookmain", *args], cwd=tracked,
-                              capture_output=True, text=True, env=off)
-
-    # EXAI-1 (seven steps) sits on async_glm.py lines 48-51, EXAI-2 on async_kimi.py 58-60
-    write(tracked / "src/providers/async_glm.py", lines(60))
-    git(tracked, "add", "-A")
-    git(tracked, "commit", "-qm", "glm", "--no-verify")
-    write(tracked / "src/providers/async_glm.py", lines(60).replace("l49\n", "x\n"))
-    kimi = tracked / "src/providers/async_kimi.py"
-    kimi.write_text(kimi.read_text().replace("l59\n", "x\n"))
-    git(tracked, "add", "-A")
-    assert hook("pre-commit").returncode == 0
-    msg = tracked / "msg"
-    cache = tracked / ".git" / "exai-git" / "scan-cache.json"
-    saved = cache.read_text()
-    for text, rc in [("Fixes EXAI-1 steps 2, 9\n", 1), ("Fixes EXAI-1\n", 0),
-                     ("Verifies EXAI-1\nRefs EXAI-2\n", 0), ("Fixes EXAI-2 step 1\n", 1)]:
-        msg.write_text(text)
-        assert "psycopg" not in imported(tracked, "commit-msg", str(msg), server=False), text
-        from_scan = hook("commit-msg", str(msg))
-        cache.unlink()  # the same check against the database
-        from_db = hook("commit-msg", str(msg))
-        cache.write_text(saved)
-        assert (from_scan.returncode, from_scan.stderr) == (rc, from_db.stderr) == \
-            (from_db.returncode, from_db.stderr), text
-    msg.write_text("Fixes EXAI-1 step 9\n")
-    assert "no step 9 (steps: 1-7)" in hook("commit-msg", str(msg)).stderr
-    # an issue the scan did not read, or another staged change: the database answers
-    msg.write_text("Refs EXAI-3\n")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
-    msg.write_text("Fixes EXAI-1 step 2\n")
-    (tracked / "other.txt").write_text("changed\n")
-    git(tracked, "add", "-A")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
-
-
 def test_the_hooks_read_the_index_git_names_and_never_lock_it(tracked: Path,
                                                               seeded: Database) -> None:
     """`git commit` holds index.lock while its hooks run, and with commit -a or commit <paths>
