@@ -5,12 +5,11 @@ Imports are deferred into the commands so a hook that has nothing to do stays ch
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,9 +17,10 @@ from exai_git import errors
 from exai_git.errors import EXIT_CHECK_FAILED, EXIT_USAGE, ExaiError
 
 if TYPE_CHECKING:
-    import psycopg
-
     from exai_git.config import Settings
+    from exai_git.repo import Repo
+
+T = TypeVar("T")
 
 
 def find_root(start: Path | None = None) -> Path | None:
@@ -36,25 +36,21 @@ class Ctx:
     def __init__(self, dsn: str | None) -> None:
         self.dsn = dsn
         self._settings: Settings | None = None
-        self.overrides: dict[str, Any] = {}
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
             from exai_git import config
 
-            self._settings = config.load(find_root(), overrides={"dsn": self.dsn, **self.overrides})
+            self._settings = config.load(find_root(), overrides={"dsn": self.dsn})
         return self._settings
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One question to the tracker (a store function): connect, ask, close."""
         from exai_git import store
 
-        conn = store.connect(self.settings)
-        try:
-            yield conn
-        finally:
-            conn.close()
+        with store.connect(self.settings) as conn:
+            return query(conn, *args, **kwargs)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -104,8 +100,7 @@ def db_migrate(ctx: Ctx) -> None:
     """Apply pending migrations (idempotent; safe to run concurrently)."""
     from exai_git import store
 
-    with ctx.connection() as conn:
-        applied = store.migrate(conn)
+    applied = ctx.read(store.migrate)
     if applied:
         for m in applied:
             echo(f"applied {m.version:03d}_{m.name}")
@@ -121,8 +116,7 @@ def db_status(ctx: Ctx, as_json: bool) -> None:
     """List migrations and whether each is applied."""
     from exai_git import render, store
 
-    with ctx.connection() as conn:
-        states = store.migration_status(conn)
+    states = ctx.read(store.migration_status)
     if as_json:
         echo(render.to_json({"migrations": [
             {"version": s.version, "name": s.name, "applied": s.applied_at is not None,
@@ -152,8 +146,7 @@ def issues_cmd(ctx: Ctx, include_all: bool, as_json: bool) -> None:
     """Active issues by severity, then number, with checklist progress."""
     from exai_git import render, store
 
-    with ctx.connection() as conn:
-        rows = store.list_issues(conn, include_all=include_all)
+    rows = ctx.read(store.list_issues, include_all=include_all)
     if as_json:
         echo(render.to_json({"issues": rows}))
     else:
@@ -185,8 +178,7 @@ def show_cmd(ctx: Ctx, number: str, as_json: bool) -> None:
     from exai_git import render, store
 
     n = issue_number(number, ctx.settings.prefix)
-    with ctx.connection() as conn:
-        detail = store.issue_detail(conn, n)
+    detail = ctx.read(store.issue_detail, n)
     if as_json:
         echo(render.to_json(detail))
     else:
@@ -205,8 +197,7 @@ def conv_cmd(ctx: Ctx, conversation_id: str, as_json: bool) -> None:
     conversation_id = conversation_id.strip()
     if not conversation_id:
         raise ExaiError("conversation id is empty", exit_code=EXIT_USAGE)
-    with ctx.connection() as conn:
-        data = store.conversation(conn, conversation_id)
+    data = ctx.read(store.conversation, conversation_id)
     if as_json:
         echo(render.to_json(data))
     else:
@@ -224,8 +215,7 @@ def context_cmd(ctx: Ctx, number: str, fmt: str) -> None:
     from exai_git import render, store
 
     n = issue_number(number, ctx.settings.prefix)
-    with ctx.connection() as conn:
-        detail = store.issue_detail(conn, n)
+    detail = ctx.read(store.issue_detail, n)
     if fmt == "json":
         detail = dict(detail, key=f"{ctx.settings.prefix}-{n}")
         echo(render.to_json(detail))
@@ -236,7 +226,7 @@ def context_cmd(ctx: Ctx, number: str, fmt: str) -> None:
 # --------------------------------------------------------------------------- markers
 
 
-def _repo_or_none() -> Any:
+def _repo_or_none() -> Repo | None:
     from exai_git.repo import Repo
 
     try:
@@ -245,7 +235,7 @@ def _repo_or_none() -> Any:
         return None
 
 
-def _repo() -> Any:
+def _repo() -> Repo:
     from exai_git.repo import Repo
 
     return Repo()
