@@ -36,11 +36,12 @@ def hook_script(name: str, python: str, prefix: str = "EXAI") -> str:
         # no issue. The key is the one Repo.staged_commit_key wrote (read-only git only).
         early = (f'q="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git/{POST_COMMIT_QUIET}"\n'
                  'if [ -r "$q" ] && read -r want < "$q"; then\n'
-                 '  have="$(git log -1 --format=%P HEAD 2>/dev/null)'
+                 '  have="$(git log -1 --no-show-signature --format=%P HEAD 2>/dev/null)'
                  ' $(git diff-tree -r --raw -z --no-abbrev --no-renames'
                  ' --ignore-submodules=none --no-commit-id HEAD 2>/dev/null |'
                  ' git hash-object --stdin 2>/dev/null)"\n'
-                 '  [ "$have" = "$want" ] && ! git log -1 --format=%B HEAD 2>/dev/null |'
+                 '  [ "$have" = "$want" ] &&\n'
+                 '    ! git log -1 --no-show-signature --format=%B HEAD 2>/dev/null |'
                  f' {_grep_markers(prefix)} && exit 0\n'
                  'fi\n')
     return (
