@@ -240,3 +240,38 @@ def test_an_unexpected_error_is_one_line_naming_the_bug(repo: Path, seeded: Data
                           env={**os.environ, **NO_SERVER, "EXAI_GIT_DSN": seeded.dsn})
     assert hook.returncode == 0
     assert one_line(hook.stderr).startswith("EXAI: internal error (RaiseException: boom)")
+
+
+def test_database_errors_map_to_one_line_that_says_what_to_do(db: Database) -> None:
+    """Real errors from a real server, classified by the one mapping (errors.from_database)."""
+    import psycopg
+
+    from exai_git import errors
+
+    def raised(*statements: str) -> Exception:
+        with db.connect(autocommit=True) as holder, db.connect(autocommit=True) as conn:
+            holder.execute("BEGIN; LOCK TABLE exai_issues IN ACCESS EXCLUSIVE MODE")
+            try:
+                for sql in statements:
+                    conn.execute(sql)  # type: ignore[arg-type]
+            except psycopg.Error as e:
+                return e
+        raise AssertionError(f"{statements} raised nothing")
+
+    cases = [
+        (("SELECT * FROM no_such_table",), 3, "database not ready", "exai-git db migrate"),
+        (("SET statement_timeout = 50", "SELECT pg_sleep(2)"), 3, "database too slow",
+         "statement timeout"),
+        (("SET lock_timeout = 50", "SELECT * FROM exai_issues"), 3, "database too slow",
+         "statement timeout"),
+        (("SELECT pg_terminate_backend(pg_backend_pid())",), 3, "database unreachable",
+         "lost the database connection"),
+    ]
+    for statements, code, state, text in cases:
+        mapped = errors.from_database(raised(*statements))
+        assert mapped is not None, statements
+        assert (mapped.exit_code, mapped.state) == (code, state), statements
+        assert text in str(mapped) and len(str(mapped).splitlines()) == 1, statements
+    assert errors.from_database(raised("SELECT 1 / 0")) is None  # not expected: a bug
+    assert errors.from_database(ValueError("x")) is None
+    assert errors.from_exception(PermissionError(13, "Permission denied", "/x")) is not None
