@@ -504,11 +504,13 @@ def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str |
         exclude = [remote_sha] if set(remote_sha) != {"0"} else []
         include = [local_sha]
         if not exclude and remote:
+            from exai_git.repo import rev_parse_optional
+
             # A branch new to the remote: what the remote already has on the branches we
             # apply for was applied then; commits that only sit on other branches were not.
             if settings.branches:
                 exclude = [ref for b in settings.branches
-                           if repo.ref_exists(ref := f"refs/remotes/{remote}/{b}")]
+                           if rev_parse_optional(repo, ref := f"refs/remotes/{remote}/{b}")]
             else:
                 exclude = [f"--remotes={remote}"]
         for commit in repo.iter_log(include, exclude):

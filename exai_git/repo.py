@@ -121,8 +121,7 @@ class Repo:
 
     def head(self) -> str | None:
         """The commit HEAD names, or None before the first commit."""
-        return self.run("rev-parse", "-q", "--verify", "HEAD^{commit}",
-                        check=False).decode().strip() or None
+        return rev_parse_optional(self, "HEAD")
 
     def has_head(self) -> bool:
         return self.head() is not None
@@ -161,9 +160,6 @@ class Repo:
 
     def merge_base(self, a: str, b: str) -> str | None:
         return self.run("merge-base", a, b, check=False).decode().strip() or None
-
-    def ref_exists(self, ref: str) -> bool:
-        return bool(self.run("rev-parse", "--verify", "--quiet", ref, check=False).strip())
 
     def hooks_dir(self) -> Path:
         """Where git runs this repository's hooks from (core.hooksPath honoured)."""
