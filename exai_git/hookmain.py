@@ -37,10 +37,11 @@ def run(name: str, args: list[str]) -> int:
 
     def code_of(e: errors.ExaiError) -> int:
         # A check that failed refuses the commit; any other error is said, never blocking.
-        return e.exit_code if name == "commit-msg" and e.exit_code == 1 else 0
+        failed = name == "commit-msg" and e.exit_code == errors.EXIT_CHECK_FAILED
+        return e.exit_code if failed else 0
 
     return errors.handle(lambda: _run(name, args), label="EXAI", code_of=code_of,
-                         secrets=[os.environ.get("EXAI_GIT_DSN")])
+                         secrets=[os.environ.get("EXAI_GIT_DSN"), os.environ.get("DATABASE_URL")])
 
 
 def _run(name: str, args: list[str]) -> int:
