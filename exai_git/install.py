@@ -16,6 +16,14 @@ from exai_git.hookstate import POST_COMMIT_QUIET
 if TYPE_CHECKING:
     from exai_git.repo import Repo
 
+# Shell: $have, the key of the commit HEAD names, as Repo.staged_commit_key() computes it
+# for the commit about to be made from the index: its parents and the git blob hash of its
+# raw diff against the first (same parent and same diff: same tree; read-only git only).
+HEAD_COMMIT_KEY = (
+    'have="$(git log -1 --no-show-signature --format=%P HEAD 2>/dev/null)'
+    ' $(git diff-tree -r --raw -z --no-abbrev --no-renames --ignore-submodules=none'
+    ' --no-commit-id HEAD 2>/dev/null | git hash-object --stdin 2>/dev/null)"'
+)
 MARK = "# exai-git hook: installed by `exai-git install`; safe to remove with --uninstall"
 
 
@@ -33,13 +41,10 @@ def hook_script(name: str, python: str, prefix: str = "EXAI") -> str:
     elif name == "post-commit":
         # nothing to apply or move: the pre-commit scan of this parent and staged change
         # found no open issue on the changed files, nothing is queued, and the message names
-        # no issue. The key is the one Repo.staged_commit_key wrote (read-only git only).
+        # no issue
         early = (f'q="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git/{POST_COMMIT_QUIET}"\n'
                  'if [ -r "$q" ] && read -r want < "$q"; then\n'
-                 '  have="$(git log -1 --no-show-signature --format=%P HEAD 2>/dev/null)'
-                 ' $(git diff-tree -r --raw -z --no-abbrev --no-renames'
-                 ' --ignore-submodules=none --no-commit-id HEAD 2>/dev/null |'
-                 ' git hash-object --stdin 2>/dev/null)"\n'
+                 f'  {HEAD_COMMIT_KEY}\n'
                  '  [ "$have" = "$want" ] &&\n'
                  '    ! git log -1 --no-show-signature --format=%B HEAD 2>/dev/null |'
                  f' {_grep_markers(prefix)} && exit 0\n'
