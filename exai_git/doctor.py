@@ -101,7 +101,7 @@ _RECORDED_HOOK = re.compile(r"\|\| h='((?:[^']|'\\'')*)'")
 
 def installed_hooks(directory: Path) -> dict[str, str]:
     """Who wrote each git hook in directory: "exai-git", "pre-commit", "prek" or "other"."""
-    from exai_git import hooks
+    from exai_git import install
 
     found = {}
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
@@ -112,7 +112,7 @@ def installed_hooks(directory: Path) -> dict[str, str]:
         except OSError:
             continue
         who = "other"
-        if hooks.MARK in head:
+        if install.MARK in head:
             who = "exai-git"
         for name, mark in _FRAMEWORK_MARKS.items():
             if mark in head:
@@ -135,11 +135,12 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
     import os
     import shutil
 
-    from exai_git import hooks
+    from exai_git import install
+    from exai_git.hookmain import HOOKS
 
-    directory = hooks.hooks_dir(repo)
+    directory = repo.hooks_dir()
     written = installed_hooks(directory)
-    native = [n for n in hooks.NATIVE_HOOKS if written.get(n) == "exai-git"]
+    native = [n for n in HOOKS if written.get(n) == "exai-git"]
     ids = _configured_ids(repo)
     out = []
     if native:
@@ -154,8 +155,8 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
         script = (directory / native[0]).read_text(errors="replace")
         recorded = _RECORDED_HOOK.search(script)
         path = recorded.group(1).replace("'\\''", "'") if recorded else ""
-        if not shutil.which(hooks.HOOK_COMMAND) and not os.access(path, os.X_OK):
-            out.append(Check(FAIL, "hooks", f"the native hooks cannot find {hooks.HOOK_COMMAND}"
+        if not shutil.which(install.HOOK_COMMAND) and not os.access(path, os.X_OK):
+            out.append(Check(FAIL, "hooks", f"the native hooks cannot find {install.HOOK_COMMAND}"
                                             f" (not on PATH, nor at {path or '?'}): they skip "
                                             "every commit; reinstall exai-git, then `exai-git "
                                             "install`"))

@@ -233,7 +233,7 @@ def test_stopping_the_client_stops_the_work_in_the_server(tracked: Path, runtime
     client.send_signal(getattr(signal, how))
     _out, err = client.communicate(timeout=20)
     if how == "SIGINT":  # forwarded: the command stops as it would at a terminal
-        assert client.returncode == 130 and "exai-git: aborted" in err
+        assert client.returncode == 130 and "exai-git: interrupted" in err
     else:
         assert client.returncode == -signal.SIGKILL
     assert wait_for(lambda: children_of(server) == []), "the work outlived its client"
