@@ -29,11 +29,13 @@ class GuardedConnection(psycopg.Connection[Any]):
         if limit is None or self.closed:
             return super().wait(gen, interval, timeout)
         left = limit.remaining()
-        try:
-            return super().wait(gen, interval, left if timeout is None else min(timeout, left))
-        except psycopg.OperationalError as e:
-            if type(e).__name__ != "_WaitTimeout":  # psycopg's own, not exported
-                raise
+        if left > 0:
+            try:
+                return super().wait(gen, interval,
+                                    left if timeout is None else min(timeout, left))
+            except psycopg.OperationalError as e:
+                if type(e).__name__ != "_WaitTimeout":  # psycopg's own, not exported
+                    raise
         self.close()  # mid-answer: nothing more can be said on this connection
         self.back_off()
         raise TrackerTimeout(f"tracker did not answer within {budget.said(limit.seconds)}")

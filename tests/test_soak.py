@@ -35,21 +35,31 @@ def _inject(proxy: FaultProxy, stop: threading.Event) -> None:
     proxy.mode = "up"
 
 
-def _commit_all(repo: Path, index: int, deadline: float, took: list[float],
-                shas: list[str], errors: list[str]) -> None:
+def _commit_one(repo: Path, index: int, n: int, took: list[float], shas: list[str],
+                errors: list[str]) -> bool:
+    write(repo / f"f{n % 5}.txt", f"{index} {n}\n")
+    git(repo, "add", "-A")
+    started = time.monotonic()
+    proc = git(repo, "commit", "-qm", f"r{index} c{n}\n\nRefs EXAI-{1 + n % 3}", check=False)
+    took.append(time.monotonic() - started)
+    if proc.returncode != 0 or "Traceback" in proc.stderr:
+        errors.append(f"repo {index} commit {n}: {proc.returncode} {proc.stderr.strip()}")
+        return False
+    shas.append(git(repo, "rev-parse", "HEAD").stdout.strip())
+    return True
+
+
+def _commit_pairs(repos: list[Path], first: int, deadline: float, took: list[list[float]],
+                  shas: list[list[str]], errors: list[str]) -> None:
+    """Commit to each of repos in turn (indexes first, first + 2, ...)."""
     for n in range(COMMITS):
-        if time.monotonic() > deadline:
-            errors.append(f"repo {index}: out of time after {n} commits")
-            return
-        write(repo / f"f{n % 5}.txt", f"{index} {n}\n")
-        git(repo, "add", "-A")
-        started = time.monotonic()
-        proc = git(repo, "commit", "-qm", f"r{index} c{n}\n\nRefs EXAI-{1 + n % 3}", check=False)
-        took.append(time.monotonic() - started)
-        if proc.returncode != 0 or "Traceback" in proc.stderr:
-            errors.append(f"repo {index} commit {n}: {proc.returncode} {proc.stderr.strip()}")
-            return
-        shas.append(git(repo, "rev-parse", "HEAD").stdout.strip())
+        for k, repo in enumerate(repos):
+            index = first + 2 * k
+            if time.monotonic() > deadline:
+                errors.append(f"repo {index}: out of time after {n} commits")
+                return
+            if not _commit_one(repo, index, n, took[index], shas[index], errors):
+                return
 
 
 def test_soak_200_commits_under_cycling_faults(fault_proxy: FaultProxy, seeded: Database,
@@ -75,9 +85,11 @@ def test_soak_200_commits_under_cycling_faults(fault_proxy: FaultProxy, seeded: 
     shas: list[list[str]] = [[] for _ in repos]
     errors: list[str] = []
     deadline = time.monotonic() + WALL
-    workers = [threading.Thread(target=_commit_all, args=(r, i, deadline, took[i], shas[i],
-                                                            errors), daemon=True)
-               for i, r in enumerate(repos)]
+    # two committers at a time, each through two repositories: four would measure how the
+    # test's own processes queue for two cores more than how a commit waits for the tracker
+    workers = [threading.Thread(target=_commit_pairs, args=(repos[i::2], i, deadline, took,
+                                                            shas, errors), daemon=True)
+               for i in range(2)]
     injector.start()
     for w in workers:
         w.start()
@@ -88,6 +100,7 @@ def test_soak_200_commits_under_cycling_faults(fault_proxy: FaultProxy, seeded: 
     fault_proxy.mode = "up"
     assert not errors, errors
     assert sum(len(s) for s in shas) == REPOS * COMMITS
+    assert fault_proxy.refused > 0  # the faults did happen to some commits
 
     for repo in repos:
         synced = exai("sync", cwd=repo, env={"EXAI_GIT_HOOK_TIMEOUT": "10"})
@@ -103,8 +116,11 @@ def test_soak_200_commits_under_cycling_faults(fault_proxy: FaultProxy, seeded: 
     wrong = {sha[:10]: (rows.get(sha[:10], 0), links.get(sha, 0)) for sha in every
              if rows.get(sha[:10], 0) != 1 or links.get(sha, 0) != 1}
     assert not wrong, f"{len(wrong)} commits not applied exactly once: {wrong}"
-    slowest = max(t for per_repo in took for t in per_repo)
+    times = sorted(t for per_repo in took for t in per_repo)
+    slowest = times[-1]
+    print(f"soak: {len(times)} commits, median {times[len(times) // 2]:.2f} s, 95th "
+          f"{times[len(times) * 95 // 100]:.2f} s, slowest {slowest:.2f} s, over "
+          f"{BUDGET + 1:g} s: {sum(t > BUDGET + 1 for t in times)}, proxy accepted "
+          f"{fault_proxy.accepted}")
     assert slowest <= BUDGET + 1, (f"slowest commit {slowest:.2f} s",
                                    sorted((t for per in took for t in per), reverse=True)[:10])
-    print(f"soak: {len(every)} commits, slowest {slowest:.2f} s, proxy accepted "
-        f"{fault_proxy.accepted}")
