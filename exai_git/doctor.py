@@ -109,8 +109,6 @@ def _repository(repo: Repo, prefix: str) -> list[Check]:
     else:
         out.append(Check(WARN, "hooks", "none installed; run `exai-git install` or add the "
                                         "exai hooks to .pre-commit-config.yaml"))
-    if native or uses_framework:
-        out.append(_hook_server())
     queued = hooks.outbox(repo).count()
     if queued:
         out.append(Check(WARN, "queue", f"{queued} commit{'s' if queued != 1 else ''} waiting; "
@@ -127,23 +125,6 @@ def _repository(repo: Repo, prefix: str) -> list[Check]:
     else:
         out.append(Check(OK, "secrets", "no database password in tracked configuration files"))
     return out
-
-
-def _hook_server() -> Check:
-    from exai_git import hookserver
-
-    if not hookserver.enabled():
-        return Check(OK, "hook server", "off (EXAI_GIT_HOOK_SERVER): each hook that needs the "
-                                        "database starts Python and imports psycopg itself")
-    path = hookserver.socket_path()
-    if path is None:
-        return Check(WARN, "hook server", "no private directory for its socket (XDG_RUNTIME_DIR "
-                                          "or /tmp); hooks run in their own process")
-    pid = hookserver.running(path)
-    if pid:
-        return Check(OK, "hook server", f"running (pid {pid}) at {path}")
-    return Check(OK, "hook server", "not running; the next hook that needs the database "
-                                    "starts it")
 
 
 def _secrets_in_tracked_files(repo: Repo) -> list[str]:

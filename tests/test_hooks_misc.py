@@ -38,10 +38,9 @@ def test_prepare_commit_msg_adds_findings_as_comments(tracked: Path) -> None:
     assert "Refs EXAI-2" in git(tracked, "log", "-1", "--format=%B").stdout
 
 
-def imported(cwd: Path, *args: str, stdin: str = "", server: bool = True) -> set[str]:
-    env = {**os.environ, "EXAI_GIT_HOOK_SERVER": "1" if server else "0"}
+def imported(cwd: Path, *args: str, stdin: str = "") -> set[str]:
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exai_git.hookmain", *args],
-                          cwd=cwd, capture_output=True, text=True, input=stdin, env=env)
+                          cwd=cwd, capture_output=True, text=True, input=stdin)
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
             if line.startswith("import time:")}
 
@@ -61,7 +60,7 @@ def test_hooks_with_nothing_to_do_import_no_database_driver(tracked: Path) -> No
 def test_a_marker_does_use_the_database(tracked: Path, seeded: Database) -> None:
     msg = tracked / "msg"
     msg.write_text("Fixes EXAI-1 step 2\n")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
+    assert "psycopg" in imported(tracked, "commit-msg", str(msg))
 
 
 @pytest.mark.slow
@@ -219,13 +218,11 @@ def test_post_commit_starts_no_python_when_the_scan_found_nothing(tracked: Path,
 
 
 def test_commit_msg_checks_against_the_scan_of_the_same_change(tracked: Path) -> None:
-    """With no hook server, the check of markers that name only issues the pre-commit scan of
+    """The check of markers that name only issues the pre-commit scan of
     this very change read takes that reading: the same answers, without the database driver."""
-    off = {**os.environ, "EXAI_GIT_HOOK_SERVER": "0"}
-
     def hook(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "exai_git.hookmain", *args], cwd=tracked,
-                              capture_output=True, text=True, env=off)
+                              capture_output=True, text=True)
 
     # EXAI-1 (seven steps) sits on async_glm.py lines 48-51, EXAI-2 on async_kimi.py 58-60
     write(tracked / "src/providers/async_glm.py", lines(60))
@@ -242,7 +239,7 @@ def test_commit_msg_checks_against_the_scan_of_the_same_change(tracked: Path) ->
     for text, rc in [("Fixes EXAI-1 steps 2, 9\n", 1), ("Fixes EXAI-1\n", 0),
                      ("Verifies EXAI-1\nRefs EXAI-2\n", 0), ("Fixes EXAI-2 step 1\n", 1)]:
         msg.write_text(text)
-        assert "psycopg" not in imported(tracked, "commit-msg", str(msg), server=False), text
+        assert "psycopg" not in imported(tracked, "commit-msg", str(msg)), text
         from_scan = hook("commit-msg", str(msg))
         cache.unlink()  # the same check against the database
         from_db = hook("commit-msg", str(msg))
@@ -253,8 +250,8 @@ def test_commit_msg_checks_against_the_scan_of_the_same_change(tracked: Path) ->
     assert "no step 9 (steps: 1-7)" in hook("commit-msg", str(msg)).stderr
     # an issue the scan did not read, or another staged change: the database answers
     msg.write_text("Refs EXAI-3\n")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
+    assert "psycopg" in imported(tracked, "commit-msg", str(msg))
     msg.write_text("Fixes EXAI-1 step 2\n")
     (tracked / "other.txt").write_text("changed\n")
     git(tracked, "add", "-A")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
+    assert "psycopg" in imported(tracked, "commit-msg", str(msg))
