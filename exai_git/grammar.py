@@ -161,7 +161,8 @@ class _Line:
     ending where the key's gap starts. So each part of the line is read a bounded number of
     times, and the line costs time in proportion to its length, whatever its text."""
 
-    def __init__(self, text: str, number: int, prefix: str, out: Collected) -> None:
+    def __init__(self, text: str, number: int, prefix: str, out: Collected,
+                 low: str | None) -> None:
         self.text = text
         self.number = number
         self.out = out
@@ -169,14 +170,14 @@ class _Line:
         # part of the line is searched once. An ASCII line with none of their letters has none.
         self.negation_starts: list[int] = []
         self.negation_ends: list[int] = []
-        self.low = text.lower() if text.isascii() else None  # ASCII: substring tests suffice
-        low = self.low
+        # the line in lower case when it is ASCII (same offsets): substring tests suffice
+        self.low = low = low if low is not None else text.lower() if text.isascii() else None
         self.negations_to = len(text) if low is not None and not (
             "no" in low or "never" in low or "without" in low or "n't" in low) else 0
         self.may_qualify = low is None or "part" in low or "half" in low
         self.backwards = ""  # the line spelt backwards, once a verb is looked for
-        self.p = patterns(prefix)
-        self.issue_re, self.near_re = self.p.issue, self.p.near
+        self.p = p = patterns(prefix)
+        self.issue_re, self.near_re = p.issue, p.near
         self.prefix = prefix
 
     def key(self, n: int | str) -> str:
@@ -209,12 +210,13 @@ class _Line:
             if m is None:
                 self._verb_for(lo, at, last_comma, scanned)
                 continue
-            for c in _CLAUSE_END.finditer(text, scanned, m.start()):
-                clause_start = c.end()
-            comma = text.rfind(",", scanned, m.start())
-            if comma >= 0:
-                last_comma = comma
-            scanned = m.start()
+            if m.start() > scanned:
+                for c in _CLAUSE_END.finditer(text, scanned, m.start()):
+                    clause_start = c.end()
+                comma = text.rfind(",", scanned, m.start())
+                if comma >= 0:
+                    last_comma = comma
+                scanned = m.start()
             verb = _verb_of(m.group(0))
             refs, end = self._issue_list(at)
             bound = end
@@ -424,7 +426,7 @@ class _Span:
         return self._text[self._start : self._end]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Ref:
     issue: int
     steps: tuple[int, ...] = ()
@@ -445,7 +447,8 @@ class Collected:
         self.errors: list[Note] = []
 
 
-def parse_line(line: str, number: int, prefix: str, out: Collected) -> None:
+def parse_line(line: str, number: int, prefix: str, out: Collected,
+               low: str | None = None) -> None:
     """The markers, mentions and near misses of one line (number: its line in the message),
-    added to out."""
-    _Line(line, number, prefix, out).parse()
+    added to out. low: the line in lower case, when it is ASCII and the caller has it."""
+    _Line(line, number, prefix, out, low).parse()

@@ -81,7 +81,10 @@ class _Message(Collected):
     __slots__ = ("merge_reverts", "reverts", "trailer_conv")
 
     def __init__(self) -> None:
-        super().__init__()
+        self.actions: list[Action] = []
+        self.ignored: list[Note] = []
+        self.warnings: list[Note] = []
+        self.errors: list[Note] = []
         self.reverts: list[str] = []
         self.merge_reverts: list[MergeRevert] = []
         self.trailer_conv: str | None = None  # the first good Conversation trailer
@@ -103,25 +106,32 @@ def parse(
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     key = prefix.upper()
+    k = key.lower()
+    lows: list[str] | None = None
     if text.isascii() and key.isascii():
         # Most messages name no key, trailer or revert: nothing to read (a substring test;
         # beyond ASCII, case-insensitive matching is the regex's to decide).
-        low = text.lower()
-        if key.lower() not in low and "conversation" not in low and "reverts commit" not in low:
+        lowered = text.lower()
+        if k not in lowered and "conversation" not in lowered and "reverts commit" not in lowered:
             return _NOTHING
+        lows = lowered.split("\n")
     out = _Message()
     scissors = comment_char + SCISSORS if comment_char else None
     fences = "```" in text or "~~~" in text
     in_fence = below_scissors = False
-    k, names = key.lower(), _names(key)
+    names = _names(key)
     at = 0
+    low: str | None = None
     for number, line in enumerate(text.split("\n"), 1):
         start, at = at, at + len(line) + 1
-        if line.isascii():
+        if lows is not None:
+            low = lows[number - 1]
+            matters = k in low or "conversation" in low or "reverts commit" in low
+        elif line.isascii():
             low = line.lower()
             matters = k in low or "conversation" in low or "reverts commit" in low
         else:
-            matters = names.search(line) is not None
+            low, matters = None, names.search(line) is not None
         if below_scissors:
             reason: str | None = _SCISSORED
         elif line == scissors:
@@ -135,7 +145,7 @@ def parse(
         if reason is not None:
             _ignore(out, number, line, key, reason)
         elif not below_scissors:
-            _visit(out, text, start, number, line, key, comment_char)
+            _visit(out, text, start, number, line, key, comment_char, low)
     return _finish(out, env_conversation)
 
 
@@ -145,7 +155,7 @@ def _ignore(out: Collected, number: int, line: str, key: str, reason: str) -> No
 
 
 def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
-           comment_char: str | None) -> None:
+           comment_char: str | None, low: str | None) -> None:
     """One line that can matter (it starts at text[at]), outside fences and scissors."""
     if comment_char and line.startswith(comment_char):
         return _ignore(out, number, line, key, "comment")
@@ -173,7 +183,7 @@ def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
             out.warnings.append(Note(
                 number, line.strip(), "a second Conversation trailer; the first one applies"))
         return None
-    parse_line(line, number, key, out)
+    parse_line(line, number, key, out, low)
     return None
 
 
@@ -195,9 +205,9 @@ def _finish(out: _Message, env_conversation: str | None) -> Parsed:
         return _NOTHING
     # One marker written twice (a squash message quoting a commit whose subject is also the
     # title) asks for one thing: the first is kept (Actions equal whatever their line).
-    return Parsed(tuple(dict.fromkeys(actions)), tuple(out.ignored), tuple(out.warnings),
-                  tuple(out.errors), tuple(dict.fromkeys(out.reverts)),
-                  tuple(dict.fromkeys(out.merge_reverts)))
+    return Parsed(tuple(dict.fromkeys(actions) if len(actions) > 1 else actions),
+                  tuple(out.ignored), tuple(out.warnings), tuple(out.errors),
+                  tuple(dict.fromkeys(out.reverts)), tuple(dict.fromkeys(out.merge_reverts)))
 
 
 _NOTHING = Parsed()
