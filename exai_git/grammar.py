@@ -175,6 +175,8 @@ class _Line:
         self.negations_to = len(text) if low is not None and not (
             "no" in low or "never" in low or "without" in low or "n't" in low) else 0
         self.may_qualify = low is None or "part" in low or "half" in low
+        self.may_be_for = low is None or "for" in low  # `Fix for EXAI-1` (a near miss)
+        self.commas_to, self.last_comma = 0, -1
         self.backwards = ""  # the line spelt backwards, once a verb is looked for
         self.p = p = patterns(prefix)
         self.issue_re, self.near_re = p.issue, p.near
@@ -198,7 +200,7 @@ class _Line:
         text = self.text
         keys = self.keys()
         consumed: list[tuple[int, int]] = []
-        clause_start, last_comma, scanned = 0, -1, 0
+        clause_start, scanned = 0, 0
         bound = 0  # no verb reaches back before this: the end of the previous key or marker
         for at in keys:
             if at < bound:
@@ -208,14 +210,11 @@ class _Line:
                 continue
             m = self._verb_before(self.p.verb_before, lo, at)
             if m is None:
-                self._verb_for(lo, at, last_comma, scanned)
+                self._verb_for(lo, at)
                 continue
             if m.start() > scanned:
                 for c in _CLAUSE_END.finditer(text, scanned, m.start()):
                     clause_start = c.end()
-                comma = text.rfind(",", scanned, m.start())
-                if comma >= 0:
-                    last_comma = comma
                 scanned = m.start()
             verb = _verb_of(m.group(0))
             refs, end = self._issue_list(at)
@@ -276,17 +275,26 @@ class _Line:
             end -= 1
         return _QUALIFIER.search(text, max(start, end - 9), end) is not None
 
-    def _verb_for(self, lo: int, at: int, last_comma: int, scanned: int) -> None:
+    def _last_comma_before(self, pos: int) -> int:
+        """Where the last comma before text[pos] is (-1: none). Asked with pos growing, the
+        line is searched once."""
+        if pos > self.commas_to:
+            comma = self.text.rfind(",", self.commas_to, pos)
+            if comma >= 0:
+                self.last_comma = comma
+            self.commas_to = pos
+        return self.last_comma
+
+    def _verb_for(self, lo: int, at: int) -> None:
         """`Fix for EXAI-1` (the key at text[at]): a near miss of `Fixes EXAI-1`, unless
         negated since the last comma before the verb."""
-        if self.low is not None and "for" not in self.low:
+        if not self.may_be_for:
             return
         m = self._verb_before(self.p.fix_for_before, lo, at)
         if m is None:
             return
         text = self.text
-        comma = text.rfind(",", scanned, m.start())
-        if self._negated(max(comma, last_comma) + 1, m.start()):
+        if self._negated(self._last_comma_before(m.start()) + 1, m.start()):
             return
         ref = self.issue_re.match(text, at)
         assert ref is not None
