@@ -1,156 +1,38 @@
-"""The marker grammar of one line of a commit message (MARKERS.md "Grammar"): verbs, issue
-lists, steps, conversation ids, negations, qualifiers and near misses. Pure, no I/O.
+"""The marker grammar of one line of a commit message (MARKERS.md "Grammar"): a verb, then an
+issue list with its steps and conversation ids, read with the words of vocabulary.py, and
+what is almost a marker. Pure, no I/O.
 
 markers.parse() walks a message and hands each line that can hold a marker to parse_line().
-Every pattern here is anchored or bounded and a line is scanned left to right once, so a line
+Every pattern is anchored or bounded and a line is read from key to key once, so a line
 costs time in proportion to its length, whatever its text.
 """
 
 from __future__ import annotations
 
 import bisect
-import functools
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 from exai_git import nearmiss
-
-ACTIONS = ("fix", "progress", "ref", "verify", "reopen")
-
-VERBS: dict[str, tuple[str, ...]] = {
-    "fix": ("fix", "fixes", "fixed", "close", "closes", "closed", "resolve", "resolves",
-            "resolved", "complete", "completes", "completed"),
-    "progress": ("start", "starts", "started", "wip", "work on", "works on", "working on"),
-    "ref": ("ref", "refs", "references", "see", "re", "part of the fix for", "part of",
-            "related to", "relates to", "contributes to", "toward", "towards", "addresses"),
-    "verify": ("verify", "verifies", "verified"),
-    "reopen": ("reopen", "reopens", "reopened"),
-}
-_VERB_ACTION = {v: action for action, verbs in VERBS.items() for v in verbs}
-# A verb phrase that is itself a partial qualifier ("part of the fix for EXAI-1").
-_PARTIAL_PHRASES = {"part of the fix for"}
-
-UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-MAX_STEPS = 1000  # a step range wider than this is a typo, not a checklist
-MAX_NUMBER = 2_147_483_647  # PostgreSQL integer
-
-# A negation in a marker's clause. `\w+n't` is tried from the start of a word only (the same
-# matches as from anywhere in it, but a long word is not walked again from each of its letters).
-_NEGATION = re.compile(
-    r"(?<![\w'’])(?:not|no|never|without|cannot)(?![\w'’])|(?<!\w)\w+n['’]t(?![\w'’])",
-    re.IGNORECASE,
+from exai_git.vocabulary import (
+    CLAUSE_END,
+    CONV_RE,
+    MAX_NUMBER,
+    MAX_STEPS,
+    NEGATION,
+    PARTIAL_PHRASES,
+    QUALIFIER,
+    SEP_RE,
+    STEP_ITEM_RE,
+    STEP_KW_RE,
+    UUID_RE,
+    VERB_ACTION,
+    WORD_NUM_RE,
+    Action,
+    Note,
+    patterns,
+    verb_of,
 )
-# A qualifier ending a clause (before the spaces and hyphens that lead to the verb).
-_QUALIFIER = re.compile(r"(?<![\w'’])(?:partially|partly|half)\Z", re.IGNORECASE)
-_CLAUSE_END = re.compile(r"[.!?;,]")
-_SEP = r"\s*(?:,\s*and(?!\w)|,|&|(?<!\w)and(?!\w))\s*"
-_SEP_RE = re.compile(_SEP, re.IGNORECASE)
-_STEP_KW_RE = re.compile(r"\s+steps?\s*:?\s*(?=[0-9])", re.IGNORECASE)
-_STEP_ITEM_RE = re.compile(r"([0-9]{1,12})(?:\s*(?:-|\.\.|–)\s*([0-9]{1,12}))?(?![\w.]*[0-9A-Za-z_])")
-_CONV_RE = re.compile(r"\s+conv(?:ersation)?\s*[:=]\s*([^\s,;&()\[\]<>]*)", re.IGNORECASE)
-_WORD_NUM_RE = re.compile(r"\s+([A-Za-z]{2,7})\s*:?\s*([0-9]+)")
-
-
-class Action(NamedTuple):
-    """One thing a marker asks for. Equal when issue, action, steps and conversation are
-    (where in the message it was written does not count)."""
-
-    issue: int
-    action: str  # one of ACTIONS
-    steps: tuple[int, ...] = ()
-    conversation_id: str | None = None
-    text: str = ""
-    line: int = 0
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Action):
-            return NotImplemented
-        return self[:4] == other[:4]
-
-    def __ne__(self, other: object) -> bool:
-        if not isinstance(other, Action):
-            return NotImplemented
-        return self[:4] != other[:4]
-
-    def __hash__(self) -> int:
-        return hash(self[:4])
-
-    def to_json(self) -> dict[str, Any]:
-        return {"issue": self.issue, "action": self.action, "steps": list(self.steps),
-                "conversation_id": self.conversation_id}
-
-
-class Note(NamedTuple):
-    """An ignored mention, a warning or an error, at a line of the message."""
-
-    line: int
-    text: str
-    reason: str
-    issue: int | None = None
-    suggestion: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"line": self.line, "text": self.text}
-        if self.issue is not None:
-            out["issue"] = self.issue
-        out["reason"] = self.reason
-        if self.suggestion:
-            out["suggestion"] = self.suggestion
-        return out
-
-
-class Patterns(NamedTuple):
-    key: re.Pattern[str]
-    verb_before: re.Pattern[str]
-    fix_for_before: re.Pattern[str]
-    issue: re.Pattern[str]
-    near: re.Pattern[str]
-    trailer: re.Pattern[str]
-
-
-def _verb_of(text: str) -> str:
-    """The verb (a key of _VERB_ACTION) that text, a match of the verb patterns, spells.
-    The patterns match case-insensitively as re does, which also takes `ſ` for `s` and `ı`
-    for `i`: those spellings are looked up by matching each verb in turn."""
-    verb = " ".join(text.lower().split())
-    if verb in _VERB_ACTION:
-        return verb
-    return next(v for v in sorted(_VERB_ACTION, key=len, reverse=True)
-                if re.fullmatch(r"\s+".join(map(re.escape, v.split())), text, re.IGNORECASE))
-
-
-def _reversed(phrases: Iterable[str]) -> str:
-    """Phrases spelt backwards as regex alternatives, longest first, any whitespace between
-    their words."""
-    return "|".join(r"\s+".join(re.escape(w[::-1]) for w in reversed(v.split()))
-                    for v in sorted(phrases, key=len, reverse=True))
-
-
-@functools.lru_cache(maxsize=16)
-def patterns(prefix: str) -> Patterns:
-    """The grammar's patterns for a key.
-
-    A verb is read backwards from the key it leads to: `verb_before` is matched at one
-    position of the line spelt backwards (where the key starts), so finding a marker's verb
-    costs the same wherever it is in the line. It reads, backwards: the `\\s*:?\\s*` between
-    verb and key (not empty: a verb is a whole word), the longest verb, and a start of word
-    (no letter, digit, underscore or hyphen before it, except `half-`)."""
-    key = re.escape(prefix)
-    word_start = r"(?:(?![\w-])|(?=-flah))"
-    return Patterns(
-        key=re.compile(rf"(?={key})", re.IGNORECASE),
-        verb_before=re.compile(rf"(?:\s+:?|:)\s*({_reversed(_VERB_ACTION)}){word_start}",
-                               re.IGNORECASE),
-        fix_for_before=re.compile(rf"\s+rof\s+({_reversed(VERBS['fix'])}){word_start}",
-                                  re.IGNORECASE),
-        issue=re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.IGNORECASE),
-        near=re.compile(rf"(?<![\w-]){key}(?:[ \t]{{1,2}}|_|#|-[ \t]+|)([0-9]{{1,12}})(?!\w)",
-                        re.IGNORECASE),
-        trailer=re.compile(rf"\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*\Z",
-                           re.IGNORECASE),
-    )
 
 
 class _Line:
@@ -213,10 +95,10 @@ class _Line:
                 self._verb_for(lo, at)
                 continue
             if m.start() > scanned:
-                for c in _CLAUSE_END.finditer(text, scanned, m.start()):
+                for c in CLAUSE_END.finditer(text, scanned, m.start()):
                     clause_start = c.end()
                 scanned = m.start()
-            verb = _verb_of(m.group(0))
+            verb = verb_of(m.group(0))
             refs, end = self._issue_list(at)
             bound = end
             marker_text = text[m.start() : end].strip()
@@ -225,8 +107,8 @@ class _Line:
                 for ref in refs:
                     self.out.ignored.append(Note(self.number, marker_text, "negated", ref.issue))
                 continue
-            action = _VERB_ACTION[verb]
-            partial = verb in _PARTIAL_PHRASES or self._qualified(clause_start, m.start())
+            action = VERB_ACTION[verb]
+            partial = verb in PARTIAL_PHRASES or self._qualified(clause_start, m.start())
             if partial:
                 action = "ref"
             for ref in refs:
@@ -259,7 +141,7 @@ class _Line:
         in pieces that end at verbs, and the first negation starting in the clause is in it
         if any is."""
         if end > self.negations_to:
-            for n in _NEGATION.finditer(self.text, self.negations_to, end):
+            for n in NEGATION.finditer(self.text, self.negations_to, end):
                 self.negation_starts.append(n.start())
                 self.negation_ends.append(n.end())
             self.negations_to = end
@@ -273,7 +155,7 @@ class _Line:
         text = self.text
         while end > start and (text[end - 1].isspace() or text[end - 1] == "-"):
             end -= 1
-        return _QUALIFIER.search(text, max(start, end - 9), end) is not None
+        return QUALIFIER.search(text, max(start, end - 9), end) is not None
 
     def _last_comma_before(self, pos: int) -> int:
         """Where the last comma before text[pos] is (-1: none). Asked with pos growing, the
@@ -309,7 +191,7 @@ class _Line:
         while True:
             ref, pos = self._issue_ref(pos)
             refs.append(ref)
-            sep = _SEP_RE.match(self.text, pos) if pos < len(self.text) else None
+            sep = SEP_RE.match(self.text, pos) if pos < len(self.text) else None
             if sep and self.issue_re.match(self.text, sep.end()):
                 pos = sep.end()
                 continue
@@ -326,12 +208,12 @@ class _Line:
             self._error(ref, ref_text, f"{ref_text} is not an issue number (they start at 1)")
         seen_steps = seen_conv = False
         while pos < len(text) and text[pos].isspace():
-            s = _STEP_KW_RE.match(text, pos)
+            s = STEP_KW_RE.match(text, pos)
             if s and not seen_steps:
                 seen_steps = True
                 pos = self._steps(ref, s.end())
                 continue
-            c = _CONV_RE.match(text, pos)
+            c = CONV_RE.match(text, pos)
             if c and not seen_conv:
                 seen_conv = True
                 pos = c.end()
@@ -339,7 +221,7 @@ class _Line:
                 continue
             break
         if not seen_steps and pos < len(text) and text[pos].isspace():
-            w = _WORD_NUM_RE.match(text, pos)
+            w = WORD_NUM_RE.match(text, pos)
             if w and nearmiss.looks_like_step(w.group(1)):
                 ref.near_miss = True
                 self.out.warnings.append(Note(
@@ -351,7 +233,7 @@ class _Line:
     def _steps(self, ref: _Ref, pos: int) -> int:
         steps: list[int] = []
         while True:
-            item = _STEP_ITEM_RE.match(self.text, pos)
+            item = STEP_ITEM_RE.match(self.text, pos)
             if item is None:
                 break
             pos = item.end()
@@ -367,10 +249,10 @@ class _Line:
                 self._error(ref, item.group(0), f"steps {item.group(0)} is too wide a range")
             else:
                 steps.extend(range(first, last + 1))
-            sep = _SEP_RE.match(self.text, pos)
+            sep = SEP_RE.match(self.text, pos)
             if sep is None or self.issue_re.match(self.text, sep.end()):
                 break
-            if not _STEP_ITEM_RE.match(self.text, sep.end()):
+            if not STEP_ITEM_RE.match(self.text, sep.end()):
                 break
             pos = sep.end()
         ref.steps = tuple(sorted(set(steps)))

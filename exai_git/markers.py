@@ -15,16 +15,8 @@ import re
 from typing import Any, NamedTuple
 
 from exai_git import nearmiss
-from exai_git.grammar import (
-    ACTIONS,
-    UUID_RE,
-    VERBS,
-    Action,
-    Collected,
-    Note,
-    parse_line,
-    patterns,
-)
+from exai_git.grammar import Collected, parse_line
+from exai_git.vocabulary import ACTIONS, UUID_RE, VERBS, Action, Note, patterns
 
 __all__ = ["ACTIONS", "SCISSORS", "UUID_RE", "VERBS", "Action", "MergeRevert", "Note",
            "Parsed", "describe", "parse"]
