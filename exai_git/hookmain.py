@@ -36,6 +36,7 @@ def run(name: str, args: list[str]) -> int:
     try:
         repo = Repo()
         settings = config.load(repo.root)
+        hooks.remember_prefix(repo, settings)  # the native hooks' shell test reads it
         if name == "commit-msg":
             return hooks.commit_msg(repo, settings, args[0] if args else
                                     str(repo.git_dir / "COMMIT_EDITMSG"))

@@ -12,20 +12,20 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exai_git import markers
-from exai_git.errors import DatabaseUnreachable, ExaiError, SchemaError
+from exai_git.apply import apply_or_queue, work_for
+from exai_git.errors import DatabaseUnreachable, ExaiError
 
 if TYPE_CHECKING:
-    import psycopg
 
     from exai_git.config import Settings
     from exai_git.diff import FileChange
-    from exai_git.engine import PathChange, Report, Work
+    from exai_git.model import Work
     from exai_git.outbox import Outbox
     from exai_git.repo import Commit, Repo
     from exai_git.scanner import Finding
@@ -134,7 +134,7 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
     result = MessageCheck(parsed)
     if parsed.errors or not parsed.actions:
         return result
-    from exai_git import engine, store
+    from exai_git import apply, engine, store
 
     if repo is not None and "psycopg" not in sys.modules:
         # Without the database driver loaded (no hook server), loading it costs more than
@@ -142,7 +142,7 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
         # name moments ago, check against that reading.
         read = _issues_read(repo, settings, {a.issue for a in parsed.actions})
         if read is not None:
-            checked = engine.check_known(read, parsed.actions, settings)
+            checked = engine.check_known(read, parsed.actions, settings.prefix)
             result.db_errors, result.db_warnings = checked.errors, checked.warnings
             return result
 
@@ -153,7 +153,7 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
         return result
     try:
         with conn:
-            checked = engine.check(conn, parsed.actions, settings)
+            checked = apply.check(conn, parsed.actions, settings)
         result.db_errors, result.db_warnings = checked.errors, checked.warnings
     except Exception as e:  # noqa: BLE001 - a slow or broken database never blocks a commit
         result.db_note = f"database check skipped ({_one_line(e)}); checked syntax only"
@@ -163,241 +163,6 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
 def _one_line(e: BaseException) -> str:
     text = str(e).strip().splitlines()
     return text[0] if text else type(e).__name__
-
-
-# --------------------------------------------------------------------------- work
-
-
-def repository_name(repo: Repo, settings: Settings) -> str:
-    return settings.repository or repo.root.name
-
-
-def path_changes(changes: Iterable[FileChange]) -> tuple[PathChange, ...]:
-    from exai_git.engine import PathChange
-
-    return tuple(PathChange(c.status, c.old_path, c.new_path, c.hunks, c.binary or c.submodule)
-                 for c in changes if c.old_path and c.status != "added")
-
-
-def work_for(repo: Repo, commit: Commit, settings: Settings, *,
-             parsed: markers.Parsed | None = None, patch_id: str | None = None,
-             changes: Sequence[FileChange] | None = None) -> Work:
-    from exai_git.engine import Work
-
-    parsed = parsed or parse_message(commit.message, settings, None)
-    reverts = tuple(_resolve_reverts(repo, parsed.reverts))
-    if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
-        patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
-    if changes is None:
-        changes = repo.changes_of(commit)
-    return Work(commit.sha, commit.subject, commit.committed_at, parsed.actions, reverts,
-                patch_id, path_changes(changes), repository_name(repo, settings))
-
-
-def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
-    for sha in shas:
-        try:
-            yield repo.resolve(sha)
-        except ExaiError:
-            if len(sha) in (40, 64):
-                yield sha
-
-
-# --------------------------------------------------------------------------- applying
-
-
-def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> None:
-    """Apply the queue, oldest first, then works, and say what happened; on an unreachable
-    database, queue works instead."""
-    from exai_git import engine, store
-
-    box = outbox(repo)
-    queued = box.items()
-    needed = [w for w in works if w.needs_database]
-    if not needed and not queued:
-        return
-    try:
-        with store.connect(settings) as conn:
-            report = engine.apply(conn, [w for _, w in queued] + needed, settings)
-        box.remove([i for i, _ in queued])
-        if report.moves:
-            forget_issue_paths(repo)
-        for line in report_lines(report, settings.prefix):
-            say(line)
-        return
-    except DatabaseUnreachable as e:
-        state, reason = "database unreachable", str(e)
-    except SchemaError as e:
-        state, reason = "database not ready", str(e)
-    except Exception as e:
-        mapped = _unreachable(e)
-        if mapped is None:
-            raise
-        state, reason = mapped
-    if needed:
-        box.put(needed, reason)
-    total = box.count()
-    say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''} queued, "
-        f"run `exai-git sync` ({reason})")
-
-
-def _unreachable(e: Exception) -> tuple[str, str] | None:
-    """Why the database cannot take the work now (so it is queued), or None for a bug."""
-    import psycopg
-
-    if isinstance(e, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
-        return "database too slow", f"no answer within the statement timeout ({_one_line(e)})"
-    if isinstance(e, psycopg.OperationalError):
-        return "database unreachable", f"lost the connection ({_one_line(e)})"
-    if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
-                      psycopg.errors.UndefinedColumn)):
-        return "database not ready", "it has no exai-git schema; run `exai-git db migrate`"
-    if isinstance(e, psycopg.errors.InsufficientPrivilege):
-        return "database refused the update", _one_line(e)
-    return None
-
-
-def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
-    """Replay the queue, oldest first; items leave it only once applied."""
-    from exai_git import engine, store
-
-    box = outbox(repo)
-    queued = box.items()
-    if not queued:
-        return 0, engine.Report()
-    with store.connect(settings) as conn:
-        report = engine.apply(conn, [w for _, w in queued], settings, batch_size=100)
-    box.remove([i for i, _ in queued])
-    return len(queued), report
-
-
-def report_lines(report: Report, prefix: str) -> list[str]:
-    from exai_git.render import clean
-
-    lines = []
-    for c in report.commits:
-        for text in c.applied:
-            lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
-        for text in c.moves:
-            lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
-        for text in c.warnings:
-            lines.append(f"EXAI: warning: {c.sha[:10]} {clean(text)}")
-        for text in c.errors:
-            lines.append(f"EXAI: error: {c.sha[:10]} {clean(text)}")
-    return lines
-
-
-def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
-               progress: Callable[[int], None] | None = None) -> Report:
-    """`exai-git apply`: HEAD, one revision, or a range backfilled oldest first."""
-    from exai_git import engine, store
-
-    spec = spec or "HEAD"
-    if ".." not in spec:
-        commit = repo.commit(spec)
-        works: Iterable[Work] = [work_for(repo, commit, settings)]
-        log = None
-    else:
-        include, exclude = repo.range_shas(spec)
-        # git walks the range while the database driver loads and connects
-        log = repo.iter_log(include, exclude)
-        works = _range_works(repo, include, exclude, log, settings)
-    try:
-        conn = store.connect(settings)
-        with conn:
-            with conn.cursor() as cur:
-                store.require_schema(cur)
-            conn.commit()
-            return engine.apply(conn, works, settings, on_progress=progress)
-    finally:
-        if log is not None:
-            log.close()
-
-
-def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterator[Commit],
-                 settings: Settings) -> Iterator[Work]:
-    """Work for each commit of a range, streamed from one `git log` (log, started by the
-    caller). Commits whose actions are all linked already are reported as such without more
-    work; patch-ids and diffs are asked for only where a commit has new markers or touches a
-    file an open issue is on."""
-    from exai_git import store
-    from exai_git.engine import Work, merged_actions
-
-    with store.connect(settings) as conn:
-        conn.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
-        with conn.cursor() as cur:
-            cur.execute("SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
-                        " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
-            issue_paths = {r[0] for r in cur.fetchall()}
-        touched = repo.commits_touching(include, exclude, issue_paths) if issue_paths else set()
-        pending: list[tuple[Commit, markers.Parsed]] = []
-        started: list[Callable[[], Iterator[Work]]] = []
-
-        def flush() -> Iterator[Work]:
-            """Work for the pending commits. Their patch-ids are computed by git in the
-            background while the next batch is read; this batch's work is yielded when
-            the next one is flushed (the order of the commits that do something is kept)."""
-            linked = _linked_actions(conn, [c.sha for c, _ in pending])
-            batch: list[Work | tuple[Commit, markers.Parsed]] = []
-            for commit, parsed in pending:
-                actions = merged_actions(parsed.actions)
-                keys = {(a.issue, a.action) for a in actions}
-                if (keys and not parsed.reverts and commit.sha not in touched
-                        and keys <= linked.get(commit.sha, set())):
-                    batch.append(Work(commit.sha, commit.subject, commit.committed_at,
-                                      applied_before=tuple(markers.describe(a, settings.prefix)
-                                                           for a in actions)))
-                else:
-                    batch.append((commit, parsed))
-            marked = [c.sha for c, p in (b for b in batch if isinstance(b, tuple))
-                      if (p.actions or p.reverts) and len(c.parents) <= 1]
-            patch_ids = repo.start_patch_ids(marked)
-            pending.clear()
-
-            def finish() -> Iterator[Work]:
-                pids = patch_ids()
-                for item in batch:
-                    if isinstance(item, Work):
-                        yield item
-                        continue
-                    commit, parsed = item
-                    changes: list[FileChange] | None = None if commit.sha in touched else []
-                    yield work_for(repo, commit, settings, parsed=parsed,
-                                   patch_id=pids.get(commit.sha), changes=changes)
-
-            started.append(finish)
-            if len(started) > 1:
-                yield from started.pop(0)()
-
-        env_conversation = os.environ.get("EXAI_CONVERSATION_ID")
-        for commit in log:
-            parsed = markers.parse(commit.message, prefix=settings.prefix, comment_char=None,
-                                   env_conversation=env_conversation)
-            if not (parsed.actions or parsed.reverts or commit.sha in touched):
-                yield Work(commit.sha, commit.subject, commit.committed_at)
-                continue
-            pending.append((commit, parsed))
-            if len(pending) >= 500:
-                yield from flush()
-        if pending:
-            yield from flush()
-        while started:
-            yield from started.pop(0)()
-
-
-def _linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
-                    ) -> dict[str, set[tuple[int, str]]]:
-    """(issue number, action) already linked to each of shas."""
-    if not shas:
-        return {}
-    out: dict[str, set[tuple[int, str]]] = {}
-    with conn.cursor() as cur:
-        cur.execute("SELECT l.commit_sha, i.issue_number, l.action FROM exai_commit_links l"
-                    " JOIN exai_issues i ON i.id = l.issue_id WHERE l.commit_sha = ANY(%s)",
-                    (list(shas),))
-        for sha, number, action in cur.fetchall():
-            out.setdefault(sha, set()).add((number, action))
-    return out
 
 
 # --------------------------------------------------------------------------- scanning
@@ -746,36 +511,78 @@ NATIVE_HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit",
                 "post-rewrite")
 
 
-def hook_script(name: str, python: str, prefix: str = "EXAI") -> str:
+PREFIX_FILE = "prefix"  # .git/exai-git/prefix: the prefix the shell scripts test for
+HOOK_COMMAND = "exai-git-hook"
+
+
+def hook_script(name: str, hook_command: str) -> str:
+    """A native hook: finds `exai-git-hook` on PATH at run time, else at hook_command (where
+    it was at install time), so a moved or recreated virtualenv does not break commits; says
+    so in one line when neither is there. The issue prefix is read at run time too (the
+    prefix file, refreshed by the hook whenever the configuration files are newer)."""
     early = ""
     if name == "prepare-commit-msg":
         # a message given with -m/-F, a merge or a reused message has no template to fill
         early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
     elif name == "commit-msg":
-        # a message naming no issue key, conversation or revert has nothing to check; the
-        # key is the configured prefix at install time (doctor says when it changed since)
-        early = f'{_grep_markers(prefix)} "$1" 2>/dev/null || exit 0\n'
+        # a message naming no issue key, conversation or revert has nothing to check
+        early = (_read_prefix()
+                 + f'[ -n "$p" ] && ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
     elif name == "post-commit":
         # nothing to apply or move: the pre-commit scan of this parent and tree found no open
         # issue on the changed files, nothing is queued, and the message names no issue
-        early = (f'q="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git/{POST_COMMIT_QUIET}"\n'
-                 'if [ -r "$q" ] && read -r want < "$q"; then\n'
+        early = (_read_prefix()
+                 + f'q="$d/{POST_COMMIT_QUIET}"\n'
+                 'if [ -n "$p" ] && [ -r "$q" ] && read -r want < "$q"; then\n'
                  "  git log -1 --format='%P %T%n%B' HEAD 2>/dev/null | {\n"
                  '    read -r have && [ "$have" = "$want" ] &&\n'
-                 f'      ! {_grep_markers(prefix)}; }} && exit 0\n'
+                 f'      ! {_grep_markers()}; }} && exit 0\n'
                  'fi\n')
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"
         f"{early}"
-        f"exec {_sh_quote(python)} -m exai_git.hookmain {name} \"$@\"\n"
+        f"h=$(command -v {HOOK_COMMAND} 2>/dev/null) || h={_sh_quote(hook_command)}\n"
+        'if [ ! -x "$h" ]; then\n'
+        f'  echo "EXAI: {HOOK_COMMAND} is not on PATH (nor at $h); hook {name} skipped:'
+        ' pip install exai-git, or exai-git install --uninstall" >&2\n'
+        "  exit 0\n"
+        "fi\n"
+        f'exec "$h" {name} "$@"\n'
     )
 
 
-def _grep_markers(prefix: str) -> str:
+def _read_prefix() -> str:
+    """Shell: $d the state directory, $p the prefix the hook last read from the configuration
+    (empty when there is none yet or a configuration file changed since: Python then runs,
+    reads the configuration and writes it again); EXAI_GIT_PREFIX wins."""
+    return ('d="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git"; p=""\n'
+            f'[ -r "$d/{PREFIX_FILE}" ] && read -r p < "$d/{PREFIX_FILE}"\n'
+            't="$(git rev-parse --show-toplevel 2>/dev/null)"\n'
+            'for f in "$t/.exai-git.toml" "$t/pyproject.toml"; do\n'
+            f'  [ "$f" -nt "$d/{PREFIX_FILE}" ] && p=""\n'
+            'done\n'
+            'p="${EXAI_GIT_PREFIX:-$p}"\n')
+
+
+def _grep_markers() -> str:
     """A grep that succeeds when its input may hold a marker, a trailer or a revert."""
-    return (f'grep -qiE -e "${{EXAI_GIT_PREFIX:-{prefix}}}" -e "conversation" '
-            '-e "reverts commit"')
+    return 'grep -qiE -e "$p" -e "conversation" -e "reverts commit"'
+
+
+def remember_prefix(repo: Repo, settings: Settings) -> None:
+    """Record the configured prefix for the native hooks' shell test (see hook_script)."""
+    if os.environ.get("EXAI_GIT_PREFIX"):
+        return  # the environment's, not the configuration's
+    path = state_dir(repo) / PREFIX_FILE
+    try:
+        if path.read_text().strip() == settings.prefix and not any(
+                (repo.root / f).exists() and (repo.root / f).stat().st_mtime_ns
+                > path.stat().st_mtime_ns for f in (".exai-git.toml", "pyproject.toml")):
+            return
+    except OSError:
+        pass
+    _replace_file(path, settings.prefix + "\n")  # unwritable: Python runs for every message
 
 
 def _sh_quote(text: str) -> str:
@@ -788,11 +595,11 @@ def hooks_dir(repo: Repo) -> Path:
     return path if path.is_absolute() else repo.root / path
 
 
-def install(repo: Repo, *, uninstall: bool = False, python: str | None = None,
-            prefix: str = "EXAI") -> list[str]:
+def install(repo: Repo, *, uninstall: bool = False, hook_command: str | None = None,
+            settings: Settings | None = None) -> list[str]:
     """Write (or remove) the native hooks; never touch a hook that is not ours."""
     directory = hooks_dir(repo)
-    python = python or sys.executable
+    hook_command = hook_command or _installed_hook_command()
     lines = []
     for name in NATIVE_HOOKS:
         path = directory / name
@@ -805,13 +612,31 @@ def install(repo: Repo, *, uninstall: bool = False, python: str | None = None,
                 lines.append(f"left {name}: not installed by exai-git")
             continue
         if path.exists() and not ours:
-            lines.append(f"skipped {name}: a hook that exai-git did not write is there "
-                         "(add `exai-git hook " + name + " \"$@\"` to it yourself)")
+            head = path.read_text(errors="replace")[:512]
+            framework = next((f for f in ("pre-commit", "prek")
+                              if f"# File generated by {f}" in head), None)
+            lines.append(f"skipped {name}: " + (
+                f"{framework} manages it (use the exai hooks in .pre-commit-config.yaml)"
+                if framework else "a hook that exai-git did not write is there (add "
+                f"`exai-git-hook {name} \"$@\"` to it yourself)"))
             continue
         directory.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{name}.exai-tmp")
-        tmp.write_text(hook_script(name, python, prefix))
+        tmp.write_text(hook_script(name, hook_command))
         tmp.chmod(0o755)
         os.replace(tmp, path)
         lines.append(f"installed {name}")
+    if not uninstall and settings is not None:
+        remember_prefix(repo, settings)
     return lines
+
+
+def _installed_hook_command() -> str:
+    """exai-git-hook of this installation: next to the running interpreter (a virtualenv's
+    bin/), else on PATH, else that place anyway (the hook then says it is missing)."""
+    import shutil
+
+    beside = Path(sys.executable).parent / HOOK_COMMAND
+    if beside.exists():
+        return str(beside)
+    return shutil.which(HOOK_COMMAND) or str(beside)

@@ -7,20 +7,24 @@ Supabase's transaction pooler) and a short connect timeout (they run inside git 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exai_git.errors import DatabaseUnreachable, ExaiError, SchemaError
+from exai_git.paths import norm_path
 
 if TYPE_CHECKING:
     import psycopg
 
     from exai_git.config import Settings
+    from exai_git.model import Effects, State, Work
 
 MIGRATION_LOCK = 0x45584149  # "EXAI": pg_advisory_xact_lock key for db migrate
 _MIGRATION_RE = re.compile(r"(\d{3})_([a-z0-9_]+)\.sql\Z")
@@ -123,6 +127,9 @@ def connect(settings: Settings, *, dsn: str | None = None) -> psycopg.Connection
         raise DatabaseUnreachable(
             f"cannot reach the database at {endpoint(dsn)} ({reason})"
         ) from None
+    from exai_git import anybytes
+
+    anybytes.register(conn)  # h3: paths and messages that are not UTF-8 never fail a query
     return conn
 
 
@@ -131,34 +138,42 @@ def pipelined(conn: psycopg.Connection[Any], settings: Settings | None) -> Itera
     """A transaction whose statements travel together (pipeline): BEGIN, the timeouts, what
     the block executes and COMMIT go out at once and are answered at once, a single round trip
     unless the block fetches a result midway (each fetch waits for one answer). Read the
-    block's cursors after it. A failure rolls it back.
-
-    BEGIN and COMMIT are sent as statements: psycopg's own transaction blocks wait for their
-    answers inside a pipeline, two more round trips each time.
-    """
+    block's cursors after it. A failure rolls it back."""
     from psycopg import pq
 
-    idle = pq.TransactionStatus.IDLE
-    if conn.info.transaction_status != idle:
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
         # inside the caller's transaction: a savepoint (psycopg's block), more round trips
         with conn.transaction(), conn.pipeline(), conn.cursor() as control:
             if settings is not None:
                 set_timeouts(control, settings)
             yield
         return
+    with pipeline(conn), transaction(conn, settings):
+        yield
+
+
+@contextlib.contextmanager
+def pipeline(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Pipeline mode for transaction() blocks: what they send goes out at once, and the block
+    waits at its end for every answer not fetched yet (the last COMMIT). A failure rolls back
+    the transaction left open. The connection must be idle."""
+    import psycopg
+    from psycopg import pq
+
+    idle = pq.TransactionStatus.IDLE
     saved = conn.autocommit
     conn.autocommit = True  # psycopg then adds no BEGIN of its own
     try:
-        with conn.pipeline(), conn.cursor() as control:
-            control.execute("BEGIN")
-            if settings is not None:
-                set_timeouts(control, settings)
+        with conn.pipeline() as pipe:
             try:
                 yield
-            except BaseException:
-                control.execute("ROLLBACK")
+            except psycopg.Error:
+                # The server's error, raised as its answer came in: take the answers left now,
+                # so that leaving the pipeline has nothing to report again (psycopg would log
+                # the same error as a stray warning line).
+                with contextlib.suppress(psycopg.Error):
+                    pipe.sync()
                 raise
-            control.execute("COMMIT")
     except BaseException:
         if not conn.closed and conn.info.transaction_status != idle:
             with contextlib.suppress(Exception):
@@ -167,6 +182,24 @@ def pipelined(conn: psycopg.Connection[Any], settings: Settings | None) -> Itera
     finally:
         if not conn.closed and conn.info.transaction_status == idle:
             conn.autocommit = saved
+
+
+@contextlib.contextmanager
+def transaction(conn: psycopg.Connection[Any], settings: Settings | None) -> Iterator[None]:
+    """BEGIN, the timeouts, the block's statements and COMMIT, inside pipeline(); nothing waits
+    for the COMMIT here (the next fetch, or the end of pipeline(), does). BEGIN and COMMIT
+    are sent as statements: psycopg's own transaction blocks wait for their answers inside a
+    pipeline, two more round trips each time."""
+    with conn.cursor() as control:
+        control.execute("BEGIN")
+        if settings is not None:
+            set_timeouts(control, settings)
+        try:
+            yield
+        except BaseException:
+            control.execute("ROLLBACK")
+            raise
+        control.execute("COMMIT")
 
 
 def set_timeouts(cur: psycopg.Cursor[Any], settings: Settings) -> None:
@@ -436,6 +469,7 @@ class OpenIssue:
 _ISSUE_FIELDS = ("issue_number, title, severity, status, file_path,"
                  " exai_norm_path(file_path) AS norm_path, line_start, line_end")
 _OPEN = "status IN ('open', 'in_progress') AND file_path IS NOT NULL"
+_OPEN_PATHS = f"SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues WHERE {_OPEN}"
 # Per hunk, the issues whose range it overlaps (an insertion after line lo overlaps when it
 # falls strictly inside: the range holds both lo and lo + 1); the GiST index on
 # (path, exai_line_range) serves it. Issues without lines, and files touched whole, by path.
@@ -486,12 +520,161 @@ def open_issues_touched(
                 " ANY(%s) AND status IN ('open', 'in_progress') AND file_path IS NOT NULL)",
                 (probe.paths,))
             if with_all_paths:
-                every.execute(
-                    "SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues"
-                    " WHERE status IN ('open', 'in_progress') AND file_path IS NOT NULL")
+                every.execute(_OPEN_PATHS)
         issues = cur.fetchall()
         row = any_.fetchone()
         if with_all_paths:
             all_paths = [r[0] for r in every.fetchall()]
     return issues, bool(row and row[0]), all_paths
 
+
+
+# --------------------------------------------------------------------------- applying
+
+_ISSUE_COLUMNS = ("id, issue_number, status, fix_conversation_id, fix_date, file_path,"
+                  " line_start, line_end, created_at")
+
+
+def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
+    """Lock and read what a batch touches: the issues it names (and those its reverts and moves
+    reach), their steps and their links to these commits. Inside pipelined(), one round trip:
+    the statements name each other's rows by subquery, not by earlier answers. The issues are
+    locked in id order, so concurrent appliers never deadlock."""
+    from exai_git.model import Issue, Link, State, Step
+
+    reverted = sorted({s for w in works for s in w.reverts})
+    # A reverted commit may have been recorded as a rewrite (amend, rebase) of the commit that
+    # did the work: its patch-id leads to that commit's links.
+    chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
+              " OR id IN (SELECT issue_id FROM exai_commit_links"
+              "  WHERE commit_sha = ANY(%(reverted)s))"
+              " OR (exai_norm_path(file_path) = ANY(%(paths)s)"
+              "  AND status IN ('open', 'in_progress'))")
+    params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
+              "reverted": reverted, "shas": [w.sha for w in works],
+              "pids": sorted({w.patch_id for w in works if w.patch_id}),
+              "paths": sorted({norm_path(c.old_path) for w in works for c in w.changes
+                               if c.old_path})}
+    with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
+        issues_cur.execute(f"SELECT {_ISSUE_COLUMNS} FROM exai_issues WHERE id IN ({chosen})"
+                           " ORDER BY id FOR UPDATE", params)
+        steps_cur.execute(
+            "SELECT issue_id, step_number, status, conversation_id, completed_at"
+            f" FROM exai_issue_checklist WHERE issue_id IN ({chosen})", params)
+        links_cur.execute(
+            "SELECT issue_id, commit_sha, patch_id, action, steps, effects"
+            f" FROM exai_commit_links WHERE issue_id IN ({chosen})"
+            " AND (commit_sha = ANY(%(shas)s) OR commit_sha = ANY(%(reverted)s)"
+            "  OR patch_id = ANY(%(pids)s) OR patch_id IN (SELECT patch_id"
+            "   FROM exai_commit_links WHERE commit_sha = ANY(%(reverted)s)))", params)
+        issues = {r[1]: Issue(*r) for r in issues_cur.fetchall()}
+        by_id = {i.id: i for i in issues.values()}
+        for issue_id, n, status, conv, completed in steps_cur.fetchall():
+            by_id[issue_id].steps[n] = Step(status, conv, completed)
+        links = [Link(issue_id, sha, pid, action, tuple(steps or ()), effects or {})
+                 for issue_id, sha, pid, action, steps, effects in links_cur.fetchall()]
+    return State(issues, links)
+
+
+def _rows(rows: Sequence[Sequence[Any]]) -> str:
+    """A batch of rows as one JSON array of arrays: one text parameter that the database
+    unpacks (jsonb_array_elements), instead of a typed array per column that the driver would
+    build element by element, or a statement per row (executemany)."""
+    return json.dumps(rows, default=_json_value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)  # UUID
+
+
+def write_effects(conn: psycopg.Connection[Any], effects: Effects) -> None:
+    """Write what engine.apply() returned: one statement per table, each row set passed as one
+    JSON parameter. Inside pipelined(), no round trip of its own."""
+    with conn.cursor() as cur:
+        if effects.issues:
+            cur.execute(
+                "UPDATE exai_issues i SET status = u.v->>1, fix_conversation_id = u.v->>2,"
+                " fix_date = (u.v->>3)::timestamptz, file_path = u.v->>4,"
+                " line_start = (u.v->>5)::int, line_end = (u.v->>6)::int"
+                " FROM jsonb_array_elements(%s::jsonb) AS u(v) WHERE i.id = (u.v->>0)::uuid",
+                (_rows([(i.id, i.status, i.fix_conversation_id, i.fix_date, i.file_path,
+                         i.line_start, i.line_end) for i in effects.issues]),))
+        if effects.steps:
+            cur.execute(
+                "UPDATE exai_issue_checklist c SET status = u.v->>2, conversation_id = u.v->>3,"
+                " completed_at = (u.v->>4)::timestamptz"
+                " FROM jsonb_array_elements(%s::jsonb) AS u(v)"
+                " WHERE c.issue_id = (u.v->>0)::uuid AND c.step_number = (u.v->>1)::int",
+                (_rows([(i, n, s.status, s.conversation_id, s.completed_at)
+                        for i, n, s in effects.steps]),))
+        if effects.updates:
+            cur.execute(
+                "INSERT INTO exai_issue_updates (issue_id, update_type, content, conversation_id,"
+                " created_at)"
+                " SELECT u.issue_id, u.kind, u.content, u.conv,"
+                " coalesce(last.at, u.at) + make_interval(secs => u.seq * 1e-6)"
+                " FROM (SELECT (v->>0)::uuid AS issue_id, v->>1 AS kind, v->>2 AS content,"
+                "  v->>3 AS conv, (v->>4)::timestamptz AS at, (v->>5)::int AS seq, ord"
+                "  FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, ord)) u"
+                # git dates commits to the second: an earlier commit's rows in the same second
+                # stay before this one's
+                " LEFT JOIN LATERAL (SELECT max(x.created_at) AS at FROM exai_issue_updates x"
+                "  WHERE x.issue_id = u.issue_id AND x.created_at >= u.at"
+                "  AND x.created_at < u.at + interval '1 second') last ON true"
+                " ORDER BY u.ord",
+                (_rows([(u.issue_id, u.kind, u.content, u.conversation_id, u.at, u.seq)
+                        for u in effects.updates]),))
+        if effects.links:
+            cur.execute(
+                "INSERT INTO exai_commit_links (issue_id, commit_sha, patch_id, action, steps,"
+                " conversation_id, repository, subject, committed_at, effects)"
+                " SELECT (v->>0)::uuid, v->>1, v->>2, v->>3,"
+                " (v->>4)::int[], v->>5, v->>6, v->>7,"
+                " (v->>8)::timestamptz, v->9"
+                " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, ord) ORDER BY ord"
+                " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO NOTHING",
+                (_rows([(lk.issue_id, lk.sha, lk.patch_id, lk.action,
+                         "{" + ",".join(map(str, lk.steps)) + "}",  # an int[] literal
+                         lk.conversation_id, lk.repository, lk.subject, lk.committed_at,
+                         lk.effects) for lk in effects.links]),))
+
+
+def issues_to_check(conn: psycopg.Connection[Any], numbers: Sequence[int],
+                    settings: Settings) -> dict[int, tuple[str, dict[int, str]]]:
+    """{issue number: (status, {step: status})} of those of numbers that exist, as
+    engine.check_known() takes them. One round trip."""
+    with conn.cursor() as cur:
+        with pipelined(conn, settings):
+            cur.execute(
+                "SELECT i.issue_number, i.status, coalesce(array_agg(c.step_number ORDER BY"
+                " c.step_number) FILTER (WHERE c.step_number IS NOT NULL), '{}'),"
+                " coalesce(array_agg(c.status ORDER BY c.step_number)"
+                " FILTER (WHERE c.step_number IS NOT NULL), '{}')"
+                " FROM exai_issues i LEFT JOIN exai_issue_checklist c ON c.issue_id = i.id"
+                " WHERE i.issue_number = ANY(%s) GROUP BY i.issue_number, i.status",
+                (sorted(numbers),))
+        return {r[0]: (r[1], dict(zip(r[2], r[3]))) for r in cur.fetchall()}
+
+
+def open_issue_paths(conn: psycopg.Connection[Any]) -> set[str]:
+    """Every (normalised) path an open issue sits on."""
+    with conn.cursor() as cur:
+        cur.execute(_OPEN_PATHS)
+        return {r[0] for r in cur.fetchall()}
+
+
+def linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
+                   ) -> dict[str, set[tuple[int, str]]]:
+    """(issue number, action) already linked to each of shas."""
+    if not shas:
+        return {}
+    out: dict[str, set[tuple[int, str]]] = {}
+    with conn.cursor() as cur:
+        cur.execute("SELECT l.commit_sha, i.issue_number, l.action FROM exai_commit_links l"
+                    " JOIN exai_issues i ON i.id = l.issue_id WHERE l.commit_sha = ANY(%s)",
+                    (list(shas),))
+        for sha, number, action in cur.fetchall():
+            out.setdefault(sha, set()).add((number, action))
+    return out

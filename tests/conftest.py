@@ -197,3 +197,151 @@ def hooked_repo(repo: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch) -
     git(repo, "commit", "-qm", "base")
     assert exai("install", cwd=repo).returncode == 0
     return repo
+
+
+# --------------------------------------------------------------------------- pgbouncer
+# A real pgbouncer in transaction pooling mode (as Supabase's pooler runs) in front of the
+# test server: `pgbouncer` is the running instance, `pooled` a seeded database reached
+# through it. Started on a free port in a tmp dir, stopped at the end of the session.
+
+
+@dataclass
+class Pgbouncer:
+    host: str
+    port: int
+    log: Path
+
+    def dsn(self, dbname: str, user: str = "postgres") -> str:
+        return f"postgresql://{user}@{self.host}:{self.port}/{dbname}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(pg_server: str) -> Iterator[Pgbouncer]:
+    import shutil
+    import tempfile
+    import time
+
+    from psycopg.conninfo import conninfo_to_dict
+
+    binary = shutil.which("pgbouncer") or next(
+        (p for p in ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer") if os.path.exists(p)), None)
+    if binary is None:
+        message = "pgbouncer is not installed (apt-get install pgbouncer; .ci/run does)"
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    server = conninfo_to_dict(pg_server)
+    host, port = str(server.get("host") or "127.0.0.1"), str(server.get("port") or 5432)
+    user = str(server.get("user") or "postgres")
+    # a directory pgbouncer's own user can enter: it refuses to run as root and drops to
+    # the user named in its configuration
+    work = Path(tempfile.mkdtemp(prefix="exai-pgbouncer-"))
+    work.chmod(0o777)
+    listen = _free_port()
+    ini = work / "pgbouncer.ini"
+    ini.write_text(
+        "[databases]\n"
+        f"* = host={host} port={port} user={user}\n"
+        "[pgbouncer]\n"
+        f"listen_addr = 127.0.0.1\nlisten_port = {listen}\nunix_socket_dir =\n"
+        "auth_type = trust\n"
+        f"auth_file = {work / 'users.txt'}\n"
+        "pool_mode = transaction\n"
+        "max_client_conn = 200\ndefault_pool_size = 4\nmax_db_connections = 8\n"
+        "server_idle_timeout = 10\n"
+        "ignore_startup_parameters = extra_float_digits,options\n"
+        + ("user = postgres\n" if os.geteuid() == 0 else "")
+    )
+    (work / "users.txt").write_text(f'"{user}" ""\n')
+    for path in work.iterdir():
+        path.chmod(0o644)
+    log = work / "pgbouncer.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([binary, str(ini)], stdout=out, stderr=subprocess.STDOUT,
+                                cwd=work)
+    try:
+        for _ in range(100):
+            if proc.poll() is not None or _listening("127.0.0.1", listen):
+                break
+            time.sleep(0.05)
+        if proc.poll() is not None or not _listening("127.0.0.1", listen):
+            pytest.fail(f"pgbouncer did not start:\n{log.read_text()}", pytrace=False)
+        yield Pgbouncer("127.0.0.1", listen, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def pooled(seeded: Database, pgbouncer: Pgbouncer) -> Database:
+    """The seeded database, reached through pgbouncer in transaction pooling mode."""
+    return Database(pgbouncer.dsn(seeded.name), seeded.name)
+
+
+# --------------------------------------------------------------------------- hook frameworks
+# `hook_repo`: a git clone of this project's working tree (tracked and new files, as they are
+# now), tagged v<version> as a release is, for .pre-commit-config.yaml's `repo:`.
+# `frameworks_path`: PATH with this interpreter's bin/ first (pre-commit, prek, exai-git-hook).
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    import shutil
+
+    try:  # Python 3.11+
+        import tomllib
+    except ImportError:  # pragma: no cover
+        import tomli as tomllib
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    dest = tmp_path_factory.mktemp("exai-git-src") / "exai-git"
+    names = subprocess.run(["git", "ls-files", "-z", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, check=True).stdout.decode().split("\0")
+    for name in filter(None, names):
+        src = ROOT / name
+        if src.is_file() and not name.endswith(".so"):
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    env = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "snapshot"],
+                 ["tag", f"v{version}"]):
+        subprocess.run(["git", *args], cwd=dest, env=env, check=True, capture_output=True)
+    return dest, f"v{version}"
+
+
+@pytest.fixture
+def frameworks_path(monkeypatch: pytest.MonkeyPatch) -> str:
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    monkeypatch.setenv("PATH", path)
+    return path
+
+
+# --------------------------------------------------------------------------- fault proxy
+
+
+@pytest.fixture
+def fault_proxy(pg_server: str) -> Iterator[Any]:
+    """A FaultProxy (tests/proxy.py) on 127.0.0.1:<free port> in front of the test server:
+    `proxy.dsn(db.dsn)` is a database through it, `proxy.mode = "stalled"` (up, slow,
+    stalled, stall_after_startup, refusing, down) switches faults, `proxy.accepted` counts
+    connections. Stopped after the test (and by itself after 10 minutes at most)."""
+    from tests.proxy import FaultProxy
+
+    parts = urlsplit(pg_server if "://" in pg_server else DEFAULT_TEST_DSN)
+    proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or 5432, lifetime=600)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

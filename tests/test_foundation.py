@@ -238,8 +238,11 @@ def test_conv_finds_issues_steps_and_updates(seeded: Database) -> None:
     assert [(s["issue_number"], s["step_number"]) for s in data["steps"]] == [(1, 2)]
     text = exai("conv", seed.CONVERSATION, "--dsn", seeded.dsn).stdout
     assert "EXAI-1 step 2: Create httpx.Client with timeout configuration [complete]" in text
-    none = exai("conv", "no-such-conversation", "--dsn", seeded.dsn)
+    none = exai("conv", "0f8fad5b-d9cb-469f-a165-70867728950e", "--dsn", seeded.dsn)
     assert none.returncode == 0 and "nothing recorded" in none.stdout
+    for bad in ("no-such-conversation", "44444444"):  # a prefix finds nothing: refused
+        refused = exai("conv", bad, "--dsn", seeded.dsn)
+        assert refused.returncode == 2 and "xxxxxxxx-xxxx" in refused.stderr, refused.stderr
 
 
 def test_context_markdown_and_json(seeded: Database) -> None:

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -169,26 +170,30 @@ def test_commit_msg_hook_follows_the_installed_prefix(repo: Path, seeded: Databa
     # not this repository's key: nothing to check, the hook lets it through without Python
     assert git(repo, "commit", "--allow-empty", "-qm", "Fixes EXAI-1 step 0",
                check=False).returncode == 0
-    assert "installed for another prefix" not in exai("doctor", cwd=repo).stdout
+    # the prefix is read at run time: a new one in the configuration needs no reinstall
     write(repo / ".exai-git.toml", 'prefix = "TASK"\n')
-    assert "installed for another prefix" in exai("doctor", cwd=repo).stdout
+    os.utime(repo / ".exai-git.toml", (time.time() + 5, time.time() + 5))
+    refused = git(repo, "commit", "--allow-empty", "-m", "Fixes TASK-1 step 0", check=False)
+    assert refused.returncode != 0 and "steps start at 1" in refused.stderr
+    assert (repo / ".git/exai-git/prefix").read_text() == "TASK\n"
 
 
-def logged_python(repo: Path, log: Path) -> None:
-    """Point the installed hooks at a python that notes each hook it starts."""
-    wrapper = repo.parent / "logged-python"
-    wrapper.write_text(f'#!/bin/sh\necho "$3" >> "{log}"\nexec "{sys.executable}" "$@"\n')
+def logged_python(repo: Path, log: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put first on PATH an exai-git-hook that notes each hook it starts (the installed hooks
+    look for it there)."""
+    bindir = repo.parent / "logged-bin"
+    bindir.mkdir(exist_ok=True)
+    wrapper = bindir / "exai-git-hook"
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\n'
+                       f'exec "{sys.executable}" -m exai_git.hookmain "$@"\n')
     wrapper.chmod(0o755)
-    for hook in (repo / ".git" / "hooks").iterdir():
-        text = hook.read_text()
-        if "exai-git hook" in text:
-            hook.write_text(text.replace(f"'{sys.executable}'", f"'{wrapper}'"))
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
 
 
-def test_post_commit_starts_no_python_when_the_scan_found_nothing(tracked: Path,
-                                                                  seeded: Database) -> None:
+def test_post_commit_starts_no_python_when_the_scan_found_nothing(
+        tracked: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     log = tracked.parent / "started.log"
-    logged_python(tracked, log)
+    logged_python(tracked, log, monkeypatch)
 
     def started(*args: str, files: dict[str, str] | None = None) -> list[str]:
         log.write_text("")

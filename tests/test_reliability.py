@@ -244,10 +244,12 @@ def test_sigkill_during_replay_never_half_applies(repo: Path, seeded: Database, 
         time.sleep(rng.uniform(0.05, 0.9))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        links = seeded.scalar("SELECT count(*) FROM exai_commit_links")
-        updates = seeded.scalar("SELECT count(*) FROM exai_issue_updates")
-        complete = seeded.scalar("SELECT count(*) FROM exai_issue_checklist"
-                                 " WHERE status = 'complete'")
+        # one statement, one snapshot: the killed client's COMMIT may still be landing, and
+        # counts read one after another could straddle it
+        [(links, updates, complete)] = seeded.query(
+            "SELECT (SELECT count(*) FROM exai_commit_links),"
+            " (SELECT count(*) FROM exai_issue_updates),"
+            " (SELECT count(*) FROM exai_issue_checklist WHERE status = 'complete')")
         # all or nothing: the transaction either committed or it did not
         assert (links, complete) in ((0, 0), (20, 20)), (links, complete)
         assert updates in (0, 22)
@@ -260,12 +262,12 @@ def test_sigkill_during_replay_never_half_applies(repo: Path, seeded: Database, 
 
 
 # --------------------------------------------------------------------------- batches in flight
-# engine.apply waits for a batch's COMMIT in a thread while it reads the next batch.
+# apply.apply sends a batch's COMMIT and reads the next batch while it is on its way.
 
 
 def _works(n: int) -> list[Any]:
-    from exai_git.engine import Work
     from exai_git.markers import Action
+    from exai_git.model import Work
 
     return [Work(sha * 40, f"step {i}", 1_700_000_000 + i, (Action(1, "fix", (i,)),))
             for i, sha in enumerate("abcdefg"[:n], 1)]
@@ -279,7 +281,7 @@ def test_a_batch_refused_at_commit_stops_the_run_after_the_batches_before_it(
         seeded: Database) -> None:
     import psycopg
 
-    from exai_git import engine
+    from exai_git import apply
 
     seeded.query(
         "CREATE FUNCTION refuse_b() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
@@ -288,7 +290,7 @@ def test_a_batch_refused_at_commit_stops_the_run_after_the_batches_before_it(
         " CREATE TRIGGER refuse_b BEFORE INSERT ON exai_commit_links"
         " FOR EACH ROW EXECUTE FUNCTION refuse_b()")
     with seeded.connect() as conn, pytest.raises(psycopg.errors.RaiseException, match="refused"):
-        engine.apply(conn, _works(3), seeded.settings(), batch_size=1)
+        apply.apply(conn, _works(3), seeded.settings(), batch_size=1)
     assert _linked(seeded) == ["a"]  # b rolled back whole, c never started
     steps = seeded.query("SELECT step_number, c.status FROM exai_issue_checklist c JOIN exai_issues"
                          " i ON i.id = c.issue_id WHERE i.issue_number = 1 AND step_number <= 3"
@@ -299,7 +301,7 @@ def test_a_batch_refused_at_commit_stops_the_run_after_the_batches_before_it(
 
 
 def test_reading_that_fails_lets_the_batch_in_flight_commit(seeded: Database) -> None:
-    from exai_git import engine
+    from exai_git import apply
 
     # b's writes take a while: its COMMIT is still on its way when reading fails
     seeded.query(
@@ -315,19 +317,55 @@ def test_reading_that_fails_lets_the_batch_in_flight_commit(seeded: Database) ->
 
     progress: list[int] = []
     with seeded.connect() as conn, pytest.raises(RuntimeError, match="git log died"):
-        engine.apply(conn, works(), seeded.settings(), batch_size=1, on_progress=progress.append)
+        apply.apply(conn, works(), seeded.settings(), batch_size=1, on_progress=progress.append)
     assert _linked(seeded) == ["a", "b"]
     assert progress == [1]  # a reported; b committed but the run ended before its report
 
 
 def test_every_batch_is_reported_in_order_once_committed(seeded: Database) -> None:
-    from exai_git import engine
+    from exai_git import apply
 
     progress: list[int] = []
     with seeded.connect() as conn:
-        report = engine.apply(conn, _works(5), seeded.settings(), batch_size=2,
-                              on_progress=progress.append)
+        report = apply.apply(conn, _works(5), seeded.settings(), batch_size=2,
+                             on_progress=progress.append)
     assert [c.sha[0] for c in report.commits] == list("abcde")
     assert all(c.applied and not c.errors for c in report.commits)
     assert progress == [2, 2, 1]
     assert _linked(seeded) == list("abcde")
+
+
+def test_the_next_batch_is_read_while_the_commit_before_it_is_on_its_way(
+        seeded: Database) -> None:
+    from exai_git import apply
+
+    seeded.query(
+        "CREATE FUNCTION slow_a() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        " IF NEW.commit_sha LIKE 'a%' THEN PERFORM pg_sleep(1); END IF;"
+        " RETURN NEW; END $$;"
+        " CREATE TRIGGER slow_a BEFORE INSERT ON exai_commit_links"
+        " FOR EACH ROW EXECUTE FUNCTION slow_a()")
+    seen_meanwhile: list[tuple[bool, list[str]]] = []
+
+    def a_is_being_written() -> bool:
+        """The server is running a's INSERT: its writes were sent, not held back."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if seeded.scalar("SELECT count(*) FROM pg_stat_activity WHERE datname ="
+                             " current_database() AND state = 'active'"
+                             " AND query LIKE 'INSERT INTO exai_commit_links%'"):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def works() -> Iterator[Any]:
+        a, b = _works(2)
+        yield a
+        seen_meanwhile.append((a_is_being_written(), _linked(seeded)))
+        yield b
+
+    with seeded.connect() as conn:
+        report = apply.apply(conn, works(), seeded.settings(), batch_size=1)
+    assert seen_meanwhile == [(True, [])]
+    assert [c.sha[0] for c in report.commits] == ["a", "b"]
+    assert _linked(seeded) == ["a", "b"]

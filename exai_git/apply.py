@@ -1,0 +1,335 @@
+"""Load -> engine -> write: applies commits' work to the tracker, a batch per transaction, and
+queues it in the outbox when the database cannot take it. Also builds the work of a commit
+(work_for) and streams a range's work for a backfill (apply_revs).
+
+A batch is one transaction of two round trips: store.load_state (which locks the issues the
+batch touches), then engine.apply in memory, and store.write_effects with the COMMIT.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from exai_git import markers
+    from exai_git.config import Settings
+    from exai_git.diff import FileChange
+    from exai_git.engine import Check
+    from exai_git.markers import Action
+    from exai_git.model import CommitResult, PathChange, Report, Work
+    from exai_git.repo import Commit, Repo
+
+Say = Callable[[str], None]
+BATCH = 500
+
+
+# --------------------------------------------------------------------------- load -> write
+
+
+def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settings, *,
+          batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None) -> Report:
+    """Apply works oldest first, a batch per transaction; idempotent. A batch that fails rolls
+    back whole and ends the run.
+
+    The batches share one pipeline: a batch's writes and COMMIT are sent and not waited for,
+    so the database works on them while the next batch is read from git; that batch's first
+    answer (its reads and row locks) comes after them. A batch is reported (on_progress) only
+    once its COMMIT has been answered."""
+    from exai_git import engine, store
+    from exai_git.model import CommitResult, Report
+
+    report = Report()
+    batch: list[Work] = []
+    sent: list[tuple[int, list[CommitResult]]] = []  # batches whose COMMIT is on its way
+
+    def committed() -> None:
+        for count, results in sent:
+            report.commits.extend(results)
+            if on_progress:
+                on_progress(count)
+        sent.clear()
+
+    def flush() -> None:
+        with store.transaction(conn, settings):
+            state = store.load_state(conn, batch)  # answered after the batches sent before
+            committed()
+            effects = engine.apply(state, batch, settings.prefix)
+            store.write_effects(conn, effects)
+        sent.append((len(batch), effects.results))
+        batch.clear()
+
+    with store.pipeline(conn):
+        for work in works:
+            report.read += 1
+            if work.applied_before:
+                report.commits.append(CommitResult(
+                    work.sha, work.subject,
+                    skipped=[f"{d} (already applied)" for d in work.applied_before]))
+            if not work.needs_database:
+                if on_progress:
+                    on_progress(1)
+                continue
+            batch.append(work)
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+    committed()
+    return report
+
+
+def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Settings) -> Check:
+    """What applying actions would do wrong (engine.check_known), against the database. One
+    round trip, none when no issue is named."""
+    from exai_git import engine, store
+
+    numbers = {a.issue for a in actions}
+    known = store.issues_to_check(conn, sorted(numbers), settings) if numbers else {}
+    return engine.check_known(known, actions, settings.prefix)
+
+
+# --------------------------------------------------------------------------- landing
+
+
+def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> None:
+    """Apply the queue, oldest first, then works, and say what happened; on an unreachable
+    database, queue works instead."""
+    from exai_git import store
+    from exai_git.errors import DatabaseUnreachable, SchemaError
+    from exai_git.hooks import forget_issue_paths, outbox
+    from exai_git.outbox import OutboxError
+
+    box = outbox(repo)
+    needed = [w for w in works if w.needs_database]
+    try:
+        queued = box.items()
+    except OutboxError as e:  # h3: queue unreadable (locked): own work must not overtake it
+        if needed:
+            box.put(needed, str(e))
+            say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
+        return
+    if not needed and not queued:
+        return
+    try:
+        with store.connect(settings) as conn:
+            report = apply(conn, [w for _, w in queued] + needed, settings)
+        for item in box.settle(queued, report):  # h3: unappliable work kept as failed
+            say(f"EXAI: error: queued work {item.id} ({item.sha[:10]}) cannot apply: "
+                f"{item.reason}; kept as failed (`exai-git sync --drop {item.id}` removes it)")
+        if report.moves:
+            forget_issue_paths(repo)
+        for line in report_lines(report, settings.prefix):
+            say(line)
+        return
+    except DatabaseUnreachable as e:
+        state, reason = "database unreachable", str(e)
+    except SchemaError as e:
+        state, reason = "database not ready", str(e)
+    except Exception as e:
+        mapped = _unreachable(e)
+        if mapped is None:
+            raise
+        state, reason = mapped
+    if needed:
+        box.put(needed, reason)
+    total = box.count()
+    say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''} queued, "
+        f"run `exai-git sync` ({reason})")
+
+
+def _unreachable(e: Exception) -> tuple[str, str] | None:
+    """Why the database cannot take the work now (so it is queued), or None for a bug.
+    A private copy until errors.py's one mapping of low-level errors replaces it."""
+    import psycopg
+
+    if isinstance(e, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
+        return "database too slow", f"no answer within the statement timeout ({_one_line(e)})"
+    if isinstance(e, psycopg.OperationalError):
+        return "database unreachable", f"lost the connection ({_one_line(e)})"
+    if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
+                      psycopg.errors.UndefinedColumn)):
+        return "database not ready", "it has no exai-git schema; run `exai-git db migrate`"
+    if isinstance(e, psycopg.errors.InsufficientPrivilege):
+        return "database refused the update", _one_line(e)
+    return None
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
+    """Replay the queue, oldest first; items leave it only once applied."""
+    from exai_git import store
+    from exai_git.hooks import outbox
+    from exai_git.model import Report
+
+    box = outbox(repo)
+    queued = box.items()
+    if not queued:
+        return 0, Report()
+    with store.connect(settings) as conn:
+        report = apply(conn, [w for _, w in queued], settings, batch_size=100)
+    box.settle(queued, report)  # h3: unappliable work kept as failed, not deleted
+    return len(queued), report
+
+
+def report_lines(report: Report, prefix: str) -> list[str]:
+    from exai_git.render import clean
+
+    lines = []
+    for c in report.commits:
+        for text in c.applied:
+            lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
+        for text in c.moves:
+            lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
+        for text in c.warnings:
+            lines.append(f"EXAI: warning: {c.sha[:10]} {clean(text)}")
+        for text in c.errors:
+            lines.append(f"EXAI: error: {c.sha[:10]} {clean(text)}")
+    return lines
+
+
+# --------------------------------------------------------------------------- work
+
+
+def work_for(repo: Repo, commit: Commit, settings: Settings, *,
+             parsed: markers.Parsed | None = None, patch_id: str | None = None,
+             changes: Sequence[FileChange] | None = None) -> Work:
+    """The work of a landed commit: its actions, the commits it reverts, its patch-id (when it
+    has markers) and what it did to files open issues may sit on."""
+    from exai_git.model import Work
+
+    parsed = parsed or _parse(commit.message, settings)
+    reverts = tuple(_resolve_reverts(repo, parsed.reverts))
+    if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
+        patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
+    if changes is None:
+        changes = repo.changes_of(commit)
+    return Work(commit.sha, commit.subject, commit.committed_at, parsed.actions, reverts,
+                patch_id, _path_changes(changes), settings.repository or repo.root.name)
+
+
+def _parse(message: str, settings: Settings) -> markers.Parsed:
+    from exai_git import markers
+
+    return markers.parse(message, prefix=settings.prefix, comment_char=None,
+                         env_conversation=os.environ.get("EXAI_CONVERSATION_ID"))
+
+
+def _path_changes(changes: Iterable[FileChange]) -> tuple[PathChange, ...]:
+    from exai_git.model import PathChange
+
+    return tuple(PathChange(c.status, c.old_path, c.new_path, c.hunks, c.binary or c.submodule)
+                 for c in changes if c.old_path and c.status != "added")
+
+
+def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
+    from exai_git.errors import ExaiError
+
+    for sha in shas:
+        try:
+            yield repo.resolve(sha)
+        except ExaiError:
+            if len(sha) in (40, 64):
+                yield sha
+
+
+# --------------------------------------------------------------------------- backfill
+
+
+def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
+               progress: Callable[[int], None] | None = None) -> Report:
+    """`exai-git apply`: HEAD, one revision, or a range backfilled oldest first."""
+    from exai_git import store
+
+    spec = spec or "HEAD"
+    if ".." not in spec:
+        works: Iterable[Work] = [work_for(repo, repo.commit(spec), settings)]
+        log = None
+    else:
+        include, exclude = repo.range_shas(spec)
+        # git walks the range while the database driver loads and connects
+        log = repo.iter_log(include, exclude)
+        works = _range_works(repo, include, exclude, log, settings)
+    try:
+        with store.connect(settings) as conn:
+            with conn.cursor() as cur:
+                store.require_schema(cur)
+            conn.commit()
+            return apply(conn, works, settings, on_progress=progress)
+    finally:
+        if log is not None:
+            log.close()
+
+
+def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterator[Commit],
+                 settings: Settings) -> Iterator[Work]:
+    """Work for each commit of a range, streamed from one `git log` (log, started by the
+    caller). Commits whose actions are all linked already are reported as such without more
+    work; patch-ids and diffs are asked for only where a commit has new markers or touches a
+    file an open issue is on."""
+    from exai_git import markers, store
+    from exai_git.engine import merged_actions
+    from exai_git.model import Work
+
+    with store.connect(settings) as conn:
+        conn.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
+        issue_paths = store.open_issue_paths(conn)
+        touched = repo.commits_touching(include, exclude, issue_paths) if issue_paths else set()
+        pending: list[tuple[Commit, markers.Parsed]] = []
+        started: list[Callable[[], Iterator[Work]]] = []
+
+        def flush() -> Iterator[Work]:
+            """Work for the pending commits. Their patch-ids are computed by git in the
+            background while the next batch is read; this batch's work is yielded when
+            the next one is flushed (the order of the commits that do something is kept)."""
+            linked = store.linked_actions(conn, [c.sha for c, _ in pending])
+            batch: list[Work | tuple[Commit, markers.Parsed]] = []
+            for commit, parsed in pending:
+                actions = merged_actions(parsed.actions)
+                keys = {(a.issue, a.action) for a in actions}
+                if (keys and not parsed.reverts and commit.sha not in touched
+                        and keys <= linked.get(commit.sha, set())):
+                    batch.append(Work(commit.sha, commit.subject, commit.committed_at,
+                                      applied_before=tuple(markers.describe(a, settings.prefix)
+                                                           for a in actions)))
+                else:
+                    batch.append((commit, parsed))
+            marked = [c.sha for c, p in (b for b in batch if isinstance(b, tuple))
+                      if (p.actions or p.reverts) and len(c.parents) <= 1]
+            patch_ids = repo.start_patch_ids(marked)
+            pending.clear()
+
+            def finish() -> Iterator[Work]:
+                pids = patch_ids()
+                for item in batch:
+                    if isinstance(item, Work):
+                        yield item
+                        continue
+                    commit, parsed = item
+                    changes: list[FileChange] | None = None if commit.sha in touched else []
+                    yield work_for(repo, commit, settings, parsed=parsed,
+                                   patch_id=pids.get(commit.sha), changes=changes)
+
+            started.append(finish)
+            if len(started) > 1:
+                yield from started.pop(0)()
+
+        for commit in log:
+            parsed = _parse(commit.message, settings)
+            if not (parsed.actions or parsed.reverts or commit.sha in touched):
+                yield Work(commit.sha, commit.subject, commit.committed_at)
+                continue
+            pending.append((commit, parsed))
+            if len(pending) >= BATCH:
+                yield from flush()
+        if pending:
+            yield from flush()
+        while started:
+            yield from started.pop(0)()

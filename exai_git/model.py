@@ -1,0 +1,229 @@
+"""Plain values the engine takes and returns: a commit's work, the issues' state, the effects
+of applying work, and what a run reports. No I/O; the outbox stores Work as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from exai_git.markers import Action
+from exai_git.ranges import Hunk
+
+# --------------------------------------------------------------------------- work
+
+
+@dataclass(frozen=True)
+class PathChange:
+    """What one commit did to one file, as far as issue locations care."""
+
+    status: str
+    old_path: str | None
+    new_path: str | None
+    hunks: tuple[Hunk, ...] = ()
+    binary: bool = False
+
+
+@functools.lru_cache(maxsize=1024)
+def _utc(seconds: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Work:
+    """Everything needed to apply one commit; plain data, so the outbox can keep it."""
+
+    sha: str
+    subject: str
+    committed_at: int
+    actions: tuple[Action, ...] = ()
+    reverts: tuple[str, ...] = ()
+    patch_id: str | None = None
+    changes: tuple[PathChange, ...] = ()
+    repository: str | None = None
+    # Actions a backfill found already linked to this sha: reported as skipped, not re-read.
+    applied_before: tuple[str, ...] = ()
+
+    @property
+    def short(self) -> str:
+        return self.sha[:10]
+
+    @property
+    def when(self) -> dt.datetime:
+        return _utc(self.committed_at)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["actions"] = [
+            {"issue": a.issue, "action": a.action, "steps": list(a.steps),
+             "conversation_id": a.conversation_id} for a in self.actions
+        ]
+        data["changes"] = [
+            {**asdict(c), "hunks": [[h.old_start, h.old_count, h.new_start, h.new_count]
+                                    for h in c.hunks]} for c in self.changes
+        ]
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Work:
+        data = json.loads(text)
+        return cls(
+            sha=data["sha"], subject=data["subject"], committed_at=data["committed_at"],
+            actions=tuple(Action(a["issue"], a["action"], tuple(a["steps"]), a["conversation_id"])
+                          for a in data["actions"]),
+            reverts=tuple(data["reverts"]), patch_id=data["patch_id"],
+            changes=tuple(PathChange(c["status"], c["old_path"], c["new_path"],
+                                     tuple(Hunk(*h) for h in c["hunks"]), c["binary"])
+                          for c in data["changes"]),
+            repository=data.get("repository"),
+            applied_before=tuple(data.get("applied_before", ())),
+        )
+
+    @property
+    def needs_database(self) -> bool:
+        return bool(self.actions or self.reverts or self.changes)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class CommitResult:
+    sha: str
+    subject: str
+    applied: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    moves: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    commits: list[CommitResult] = field(default_factory=list)
+    read: int = 0
+
+    def _total(self, kind: str) -> int:
+        return sum(len(getattr(c, kind)) for c in self.commits)
+
+    @property
+    def applied(self) -> int:
+        return self._total("applied")
+
+    @property
+    def skipped(self) -> int:
+        return self._total("skipped")
+
+    @property
+    def errors(self) -> int:
+        return self._total("errors")
+
+    @property
+    def moves(self) -> int:
+        return self._total("moves")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"commits_read": self.read, "actions_applied": self.applied,
+                "skipped": self.skipped, "errors": self.errors, "moves": self.moves,
+                "commits": [c.to_json() for c in self.commits if
+                            c.applied or c.skipped or c.errors or c.warnings or c.moves]}
+
+
+
+# --------------------------------------------------------------------------- state
+
+
+@dataclass
+class Step:
+    status: str
+    conversation_id: str | None = None
+    completed_at: dt.datetime | None = None
+
+
+@dataclass
+class Issue:
+    """An issue as the rules see it: status, fix fields, location and checklist."""
+
+    id: Any  # the database's uuid; any hashable value in tests
+    number: int
+    status: str
+    fix_conversation_id: str | None = None
+    fix_date: dt.datetime | None = None
+    file_path: str | None = None
+    line_start: int | None = None
+    line_end: int | None = None
+    created_at: dt.datetime | None = None
+    steps: dict[int, Step] = field(default_factory=dict)
+
+    def copy(self) -> Issue:
+        return dataclasses.replace(
+            self, steps={n: dataclasses.replace(s) for n, s in self.steps.items()})
+
+
+@dataclass(frozen=True)
+class Link:
+    """A commit-link row: one commit did `action` to one issue.
+
+    `effects` is what the link changed, enough to take it back from the current state:
+    {"status": [old, new]}, {"fix": [old fix_conversation_id, old fix_date (ISO)]},
+    {"steps": {"n": old status}}, {"ignored": true} (the action changed nothing),
+    {"of": sha} (a revert), {"of_action": action} (a rewrite), {"from"/"to": [path, a, b]}
+    (a move)."""
+
+    issue_id: Any
+    sha: str
+    patch_id: str | None
+    action: str
+    steps: tuple[int, ...] = ()
+    effects: Mapping[str, Any] = field(default_factory=dict)
+    conversation_id: str | None = None
+    repository: str | None = None
+    subject: str = ""
+    committed_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class State:
+    """What a batch of works may touch: the issues they name (by number), those their reverts
+    reach and the open ones on the files they change; the links of these commits, of their
+    patch-ids and of the commits they revert."""
+
+    issues: Mapping[int, Issue]
+    links: Sequence[Link] = ()
+
+
+# --------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class Update:
+    """An exai_issue_updates row; seq orders the rows of one batch (same-second commits)."""
+
+    issue_id: Any
+    kind: str
+    content: str
+    conversation_id: str | None
+    at: dt.datetime
+    seq: int
+
+
+@dataclass
+class Effects:
+    """What applying a batch changes: issues whose fields changed (their new values, steps
+    aside), steps that changed as (issue id, number, new values), rows to add, and a result
+    per work, in order."""
+
+    issues: list[Issue] = field(default_factory=list)
+    steps: list[tuple[Any, int, Step]] = field(default_factory=list)
+    updates: list[Update] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    results: list[CommitResult] = field(default_factory=list)
+
+
