@@ -27,7 +27,9 @@ class Budget:
         self.seconds = seconds
         self.total = total
         # a hook keeps part of its budget for what follows a timeout (saying it, queueing)
-        keep = min(seconds * 0.2, 0.5) if total else 0.0
+        # and for the commit's other hooks (each starts Python and asks git before it finds
+        # the tracker backed off): a commit then costs about the budget in all
+        keep = min(seconds * 0.3, 1.0) if total else 0.0
         self._deadline = (time.monotonic() if started is None else started) + seconds - keep
 
     def remaining(self) -> float:

@@ -168,8 +168,8 @@ def _check_back_off(dsn: str) -> None:
 
     ago = budget.backed_off(budget.tracker_key(dsn))
     if ago is not None:
-        raise BackedOff(f"the tracker at {endpoint(dsn)} did not answer {ago:.0f} s ago; "
-                        f"not tried again for {budget.BACKOFF_SECONDS:g} s")
+        raise BackedOff(f"tracker at {endpoint(dsn)} not tried: it failed {ago:.0f} s ago "
+                        f"(tried again {budget.BACKOFF_SECONDS:g} s after)")
 
 
 NO_TRACKER = ("no tracker is configured (set EXAI_GIT_DSN or DATABASE_URL, or dsn in "
