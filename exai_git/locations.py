@@ -50,7 +50,7 @@ def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | No
                    for a in sorted(a for a in anchors if a and a not in missing)}
         updates: list[Located] = []
         comments: list[tuple[Any, str]] = []
-        for row in rows:
+        for row in sorted(rows, key=lambda r: r.issue_number):  # locked in id order
             key = f"{prefix}-{row.issue_number}"
             anchor = row.anchor_sha or old_head
             if anchor is None or anchor == new_head:
@@ -99,8 +99,10 @@ def scan_base(repo: Repo, target: str | None) -> str | None:
     """The commit a scan compares against: HEAD for the staged change (None before the
     first commit), the merge base for A..B, the first parent for a revision (None for a
     root commit)."""
+    from exai_git.repo import rev_parse_optional
+
     if target is None:
-        return repo.resolve("HEAD") if repo.has_head() else None
+        return rev_parse_optional(repo, "HEAD")
     if ".." in target:
         a, b = target.replace("...", "..").split("..", 1)
         a_sha, b_sha = repo.resolve(a or "HEAD"), repo.resolve(b or "HEAD")
