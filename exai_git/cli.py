@@ -400,18 +400,32 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
 
 @cli.command("sync")
 @dsn_option
+@click.option("--drop", "drop_id", type=int, metavar="ID",
+              help="Delete queued item ID (a failed one, as listed by sync) instead.")
 @pass_ctx
-def sync_cmd(ctx: Ctx) -> None:
+def sync_cmd(ctx: Ctx, drop_id: int | None) -> None:
     """Replay the work queued while the database could not be reached."""
-    from exai_git import apply
+    from exai_git import apply, hooks, render
 
     repo = _repo()
+    if drop_id is not None:  # h3: failed queued work stays until dropped
+        if not hooks.outbox(repo).drop(drop_id):
+            raise ExaiError(f"no queued item {drop_id}; `exai-git sync` lists the failed ones")
+        echo(f"dropped queued item {drop_id}")
+        return
     count, report = apply.sync(repo, ctx.settings)
     for line in apply.report_lines(report, ctx.settings.prefix):
         echo(line)
     echo(f"{count} queued commit{'s' if count != 1 else ''} replayed, "
          f"{report.applied} action{'s' if report.applied != 1 else ''} applied, "
          f"{report.skipped} already applied")
+    failed = hooks.outbox(repo).failed()  # h3: report failed work, exit 1
+    for item in failed:
+        echo(f"failed {item.id}: commit {item.sha[:10]} cannot apply: {render.clean(item.reason)}"
+             f"; fix the tracker and run `exai-git apply {item.sha[:10]}`, then "
+             f"`exai-git sync --drop {item.id}`")
+    if failed:
+        raise SystemExit(EXIT_CHECK_FAILED)
 
 
 @cli.command("install")

@@ -182,19 +182,12 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
 
 
 def _repository(repo: Repo, settings: Settings) -> list[Check]:
-    from exai_git import hooks
-
     out = _hooks(repo, settings.apply_on)
     native = any(c.detail.startswith("native") for c in out)
     uses_framework = any(c.detail.startswith("through") for c in out)
     if native or uses_framework:
         out.append(_hook_server())
-    queued = hooks.outbox(repo).count()
-    if queued:
-        out.append(Check(WARN, "queue", f"{queued} commit{'s' if queued != 1 else ''} waiting; "
-                                        "run `exai-git sync`"))
-    else:
-        out.append(Check(OK, "queue", "empty"))
+    out.append(_queue(repo))
     if repo.is_shallow():
         out.append(Check(WARN, "history", "shallow clone: backfill sees only the fetched "
                                           "history (git fetch --unshallow for all of it)"))
@@ -244,3 +237,21 @@ def _secrets_in_tracked_files(repo: Repo) -> list[str]:
         if _SECRET_DSN.search(text):
             found.append(name)
     return found
+
+
+def _queue(repo: Repo) -> Check:
+    """The outbox: waiting work, and work kept as failed until dropped (h3)."""
+    from exai_git import hooks
+    from exai_git.outbox import OutboxError
+
+    try:
+        queued, failed = hooks.outbox(repo).counts()
+    except OutboxError as e:
+        return Check(FAIL, "queue", str(e))
+    if failed:
+        return Check(FAIL, "queue", f"{failed} queued commit{'s' if failed != 1 else ''} cannot "
+                                    f"apply ({queued} waiting); run `exai-git sync` to see why")
+    if queued:
+        return Check(WARN, "queue", f"{queued} commit{'s' if queued != 1 else ''} waiting; "
+                                    "run `exai-git sync`")
+    return Check(OK, "queue", "empty")
