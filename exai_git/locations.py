@@ -38,16 +38,23 @@ def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | No
     have is skipped with a note, never guessed. Returns report lines ("EXAI-1: ...")."""
     from exai_git import diff, store
     from exai_git import repo as git
+    from exai_git.paths import norm_path
 
     report: list[str] = []
+    changes: dict[str, list[FileChange]] = {}
+    missing: set[str] = set()
+    if old_head and old_head != new_head:
+        missing = git.missing_commits(repo, [old_head])
+        if not missing:
+            changes[old_head] = git.changes_between(repo, old_head, new_head)
+    changed = None if old_head not in changes else \
+        sorted({norm_path(c.old_path) for c in changes[old_head] if c.old_path})
     with conn.transaction():
-        rows = store.locations_to_move(conn, new_head)
-        anchors = {r.anchor_sha or old_head for r in rows}
-        anchors.discard(None)
-        anchors.discard(new_head)
-        missing = git.missing_commits(repo, [a for a in anchors if a])
-        changes = {a: git.changes_between(repo, a, new_head)
-                   for a in sorted(a for a in anchors if a and a not in missing)}
+        rows = store.locations_to_move(conn, new_head, old_head, changed)
+        anchors = {r.anchor_sha or old_head for r in rows} - {None, new_head, *changes}
+        missing |= git.missing_commits(repo, [a for a in anchors if a])
+        changes.update((a, git.changes_between(repo, a, new_head))
+                       for a in sorted(a for a in anchors if a and a not in missing))
         updates: list[Located] = []
         comments: list[tuple[Any, str]] = []
         for row in sorted(rows, key=lambda r: r.issue_number):  # locked in id order

@@ -759,9 +759,18 @@ class Located:
     anchor_sha: str | None
 
 
-def locations_to_move(conn: psycopg.Connection[Any], new_head: str) -> list[Located]:
-    """Open issues with a file whose anchor is not new_head, locked (id order) for the move."""
+def locations_to_move(conn: psycopg.Connection[Any], new_head: str, old_head: str | None,
+                      changed: Sequence[str] | None) -> list[Located]:
+    """Open issues with a file whose anchor is not new_head, locked (id order) for the move.
+    When changed (the normalised old-side paths of old_head..new_head) is given, the issues
+    anchored at old_head (or not at all) on other files are first re-anchored at new_head
+    in the database, unread: their lines are the same there."""
     with conn.cursor() as cur:
+        if changed is not None and old_head:
+            cur.execute(
+                f"UPDATE exai_issues SET anchor_sha = %s WHERE {_OPEN}"
+                " AND (anchor_sha = %s OR anchor_sha IS NULL)"
+                " AND exai_norm_path(file_path) <> ALL(%s)", (new_head, old_head, list(changed)))
         cur.execute(
             "SELECT id, issue_number, file_path, line_start, line_end, anchor_sha"
             f" FROM exai_issues WHERE {_OPEN} AND anchor_sha IS DISTINCT FROM %s"

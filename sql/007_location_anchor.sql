@@ -31,3 +31,13 @@ BEGIN
     END IF;
 END
 $$;
+
+-- Every main-line move re-anchors the open issues whose files it left alone: that is not an
+-- update of the issue, so it leaves updated_at as it was (a moved location still counts).
+DROP TRIGGER IF EXISTS exai_issues_touch ON exai_issues;
+CREATE TRIGGER exai_issues_touch BEFORE UPDATE ON exai_issues
+    FOR EACH ROW
+    WHEN (OLD.anchor_sha IS NOT DISTINCT FROM NEW.anchor_sha
+          OR (to_jsonb(OLD) - 'anchor_sha' - 'updated_at')
+             IS DISTINCT FROM (to_jsonb(NEW) - 'anchor_sha' - 'updated_at'))
+    EXECUTE FUNCTION exai_touch_updated_at();

@@ -90,7 +90,12 @@ def test_a_fast_forward_moves_the_lines_once(main: Path, seeded: Database) -> No
     assert where(seeded, 2) == (KIMI, 58, 60, a)
     git(main, "checkout", "-q", "main")
     git(main, "merge", "-q", "--ff-only", "feature")
+    touched = "SELECT updated_at FROM exai_issues WHERE issue_number = %s"
+    before = {n: seeded.scalar(touched, (n,)) for n in (2, 3)}
     report = move(seeded, main, a, b)
+    # re-anchoring an issue whose file did not change is not an update of it
+    assert seeded.scalar(touched, (3,)) == before[3]
+    assert seeded.scalar(touched, (2,)) > before[2]
     assert report == [f"EXAI-2: location moved: {KIMI}:58-60 -> {KIMI}:61-63 "
                       f"(main moved {a[:7]}..{b[:7]})"]
     assert where(seeded, 2) == (KIMI, 61, 63, b)
