@@ -57,6 +57,7 @@ def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | No
                        for a in sorted(a for a in anchors if a and a not in missing))
         updates: list[Located] = []
         comments: list[tuple[Any, str]] = []
+        renamed = False
         for row in sorted(rows, key=lambda r: r.issue_number):  # locked in id order
             key = f"{prefix}-{row.issue_number}"
             anchor = row.anchor_sha or old_head
@@ -81,12 +82,17 @@ def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | No
                 comments.append((row.id, message))
                 report.append(f"{key}: warning: {message}")
                 continue
+            renamed = renamed or moved.path != row.file_path
             after = _where(moved.path, moved.line_start, moved.line_end)
             if after != before:
                 message = f"location moved: {before} -> {after} ({span})"
                 comments.append((row.id, message))
                 report.append(f"{key}: {message}")
         store.write_locations(conn, updates, comments)
+    if renamed:
+        from exai_git.hooks import forget_issue_paths
+
+        forget_issue_paths(repo)  # a rename moved an issue: the scan's path cache is stale
     return report
 
 

@@ -304,3 +304,20 @@ def test_untouched_lines_keep_their_text_through_real_diffs(
     assert new[there.line_start - 1:there.line_end] == old[start - 1:end]
     back = follow(changes_between(r, b, a), "f.txt", there.line_start, there.line_end)
     assert (back.line_start, back.line_end) == (start, end)
+
+
+def test_an_older_anchor_is_mapped_from_where_it_is(main: Path, seeded: Database) -> None:
+    a = head(main)
+    prepend(main / BASE, "b1\n")
+    git(main, "commit", "-qam", "a line on top of base")
+    b = head(main)
+    prepend(main / BASE, "b2\n")
+    prepend(main / KIMI, "k\n")
+    git(main, "commit", "-qam", "one more on each")
+    c = head(main)
+    seeded.query("UPDATE exai_issues SET anchor_sha = %s WHERE issue_number = 2", (b,))
+    report = move(seeded, main, b, c)  # issue 3 is still at a: both of b's lines count
+    assert report == [
+        f"EXAI-2: location moved: {KIMI}:58-60 -> {KIMI}:59-61 (main moved {b[:7]}..{c[:7]})",
+        f"EXAI-3: location moved: {BASE}:19-22 -> {BASE}:21-24 (main moved {a[:7]}..{c[:7]})"]
+    assert {where(seeded, n)[3] for n in (1, 2, 3)} == {c}
