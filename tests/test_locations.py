@@ -321,3 +321,26 @@ def test_an_older_anchor_is_mapped_from_where_it_is(main: Path, seeded: Database
         f"EXAI-2: location moved: {KIMI}:58-60 -> {KIMI}:59-61 (main moved {b[:7]}..{c[:7]})",
         f"EXAI-3: location moved: {BASE}:19-22 -> {BASE}:21-24 (main moved {a[:7]}..{c[:7]})"]
     assert {where(seeded, n)[3] for n in (1, 2, 3)} == {c}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from("abcdefg"), min_size=1, max_size=30),
+       st.lists(st.sampled_from("abcdefgh"), max_size=30), st.data())
+def test_a_range_through_a_diff_and_back_is_where_it_started(
+        old: list[str], new: list[str], data: st.DataObject) -> None:
+    """Pure: lines no hunk touches, mapped through a diff and through its reverse."""
+    import difflib
+
+    from exai_git.ranges import Hunk, hunks_from_opcodes, remap, touched
+
+    start = data.draw(st.integers(1, len(old)))
+    end = data.draw(st.integers(start, len(old)))
+    hunks = hunks_from_opcodes(
+        difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes())
+    if touched(start, end, hunks):
+        return
+    there = remap(start, end, hunks)
+    assert there is not None
+    assert new[there[0] - 1:there[1]] == old[start - 1:end]
+    back = [Hunk(h.new_start, h.new_count, h.old_start, h.old_count) for h in hunks]
+    assert remap(*there, back) == (start, end)
