@@ -100,7 +100,8 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
     database, queue works instead."""
     from exai_git import store
     from exai_git.errors import DatabaseUnreachable, SchemaError
-    from exai_git.hooks import forget_issue_paths, outbox
+    from exai_git.hooks import outbox
+    from exai_git.hookstate import forget_issue_paths
     from exai_git.outbox import OutboxError
 
     box = outbox(repo)
