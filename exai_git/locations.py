@@ -90,7 +90,7 @@ def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | No
                 report.append(f"{key}: {message}")
         store.write_locations(conn, updates, comments)
     if renamed:
-        from exai_git.hooks import forget_issue_paths
+        from exai_git.hookstate import forget_issue_paths
 
         forget_issue_paths(repo)  # a rename moved an issue: the scan's path cache is stale
     return report
@@ -119,7 +119,7 @@ def scan_base(repo: Repo, target: str | None) -> str | None:
     if ".." in target:
         a, b = target.replace("...", "..").split("..", 1)
         a_sha, b_sha = repo.resolve(a or "HEAD"), repo.resolve(b or "HEAD")
-        return repo.run("merge-base", a_sha, b_sha, check=False).decode().strip() or a_sha
+        return repo.merge_base(a_sha, b_sha) or a_sha
     commit = repo.commit(target)
     return commit.parents[0] if commit.parents else None
 
