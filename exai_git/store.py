@@ -801,6 +801,7 @@ def write_locations(conn: psycopg.Connection[Any], rows: Sequence[Located],
 def anchor_unanchored(conn: psycopg.Connection[Any], head: str) -> int:
     """Anchor the open issues filed without an anchor (by SQL) at head; how many."""
     with conn.cursor() as cur:
-        cur.execute(f"UPDATE exai_issues SET anchor_sha = %s WHERE anchor_sha IS NULL AND {_OPEN}",
-                    (head,))
-        return cur.rowcount
+        cur.execute(f"WITH u AS (UPDATE exai_issues SET anchor_sha = %s WHERE anchor_sha IS NULL"
+                    f" AND {_OPEN} RETURNING 1) SELECT count(*) FROM u", (head,))
+        row = cur.fetchone()
+        return int(row[0]) if row else 0

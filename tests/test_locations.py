@@ -344,3 +344,27 @@ def test_a_range_through_a_diff_and_back_is_where_it_started(
     assert new[there[0] - 1:there[1]] == old[start - 1:end]
     back = [Hunk(h.new_start, h.new_count, h.old_start, h.old_count) for h in hunks]
     assert remap(*there, back) == (start, end)
+
+
+def test_inside_a_callers_pipelined_transaction(main: Path, seeded: Database) -> None:
+    """As apply --branch would call it: in its pipeline and transaction, rolled back with it."""
+    a = head(main)
+    prepend(main / KIMI, "top\n")
+    git(main, "commit", "-qam", "a line on top")
+    b = head(main)
+    settings_ = seeded.settings()
+    with store.connect(settings_) as conn:
+        try:
+            with store.pipeline(conn), store.transaction(conn, settings_):
+                assert len(locations.move_locations(conn, Repo(main), a, b, "EXAI")) == 1
+                assert locations.anchor_new_issues(conn, b) == 0
+                raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass
+    assert where(seeded, 2) == (KIMI, 58, 60, a)
+    with store.connect(settings_) as conn:
+        with store.pipeline(conn), store.transaction(conn, settings_):
+            assert len(locations.move_locations(conn, Repo(main), a, b, "EXAI")) == 1
+    assert where(seeded, 2) == (KIMI, 59, 61, b)
+    with store.connect(settings_) as conn:  # a plain connection, no transaction of its own
+        assert locations.move_locations(conn, Repo(main), a, b, "EXAI") == []
