@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exai_git import locations, store
+from exai_git.diff import FileChange, follow
+from exai_git.ranges import Hunk
 from exai_git.repo import Repo, changes_between
 from tests.conftest import Database, exai, git, write
 
@@ -271,8 +273,6 @@ def test_untouched_lines_keep_their_text_through_real_diffs(
         repo: Path, start: int, size: int, edits: list[tuple[str, int, int]]) -> None:
     """Random edits that leave the issue's lines alone: mapped to the new commit, those lines
     hold the text they held; and mapped back, they are where they started."""
-    from exai_git.diff import follow
-
     end = start + size
     old = [f"line {i}\n" for i in range(1, 45)]
     new = list(old)
@@ -368,3 +368,26 @@ def test_inside_a_callers_pipelined_transaction(main: Path, seeded: Database) ->
     assert where(seeded, 2) == (KIMI, 59, 61, b)
     with store.connect(settings_) as conn:  # a plain connection, no transaction of its own
         assert locations.move_locations(conn, Repo(main), a, b, "EXAI") == []
+
+
+def _fc(status: str, old: str | None, new: str | None, hunks: tuple[tuple[int, int, int, int], ...]
+        = (), binary: bool = False) -> FileChange:
+    return FileChange(status, old, new, "100644", "100644", tuple(Hunk(*h) for h in hunks),
+                      binary)
+
+
+@pytest.mark.parametrize("change, where_, expected", [
+    (_fc("modified", "a.py", "a.py", ((1, 0, 1, 2),)), ("./a.py", 5, 6), ("./a.py", 7, 8, None)),
+    (_fc("modified", "a.py", "a.py", ((1, 0, 1, 2),)), ("a.py", 5, None), ("a.py", 7, None, None)),
+    (_fc("modified", "a.py", "a.py", ((5, 2, 4, 0),)), ("a.py", 5, 6), ("a.py", 5, 6, "lines deleted")),
+    (_fc("renamed", "a.py", "b.py"), ("a.py", 5, 6), ("b.py", 5, 6, None)),
+    (_fc("renamed", "a.py", "b.py"), ("a.py", None, None), ("b.py", None, None, None)),
+    (_fc("deleted", "a.py", None), ("a.py", 5, 6), ("a.py", 5, 6, "file deleted")),
+    (_fc("modified", "a.py", "a.py", ((1, 3, 1, 3),), binary=True), ("a.py", 2, 2),
+     ("a.py", 2, 2, None)),
+    (_fc("modified", "b.py", "b.py", ((1, 0, 1, 2),)), ("a.py", 5, 6), ("a.py", 5, 6, None)),
+])
+def test_follow(change: FileChange, where_: tuple[str, int | None, int | None],
+                expected: tuple[str, int | None, int | None, str | None]) -> None:
+    moved = follow([change], *where_)
+    assert (moved.path, moved.line_start, moved.line_end, moved.lost) == expected
