@@ -40,6 +40,8 @@ def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | No
     from exai_git import repo as git
     from exai_git.paths import norm_path
 
+    if old_head is not None and not old_head.strip("0"):
+        old_head = None  # git's null sha: the main line did not exist before
     report: list[str] = []
     changes: dict[str, list[FileChange]] = {}
     missing: set[str] = set()

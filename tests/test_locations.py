@@ -185,6 +185,10 @@ def test_a_whole_file_issue_follows_a_rename(main: Path, seeded: Database) -> No
            f"(main moved {a[:7]}..{b[:7]})" in report
     assert where(seeded, number) == ("src/providers/base.py", None, None, b)
     assert where(seeded, 3) == ("src/providers/base.py", 20, 23, b)
+    seeded.query("INSERT INTO exai_issues (title, severity, category, status, file_path)"
+                 " VALUES ('later', 'low', 'other', 'open', 'x.py')")
+    assert move(seeded, main, "0" * 40, b) == []  # no main line before: anchored where it is
+    assert where(seeded, number + 1) == ("x.py", None, None, b)
 
 
 def test_an_anchor_this_clone_lacks_is_skipped(main: Path, seeded: Database) -> None:
