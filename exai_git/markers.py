@@ -115,11 +115,10 @@ def parse(
         # No fence and no scissors line: every line is read on its own, and only the lines
         # naming the key, a trailer or a revert are looked at (the same walk as below).
         at = 0
-        for number, low in enumerate(lows, 1):
-            if k in low or "conversation" in low or "reverts commit" in low:
-                line = lines[number - 1]
-                _visit(out, text, at, number, line, key, comment_char, low)
-            at += len(low) + 1
+        for number, lowered in enumerate(lows, 1):
+            if k in lowered or "conversation" in lowered or "reverts commit" in lowered:
+                _visit(out, text, at, number, lines[number - 1], key, comment_char, lowered)
+            at += len(lowered) + 1
         return _finish(out, env_conversation)
     fences = "```" in text or "~~~" in text
     in_fence = below_scissors = False
