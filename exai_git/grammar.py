@@ -144,13 +144,13 @@ class _Line:
             return ref, pos  # no step, conversation or near miss follows
         seen_steps = seen_conv = False
         while pos < len(text) and text[pos].isspace():
-            s = STEP_KW_RE.match(text, pos)
-            if s and not seen_steps:
+            s = None if seen_steps else STEP_KW_RE.match(text, pos)
+            if s:
                 seen_steps = True
                 pos = self._steps(ref, s.end())
                 continue
-            c = CONV_RE.match(text, pos)
-            if c and not seen_conv:
+            c = None if seen_conv else CONV_RE.match(text, pos)
+            if c:
                 seen_conv = True
                 pos = c.end()
                 self._conversation(ref, c.group(1))
@@ -191,7 +191,7 @@ class _Line:
             if not STEP_ITEM_RE.match(self.text, sep.end()):
                 break
             pos = sep.end()
-        ref.steps = tuple(sorted(set(steps)))
+        ref.steps = (steps[0],) if len(steps) == 1 else tuple(sorted(set(steps)))
         return pos
 
     def _conversation(self, ref: _Ref, raw: str) -> None:
@@ -349,6 +349,10 @@ def parse_line(line: str, number: int, prefix: str, out: Collected,
                                       marker_text, number))
     if len(consumed) == 1 and consumed[0][0] <= keys[0] and keys[-1] < consumed[0][1]:
         return  # one marker holds every key: no mention, no near miss
+    if not consumed and len(keys) == 1 and first is not None:
+        out.ignored.append(Note(number, first.group(0), "mention: no marker verb before it",
+                                int(first.group(1))))  # the one key, an issue, a mention
+        return
     (st or _Line(text, number, prefix, out, low))._leftovers(consumed, keys)
 
 
