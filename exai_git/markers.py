@@ -109,23 +109,23 @@ def parse(
         lows = lowered.split("\n")
     out = _Message()
     scissors = comment_char + SCISSORS if comment_char else None
-    lines = text.split("\n")
     if lows is not None and not ("```" in text or "~~~" in text) and (
             scissors is None or scissors not in text):
         # No fence and no scissors line: every line is read on its own, and only the lines
         # naming the key, a trailer or a revert are looked at (the same walk as below).
         at = 0
         for number, lowered in enumerate(lows, 1):
+            end = at + len(lowered)
             if k in lowered or "conversation" in lowered or "reverts commit" in lowered:
-                _visit(out, text, at, number, lines[number - 1], key, comment_char, lowered)
-            at += len(lowered) + 1
+                _visit(out, text, at, number, text[at:end], key, comment_char, lowered)
+            at = end + 1
         return _finish(out, env_conversation)
     fences = "```" in text or "~~~" in text
     in_fence = below_scissors = False
     names = _names(key)
     at = 0
     low: str | None = None
-    for number, line in enumerate(lines, 1):
+    for number, line in enumerate(text.split("\n"), 1):
         start, at = at, at + len(line) + 1
         if lows is not None:
             low = lows[number - 1]
