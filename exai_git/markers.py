@@ -204,7 +204,8 @@ def _finish(out: _Message, env_conversation: str | None) -> Parsed:
                 out.warnings.append(Note(0, "EXAI_CONVERSATION_ID",
                                          f"EXAI_CONVERSATION_ID {value!r} is not a UUID; ignored"))
         if default_conv:
-            actions = [a if a.conversation_id else a._replace(conversation_id=default_conv)
+            actions = [a if a.conversation_id else
+                       Action(a.issue, a.action, a.steps, default_conv, a.text, a.line)
                        for a in actions]
         # One marker written twice (a squash message quoting a commit whose subject is also
         # the title) asks for one thing: the first is kept (Actions equal whatever their line).
