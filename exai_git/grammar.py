@@ -30,6 +30,7 @@ from exai_git.vocabulary import (
     WORD_NUM_RE,
     Action,
     Note,
+    Patterns,
     patterns,
     verb_of,
 )
@@ -44,7 +45,7 @@ class _Line:
     times, and the line costs time in proportion to its length, whatever its text."""
 
     def __init__(self, text: str, number: int, prefix: str, out: Collected,
-                 low: str | None) -> None:
+                 low: str | None, p: Patterns, may_negate: bool) -> None:
         self.text = text
         self.number = number
         self.out = out
@@ -53,12 +54,10 @@ class _Line:
         self.negation_starts: list[int] = []
         self.negation_ends: list[int] = []
         # the line in lower case when it is ASCII (same offsets): substring tests suffice
-        self.low = low = low if low is not None else text.lower() if text.isascii() else None
-        self.negations_to = len(text) if low is not None and not (
-            "no" in low or "never" in low or "without" in low or "n't" in low) else 0
+        self.negations_to = 0 if may_negate else len(text)
         self.commas_to, self.last_comma = 0, -1
         self.backwards = ""  # the line spelt backwards, once a verb is looked for
-        self.p = p = patterns(prefix)
+        self.p = p
         self.issue_re, self.near_re = p.issue, p.near
         self.prefix = prefix
 
@@ -168,10 +167,8 @@ class _Line:
 
     def _steps(self, ref: _Ref, pos: int) -> int:
         steps: list[int] = []
-        while True:
-            item = STEP_ITEM_RE.match(self.text, pos)
-            if item is None:
-                break
+        item = STEP_ITEM_RE.match(self.text, pos)
+        while item is not None:
             pos = item.end()
             first = int(item.group(1))
             last = int(item.group(2)) if item.group(2) else first
@@ -188,9 +185,7 @@ class _Line:
             sep = SEP_RE.match(self.text, pos)
             if sep is None or self.issue_re.match(self.text, sep.end()):
                 break
-            if not STEP_ITEM_RE.match(self.text, sep.end()):
-                break
-            pos = sep.end()
+            item = STEP_ITEM_RE.match(self.text, sep.end())  # None: the list ends at pos
         ref.steps = (steps[0],) if len(steps) == 1 else tuple(sorted(set(steps)))
         return pos
 
@@ -307,7 +302,7 @@ def parse_line(line: str, number: int, prefix: str, out: Collected,
                 vm = None
         if vm is None:
             if low is None or low.find("for", lo, at) >= 0:  # `Fix for EXAI-1`: a near miss
-                st = st or _Line(text, number, prefix, out, low)
+                st = st or _Line(text, number, prefix, out, low, p, may_negate)
                 st._verb_for(lo, at)
             continue
         start, verb_end = size - vm.end(1), size - vm.start(1)
@@ -325,13 +320,13 @@ def parse_line(line: str, number: int, prefix: str, out: Collected,
                 1 <= issue <= MAX_NUMBER):
             refs = [_Ref(issue)]  # one issue, nothing after it: the common marker
         else:
-            st = st or _Line(text, number, prefix, out, low)
+            st = st or _Line(text, number, prefix, out, low, p, may_negate)
             refs, end = st._issue_list(first)
         bound = end
         marker_text = text[start:end].strip()
         consumed.append((start, end))
         if may_negate:
-            st = st or _Line(text, number, prefix, out, low)
+            st = st or _Line(text, number, prefix, out, low, p, may_negate)
             if st._negated(clause_start, start):
                 for ref in refs:
                     out.ignored.append(Note(number, marker_text, "negated", ref.issue))
@@ -353,7 +348,7 @@ def parse_line(line: str, number: int, prefix: str, out: Collected,
         out.ignored.append(Note(number, first.group(0), "mention: no marker verb before it",
                                 int(first.group(1))))  # the one key, an issue, a mention
         return
-    (st or _Line(text, number, prefix, out, low))._leftovers(consumed, keys)
+    (st or _Line(text, number, prefix, out, low, p, may_negate))._leftovers(consumed, keys)
 
 
 def _qualified(text: str, start: int, end: int) -> bool:
