@@ -245,3 +245,22 @@ def test_a_file_name_that_is_not_utf8_applies_or_queues(
         _, said = commit(hooked_repo, "other.txt", f"Fixes EXAI-1 step 1 conv:{U}")
         assert step_status(seeded, 1) == "complete", said  # the queue is not blocked
     assert links(seeded, sha) == 1, said
+
+
+def test_one_oversized_message_drops_no_other_commits_markers(
+        hooked_repo: Path, seeded: Database, tmp_path: Path) -> None:
+    """Was: one message over the limit failed the whole range (and with apply_on = "push",
+    every commit of the push lost its markers)."""
+    message = tmp_path / "msg"
+    message.write_text("Fixes EXAI-2\n\n" + "x" * (2 << 20) + "\n")
+    skip = {"EXAI_GIT_SKIP": "1"}
+    write(hooked_repo / "a.txt", "a\n")
+    git(hooked_repo, "add", "-A")
+    git(hooked_repo, "commit", "-qF", str(message), env=skip)
+    write(hooked_repo / "b.txt", "b\n")
+    git(hooked_repo, "add", "-A")
+    git(hooked_repo, "commit", "-qm", f"Fixes EXAI-1 step 1 conv:{U}", env=skip)
+    out = exai("apply", "HEAD~2..HEAD", cwd=hooked_repo)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert step_status(seeded, 1) == "complete"
+    assert links(seeded, git(hooked_repo, "rev-parse", "HEAD~1").stdout.strip()) == 0
