@@ -40,6 +40,14 @@ def commit(repo: Path, name: str | bytes, message: str) -> tuple[float, str]:
     return took, proc.stderr
 
 
+def plain_cost(repo: Path) -> float:
+    """What a marker commit costs here while the tracker answers: the processes and git on this
+    machine under its load now. A fault may add at most the budget (and a second) to it."""
+    took, said = commit(repo, "warm.txt", "Refs EXAI-3")
+    assert "queued" not in said, said
+    return took
+
+
 def step_status(db: Database, step: int) -> str:
     return str(db.scalar("SELECT c.status FROM exai_issue_checklist c JOIN exai_issues i"
                          " ON i.id = c.issue_id WHERE i.issue_number = 1 AND c.step_number = %s",
@@ -71,9 +79,10 @@ def test_a_stalled_tracker_costs_the_budget_and_sync_replays(
         monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
     """Was: `git commit` hung forever against a server that stalls after connecting."""
     monkeypatch.setenv("EXAI_GIT_DSN", fault_proxy.dsn(seeded.dsn))
+    plain = plain_cost(hooked_repo)
     fault_proxy.mode = mode
     took, said = commit(hooked_repo, "a.txt", f"Fixes EXAI-1 step 1 conv:{U}")
-    assert took < budgeted + 1, (took, said)
+    assert took < plain + budgeted + 1, (took, plain, said)
     assert f"did not answer within {budgeted:g} s" in said, said
     assert "1 commit queued" in said, said
     assert step_status(seeded, 1) == "pending"
@@ -102,13 +111,14 @@ def test_after_a_timeout_hooks_queue_at_once_and_sync_tries_anyway(
         fault_proxy: FaultProxy, hooked_repo: Path, seeded: Database, budgeted: float,
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXAI_GIT_DSN", fault_proxy.dsn(seeded.dsn))
+    plain = plain_cost(hooked_repo)
     fault_proxy.mode = "stalled"
     commit(hooked_repo, "a.txt", f"Fixes EXAI-1 step 1 conv:{U}")
     tried = fault_proxy.accepted
     assert tried >= 1
     took, said = commit(hooked_repo, "b.txt", f"Fixes EXAI-1 step 2 conv:{U}")
     assert fault_proxy.accepted == tried, said  # no hook of the second commit tried it
-    assert took < budgeted + 0.5, (took, said)  # python and git only: no connect
+    assert took < plain + 0.5, (took, plain, said)  # python and git only: no connect
     assert "2 commits queued" in said and "not tried" in said, said
     fault_proxy.mode = "up"
     synced = exai("sync", cwd=hooked_repo)  # a command tries anyway, and clears the back-off
@@ -136,10 +146,11 @@ def test_a_refused_query_sets_no_back_off(
 def test_a_locked_table_costs_the_budget_once_per_commit(
         hooked_repo: Path, seeded: Database, budgeted: float) -> None:
     """Was: 15 s (three hooks x 5 s) and `error ignored terminating <psycopg.Pipeline ...>`."""
+    plain = plain_cost(hooked_repo)
     with psycopg.connect(seeded.dsn) as holder:
         holder.execute("LOCK TABLE exai_issues IN ACCESS EXCLUSIVE MODE")
         took, said = commit(hooked_repo, "a.txt", f"Fixes EXAI-1 step 1 conv:{U}")
-        assert took < budgeted + 1, (took, said)
+        assert took < plain + budgeted + 1, (took, plain, said)
         assert "1 commit queued" in said, said
         assert "Pipeline" not in said and "db migrate" not in said, said
     synced = exai("sync", cwd=hooked_repo)
@@ -151,15 +162,16 @@ def test_a_port_that_accepts_and_never_answers_costs_the_budget_once(
         hooked_repo: Path, seeded: Database, budgeted: float,
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Was: 9 s on every commit."""
+    plain = plain_cost(hooked_repo)
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)  # the kernel accepts; nothing ever answers
         port = listener.getsockname()[1]
         monkeypatch.setenv("EXAI_GIT_DSN", f"postgresql://postgres@127.0.0.1:{port}/x")
         first, said = commit(hooked_repo, "a.txt", f"Fixes EXAI-1 step 1 conv:{U}")
-        assert first < budgeted + 1, (first, said)
+        assert first < plain + budgeted + 1, (first, plain, said)
         second, said = commit(hooked_repo, "b.txt", f"Fixes EXAI-1 step 2 conv:{U}")
-        assert second < budgeted + 0.5 and "not tried" in said, (second, said)
+        assert second < plain + 0.5 and "not tried" in said, (second, plain, said)
         assert "2 commits queued" in said, said
 
 
