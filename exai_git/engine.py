@@ -12,6 +12,7 @@ The per-action rules are in rules.py.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,7 @@ from exai_git.rules import (
     OPEN_STATES,
     Applier,
     from_iso,
+    merge_effects,
     missing_steps,
 )
 
@@ -163,18 +165,21 @@ class _Rewinder(Applier):
             self.link(issue, "revert", (), None, {"of": target})
             self.result.applied.append(f"{self.key(issue)}: revert of {target[:10]}")
 
-    def equivalent(self, earlier: str, only_adds: bool) -> None:
+    def equivalent(self, earlier: Sequence[str], only_adds: bool) -> None:
         """This commit is the same work as `earlier`: its latest message decides. Markers
         kept move their links here (no new rows), added ones are applied, dropped or
         weakened ones are undone, unless this commit only adds (a cherry-pick)."""
-        w, e = self.work, earlier[:10]
-        old = {(lk.issue_id, lk.action): lk for lk in self.work_links(earlier)
-               if lk.action not in NOT_WORK}
+        w, e = self.work, ", ".join(sha[:10] for sha in earlier)
+        old: dict[tuple[Any, str], list[Link]] = {}
+        for sha in earlier:
+            for lk in self.work_links(sha):
+                if lk.action not in NOT_WORK:
+                    old.setdefault((lk.issue_id, lk.action), []).append(lk)
         handled: set[tuple[Any, str]] = set()
         for a in merged_actions(w.actions):
             issue = self.issues.get(a.issue)
-            prev = old.get((issue.id, a.action)) if issue is not None else None
-            if issue is None or prev is None or (w.progress_only and a.action != "progress"):
+            prev = old.get((issue.id, a.action), []) if issue is not None else []
+            if issue is None or not prev or (w.progress_only and a.action != "progress"):
                 self.apply(a)
                 continue
             handled.add((issue.id, a.action))
@@ -182,7 +187,7 @@ class _Rewinder(Applier):
             if self.in_force((issue.id, w.sha, a.action)) is not None:
                 self.result.skipped.append(f"{desc} (already applied)")
                 continue
-            have, want = set(prev.steps), set(a.steps)
+            have, want = {n for lk in prev for n in lk.steps}, set(a.steps)
             if want == have or (only_adds and want <= have):
                 if not only_adds:
                     self.relink(prev)
@@ -193,51 +198,71 @@ class _Rewinder(Applier):
                 extra = Action(a.issue, a.action, tuple(sorted(want - have)), a.conversation_id)
                 self.do(issue, extra, markers.describe(extra, self.prefix))
             else:
-                self.undo_all(issue, [prev], f" ({e} rewritten as {w.short}: "
-                              f"{_describe(prev, issue, self.prefix)} replaced)")
+                what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
+                self.undo_all(issue, prev, f" ({e} rewritten as {w.short}: {what} replaced)")
                 self.do(issue, a, desc)
         if only_adds:
             return
-        for (issue_id, _), prev in old.items():
+        for (issue_id, action), prev in old.items():
             issue = self.by_id.get(issue_id)
-            if issue is None or (issue_id, prev.action) in handled:
+            if issue is None or (issue_id, action) in handled:
                 continue
-            what = _describe(prev, issue, self.prefix)
-            self.undo_all(issue, [prev], f" ({e} rewritten as {w.short}: {what} dropped)")
+            what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
+            self.undo_all(issue, prev, f" ({e} rewritten as {w.short}: {what} dropped)")
             self.result.applied.append(f"{what}: undone (dropped when {e} was rewritten)")
 
-    def relink(self, prev: Link) -> None:
+    def relink(self, prev: Sequence[Link]) -> None:
+        """Move links to this commit (same markers): no new update rows. Several links of
+        one issue and action (a rebase squashed their commits) become one."""
         w = self.work
-        was = prev.effects.get("was") or []
-        was = [was] if isinstance(was, str) else list(was)
-        new = Link(prev.issue_id, w.sha, w.patch_id, prev.action, prev.steps,
-                   {**prev.effects, "was": [*was, prev.sha]}, prev.conversation_id,
-                   w.repository or prev.repository, w.subject, w.when)
-        self.mark_undone(prev, f"rewritten as {w.short}")
-        self.this_work.add(new.key)
-        self.put(new)
+        for lk in sorted(prev, key=lambda lk: lk.committed_at or dt.datetime.min.replace(
+                tzinfo=dt.timezone.utc)):
+            was = lk.effects.get("was") or []
+            was = [was] if isinstance(was, str) else list(was)
+            effects = {**lk.effects, "was": [*was, lk.sha]}
+            new = Link(lk.issue_id, w.sha, w.patch_id, lk.action, lk.steps, effects,
+                       lk.conversation_id, w.repository or lk.repository, w.subject, w.when)
+            earlier = self.in_force(new.key)
+            if earlier is not None and new.key in self.this_work:
+                new = dataclasses.replace(
+                    earlier, steps=tuple(sorted(set(earlier.steps) | set(lk.steps))),
+                    effects={**merge_effects(earlier.effects, effects),
+                             "was": [*earlier.effects.get("was", []), *effects["was"]]})
+            self.mark_undone(lk, f"rewritten as {w.short}")
+            self.this_work.add(new.key)
+            self.put(new)
 
-    def undo_all(self, issue: Issue, rows: Sequence[Link], why: str) -> None:
+    def undo_all(self, issue: Issue, rows: Sequence[Link], why: str,
+                 by: str | None = None) -> None:
         """Take back rows (links in force to issue), newest first: a work link's recorded
-        effects are restored, a revert's undoing is applied again. Each is marked undone."""
+        effects are restored; a revert's undoing is taken back (what it undid applies
+        again). Each is marked undone by `by` (default: the work being applied)."""
         changed = False
         for row in reversed(rows):
+            self.mark_undone(row, why, by)
             if row.action == "revert":
-                self.mark_undone(row, why)
-                changed |= self.reapply_undone_by(issue, row.sha)
-                continue
-            changed |= self.restore(issue, row, why)
-            self.mark_undone(row, why)
+                changed |= self.unrevert(issue, row.sha, why)
+            else:
+                changed |= self.restore(issue, row, why)
         if not changed:
             self.note(issue, "comment", f"{', '.join(r.action for r in rows)} undone{why}",
                       None)
 
-    def reapply_undone_by(self, issue: Issue, sha: str) -> bool:
+    def unrevert(self, issue: Issue, sha: str, why: str) -> bool:
+        """The revert `sha` no longer counts: the work links it undid apply again, and a
+        revert it undid (sha reverted a revert) counts again, undoing its target anew."""
         found = False
         for lk in list(self.links.values()):
-            if lk.issue_id != issue.id or lk.undone_by != sha or lk.action in NOT_WORK:
+            if lk.issue_id != issue.id or lk.undone_by != sha or lk.action in ("move", "rewrite"):
                 continue
-            if self.in_force((lk.issue_id, lk.sha, lk.action)) is not None:
+            if lk.action == "revert":
+                self.put(dataclasses.replace(lk, undone_by=None, undone_why=None))
+                target = (lk.effects or {}).get("of")
+                rows = [r for r in undo_link_rows(list(self.links.values()), str(target))
+                        if r.issue_id == issue.id] if target else []
+                if rows:
+                    self.undo_all(issue, rows, why, by=lk.sha)
+                    found = True
                 continue
             self.base = lk
             try:

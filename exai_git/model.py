@@ -48,8 +48,9 @@ class Work:
     # Actions a backfill found already linked to this sha: reported as skipped, not re-read.
     applied_before: tuple[str, ...] = ()
     # Landing is reconciliation (MARKERS.md, "When a commit counts"):
-    # the same work as this earlier commit (amend, rebase, cherry-pick): compare, don't add
-    equivalent_of: str | None = None
+    # the same work as these earlier commits (amend, rebase, cherry-pick; several when a
+    # rebase squashed them into this one): compare with them, don't add
+    equivalent_of: tuple[str, ...] = ()
     # E is still on a tracked branch (a cherry-pick): this commit only ever adds
     only_adds: bool = False
     # this commit left every tracked branch: undo its links; the text says why
@@ -90,7 +91,7 @@ class Work:
                           for c in data["changes"]),
             repository=data.get("repository"),
             applied_before=tuple(data.get("applied_before", ())),
-            equivalent_of=data.get("equivalent_of"), only_adds=bool(data.get("only_adds")),
+            equivalent_of=tuple(data.get("equivalent_of") or ()), only_adds=bool(data.get("only_adds")),
             left=data.get("left"), progress_only=bool(data.get("progress_only")),
         )
 

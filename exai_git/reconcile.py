@@ -74,8 +74,13 @@ def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Se
     from exai_git import repo as git
     from exai_git.apply import work_for
 
-    landed_eq = git.equivalents(repo, list(landed), list(reversed(left)), rewrite_map)
-    replaced = {e.sha for e in landed_eq.values()}
+    # each left commit's equivalent among those that landed (git's rewrite mapping runs old
+    # to new); a landed commit may be several left ones squashed (rebase -i)
+    landed_eq: dict[str, list[str]] = {}
+    for old, eq in git.equivalents(repo, list(reversed(left)), list(landed),
+                                   rewrite_map).items():
+        landed_eq.setdefault(eq.sha, []).append(old)
+    replaced = {old for olds in landed_eq.values() for old in olds}
     rest = [sha for sha in left if sha not in replaced]
     kept = _still_there(repo, rest, landed, heads, rewrite_map)
     works: list[Work] = []
@@ -90,19 +95,20 @@ def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Se
         work = work_for(repo, commit, settings)
         if sha == head and commit.parents:
             work = _with_squashed(repo, settings, work, commit.parents[0])
-        eq: Equivalent | None = landed_eq.get(sha)
-        if eq is not None:
-            work = dataclasses.replace(work, equivalent_of=eq.sha, only_adds=False)
+        olds = landed_eq.get(sha)
+        if olds:
+            work = dataclasses.replace(work, equivalent_of=tuple(reversed(olds)),
+                                       only_adds=False)
         else:
             origin = _named_origin(commit.message, rewrite_map, sha, landed_set)
             if origin is not None:
-                work = dataclasses.replace(work, equivalent_of=origin,
+                work = dataclasses.replace(work, equivalent_of=(origin,),
                                            only_adds=_reachable(repo, origin, heads))
         works.append(work)
     for sha, eq in kept.items():
         c = repo.commit(eq.sha)
         work = work_for(repo, c, settings)
-        works.append(dataclasses.replace(work, equivalent_of=sha, only_adds=False))
+        works.append(dataclasses.replace(work, equivalent_of=(sha,), only_adds=False))
     return works
 
 

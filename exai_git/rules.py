@@ -68,8 +68,9 @@ class Applier:
             self.new[new.key] = len(self.out.links)
             self.out.links.append(new)
 
-    def mark_undone(self, lk: Link, why: str) -> None:
-        done = dataclasses.replace(lk, undone_by=self.work.sha, undone_why=why.strip(" ()"))
+    def mark_undone(self, lk: Link, why: str, by: str | None = None) -> None:
+        done = dataclasses.replace(lk, undone_by=by or self.work.sha,
+                                   undone_why=why.strip(" ()"))
         self.links[lk.key] = done
         if lk.key in self.new:
             self.out.links[self.new[lk.key]] = done

@@ -544,10 +544,16 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
     # is the same work as. Links undone by these (a revert's undoing, applied again when it is
     # reverted in turn), and links moved from them to an equivalent commit, come along.
     named = sorted({w.sha for w in works} | set(reverted)
-                   | {w.equivalent_of for w in works if w.equivalent_of})
+                   | {e for w in works for e in w.equivalent_of})
+    # Revert chains (a revert of a revert of ...): every commit they reach, both ways.
+    chain = ("WITH RECURSIVE chain(sha) AS (SELECT unnest(%(named)s::text[])"
+             " UNION SELECT CASE WHEN l.commit_sha = c.sha THEN l.effects->>'of'"
+             "  ELSE l.commit_sha END FROM exai_commit_links l JOIN chain c"
+             "  ON (l.commit_sha = c.sha OR l.undone_by = c.sha)"
+             "  WHERE l.action = 'revert' AND l.effects ? 'of') ")
     chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
               " OR id IN (SELECT issue_id FROM exai_commit_links"
-              "  WHERE commit_sha = ANY(%(named)s))"
+              "  WHERE commit_sha IN (SELECT sha FROM chain))"
               " OR (exai_norm_path(file_path) = ANY(%(paths)s)"
               "  AND status IN ('open', 'in_progress'))")
     params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
@@ -555,16 +561,16 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
               "paths": sorted({norm_path(c.old_path) for w in works for c in w.changes
                                if c.old_path})}
     with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
-        issues_cur.execute(f"SELECT {_ISSUE_COLUMNS} FROM exai_issues WHERE id IN ({chosen})"
-                           " ORDER BY id FOR UPDATE", params)
+        issues_cur.execute(f"{chain}SELECT {_ISSUE_COLUMNS} FROM exai_issues"
+                           f" WHERE id IN ({chosen}) ORDER BY id FOR UPDATE", params)
         steps_cur.execute(
-            "SELECT issue_id, step_number, status, conversation_id, completed_at"
+            f"{chain}SELECT issue_id, step_number, status, conversation_id, completed_at"
             f" FROM exai_issue_checklist WHERE issue_id IN ({chosen})", params)
         links_cur.execute(
-            "SELECT issue_id, commit_sha, patch_id, action, steps, effects, conversation_id,"
-            " repository, subject, committed_at, undone_by, undone_why"
+            f"{chain}SELECT issue_id, commit_sha, patch_id, action, steps, effects,"
+            " conversation_id, repository, subject, committed_at, undone_by, undone_why"
             f" FROM exai_commit_links WHERE issue_id IN ({chosen})"
-            " AND (commit_sha = ANY(%(named)s) OR undone_by = ANY(%(named)s)"
+            " AND (commit_sha IN (SELECT sha FROM chain) OR undone_by IN (SELECT sha FROM chain)"
             "  OR (effects ? 'was' AND effects->'was' ?| %(named)s))", params)
         issues = {r[1]: Issue(*r) for r in issues_cur.fetchall()}
         by_id = {i.id: i for i in issues.values()}

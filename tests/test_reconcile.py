@@ -230,7 +230,7 @@ def test_revert_of_a_merge_undoes_what_it_brought(a: Clone) -> None:
 
 def test_feature_branch_holds_all_but_progress(a: Clone) -> None:
     a.git("checkout", "-q", "-b", "feat")
-    a.commit("start\n\nProgress EXAI-1 step 3\nFixes EXAI-2")
+    a.commit("start\n\nStarts EXAI-1 step 3\nFixes EXAI-2")
     a.reconcile("post-commit")
     assert a.steps() == "ppipppp" and a.status(2) == "open"
     a.git("checkout", "-q", "main")
