@@ -123,7 +123,12 @@ def undo_link_rows(links: Sequence[Link], target: str) -> list[Link]:
     """The links in force whose work a revert of target takes back: target's own (work and
     revert links), and those moved from it to an equivalent commit."""
     return [lk for lk in links if lk.in_force and lk.action not in ("move", "rewrite")
-            and (lk.sha == target or (lk.effects or {}).get("was") == target)]
+            and (lk.sha == target or target in _was(lk))]
+
+
+def _was(link: Link) -> list[str]:
+    was = (link.effects or {}).get("was") or []
+    return [was] if isinstance(was, str) else list(was)
 
 
 # --------------------------------------------------------------------------- taking back
@@ -217,9 +222,7 @@ class _Rewinder(Applier):
         w = self.work
         for lk in sorted(prev, key=lambda lk: lk.committed_at or dt.datetime.min.replace(
                 tzinfo=dt.timezone.utc)):
-            was = lk.effects.get("was") or []
-            was = [was] if isinstance(was, str) else list(was)
-            effects = {**lk.effects, "was": [*was, lk.sha]}
+            effects = {**lk.effects, "was": [*_was(lk), lk.sha]}
             new = Link(lk.issue_id, w.sha, w.patch_id, lk.action, lk.steps, effects,
                        lk.conversation_id, w.repository or lk.repository, w.subject, w.when)
             earlier = self.in_force(new.key)

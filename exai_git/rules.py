@@ -69,8 +69,10 @@ class Applier:
             self.out.links.append(new)
 
     def mark_undone(self, lk: Link, why: str, by: str | None = None) -> None:
-        done = dataclasses.replace(lk, undone_by=by or self.work.sha,
-                                   undone_why=why.strip(" ()"))
+        why = why.strip()
+        if why.startswith("(") and why.endswith(")"):
+            why = why[1:-1]
+        done = dataclasses.replace(lk, undone_by=by or self.work.sha, undone_why=why)
         self.links[lk.key] = done
         if lk.key in self.new:
             self.out.links[self.new[lk.key]] = done
