@@ -550,14 +550,18 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
              " UNION SELECT CASE WHEN l.commit_sha = c.sha THEN l.effects->>'of'"
              "  ELSE l.commit_sha END FROM exai_commit_links l JOIN chain c"
              "  ON (l.commit_sha = c.sha OR l.undone_by = c.sha)"
-             "  WHERE l.action = 'revert' AND l.effects ? 'of') ")
+             "  WHERE l.action = 'revert' AND l.effects ? 'of'),"
+             # a commit that repeated another's markers (cherry-pick) leads to that one
+             " same(sha) AS (SELECT jsonb_array_elements_text(effects->'same_as')"
+             "  FROM exai_commit_links WHERE commit_sha = ANY(%(named)s) AND action = 'rewrite'"
+             "  AND effects ? 'same_as') ")
     chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
               " OR id IN (SELECT issue_id FROM exai_commit_links"
-              "  WHERE commit_sha IN (SELECT sha FROM chain))"
+              "  WHERE commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same))"
               " OR (exai_norm_path(file_path) = ANY(%(paths)s)"
               "  AND status IN ('open', 'in_progress'))")
     params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
-              "named": named,
+              "named": named, "pids": sorted({w.patch_id for w in works if w.patch_id}),
               "paths": sorted({norm_path(c.old_path) for w in works for c in w.changes
                                if c.old_path})}
     with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
@@ -570,8 +574,10 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
             f"{chain}SELECT issue_id, commit_sha, patch_id, action, steps, effects,"
             " conversation_id, repository, subject, committed_at, undone_by, undone_why"
             f" FROM exai_commit_links WHERE issue_id IN ({chosen})"
-            " AND (commit_sha IN (SELECT sha FROM chain) OR undone_by IN (SELECT sha FROM chain)"
-            "  OR (effects ? 'was' AND effects->'was' ?| %(named)s))", params)
+            " AND (commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same)"
+            "  OR undone_by IN (SELECT sha FROM chain)"
+            "  OR patch_id = ANY(%(pids)s) OR (effects ? 'was' AND effects->'was' ?| %(named)s)"
+            "  OR (action = 'rewrite' AND commit_sha = ANY(%(named)s)))", params)
         issues = {r[1]: Issue(*r) for r in issues_cur.fetchall()}
         by_id = {i.id: i for i in issues.values()}
         for issue_id, n, status, conv, completed in steps_cur.fetchall():
