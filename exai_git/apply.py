@@ -31,14 +31,18 @@ BATCH = 500
 
 
 def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settings, *,
-          batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None) -> Report:
+          batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None,
+          in_transaction: bool = False) -> Report:
     """Apply works oldest first, a batch per transaction; idempotent. A batch that fails rolls
     back whole and ends the run.
 
     The batches share one pipeline: a batch's writes and COMMIT are sent and not waited for,
     so the database works on them while the next batch is read from git; that batch's first
     answer (its reads and row locks) comes after them. A batch is reported (on_progress) only
-    once its COMMIT has been answered."""
+    once its COMMIT has been answered. in_transaction: the caller holds one transaction (and
+    pipeline) around the whole run (apply --branch records its head in it)."""
+    import contextlib
+
     from exai_git import engine, store
     from exai_git.model import CommitResult, Report
 
@@ -54,7 +58,7 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
         sent.clear()
 
     def flush() -> None:
-        with store.transaction(conn, settings):
+        with contextlib.nullcontext() if in_transaction else store.transaction(conn, settings):
             state = store.load_state(conn, batch)  # answered after the batches sent before
             committed()
             effects = engine.apply(state, batch, settings.prefix)
@@ -62,7 +66,7 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
         sent.append((len(batch), effects.results))
         batch.clear()
 
-    with store.pipeline(conn):
+    with contextlib.nullcontext() if in_transaction else store.pipeline(conn):
         for work in works:
             report.read += 1
             if work.applied_before:
