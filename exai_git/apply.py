@@ -106,17 +106,27 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
     what was applied, None when nothing was (queued, or nothing to do)."""
     from exai_git import store
     from exai_git.errors import DatabaseUnreachable, SchemaError
-    from exai_git.hooks import forget_issue_paths, outbox
+    from exai_git.hooks import outbox
+    from exai_git.hookstate import forget_issue_paths
+    from exai_git.outbox import OutboxError
 
     box = outbox(repo)
-    queued = box.items()
     needed = [w for w in works if w.needs_database]
+    try:
+        queued = box.items()
+    except OutboxError as e:  # h3: queue unreadable (locked): own work must not overtake it
+        if needed:
+            box.put(needed, str(e))
+            say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
+        return
     if not needed and not queued:
         return None
     try:
         with store.connect(settings) as conn:
             report = apply(conn, [w for _, w in queued] + needed, settings)
-        box.remove([i for i, _ in queued])
+        for item in box.settle(queued, report):  # h3: unappliable work kept as failed
+            say(f"EXAI: error: queued work {item.id} ({item.sha[:10]}) cannot apply: "
+                f"{item.reason}; kept as failed (`exai-git sync --drop {item.id}` removes it)")
         if report.moves:
             forget_issue_paths(repo)
         for line in report_lines(report, settings.prefix):
@@ -173,7 +183,7 @@ def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
         return 0, Report()
     with store.connect(settings) as conn:
         report = apply(conn, [w for _, w in queued], settings, batch_size=100)
-    box.remove([i for i, _ in queued])
+    box.settle(queued, report)  # h3: unappliable work kept as failed, not deleted
     return len(queued), report
 
 

@@ -5,21 +5,22 @@ Imports are deferred into the commands so a hook that has nothing to do stays ch
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from exai_git import errors
 from exai_git.errors import EXIT_CHECK_FAILED, EXIT_USAGE, ExaiError
 
 if TYPE_CHECKING:
-    import psycopg
-
     from exai_git.config import Settings
+    from exai_git.repo import Repo
+
+T = TypeVar("T")
 
 
 def find_root(start: Path | None = None) -> Path | None:
@@ -35,25 +36,21 @@ class Ctx:
     def __init__(self, dsn: str | None) -> None:
         self.dsn = dsn
         self._settings: Settings | None = None
-        self.overrides: dict[str, Any] = {}
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
             from exai_git import config
 
-            self._settings = config.load(find_root(), overrides={"dsn": self.dsn, **self.overrides})
+            self._settings = config.load(find_root(), overrides={"dsn": self.dsn})
         return self._settings
 
-    @contextlib.contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def read(self, query: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """One question to the tracker (a store function): connect, ask, close."""
         from exai_git import store
 
-        conn = store.connect(self.settings)
-        try:
-            yield conn
-        finally:
-            conn.close()
+        with store.connect(self.settings) as conn:
+            return query(conn, *args, **kwargs)
 
 
 pass_ctx = click.make_pass_decorator(Ctx)
@@ -103,8 +100,7 @@ def db_migrate(ctx: Ctx) -> None:
     """Apply pending migrations (idempotent; safe to run concurrently)."""
     from exai_git import store
 
-    with ctx.connection() as conn:
-        applied = store.migrate(conn)
+    applied = ctx.read(store.migrate)
     if applied:
         for m in applied:
             echo(f"applied {m.version:03d}_{m.name}")
@@ -120,8 +116,7 @@ def db_status(ctx: Ctx, as_json: bool) -> None:
     """List migrations and whether each is applied."""
     from exai_git import render, store
 
-    with ctx.connection() as conn:
-        states = store.migration_status(conn)
+    states = ctx.read(store.migration_status)
     if as_json:
         echo(render.to_json({"migrations": [
             {"version": s.version, "name": s.name, "applied": s.applied_at is not None,
@@ -162,8 +157,7 @@ def issues_cmd(ctx: Ctx, include_all: bool, as_json: bool) -> None:
     """Active issues by severity, then number, with checklist progress."""
     from exai_git import render, store
 
-    with ctx.connection() as conn:
-        rows = store.list_issues(conn, include_all=include_all)
+    rows = ctx.read(store.list_issues, include_all=include_all)
     if as_json:
         echo(render.to_json({"issues": rows}))
     else:
@@ -195,8 +189,7 @@ def show_cmd(ctx: Ctx, number: str, as_json: bool) -> None:
     from exai_git import render, store
 
     n = issue_number(number, ctx.settings.prefix)
-    with ctx.connection() as conn:
-        detail = store.issue_detail(conn, n)
+    detail = ctx.read(store.issue_detail, n)
     if as_json:
         echo(render.to_json(detail))
     else:
@@ -221,8 +214,7 @@ def conv_cmd(ctx: Ctx, conversation_id: str, as_json: bool) -> None:
         raise ExaiError(f"not a whole conversation id: {conversation_id!r} (expected a UUID, "
                         "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", exit_code=EXIT_USAGE)
     conversation_id = conversation_id.lower()
-    with ctx.connection() as conn:
-        data = store.conversation(conn, conversation_id)
+    data = ctx.read(store.conversation, conversation_id)
     if as_json:
         echo(render.to_json(data))
     else:
@@ -240,8 +232,7 @@ def context_cmd(ctx: Ctx, number: str, fmt: str) -> None:
     from exai_git import render, store
 
     n = issue_number(number, ctx.settings.prefix)
-    with ctx.connection() as conn:
-        detail = store.issue_detail(conn, n)
+    detail = ctx.read(store.issue_detail, n)
     if fmt == "json":
         detail = dict(detail, key=f"{ctx.settings.prefix}-{n}")
         echo(render.to_json(detail))
@@ -252,7 +243,7 @@ def context_cmd(ctx: Ctx, number: str, fmt: str) -> None:
 # --------------------------------------------------------------------------- markers
 
 
-def _repo_or_none() -> Any:
+def _repo_or_none() -> Repo | None:
     from exai_git.repo import Repo
 
     try:
@@ -261,7 +252,7 @@ def _repo_or_none() -> Any:
         return None
 
 
-def _repo() -> Any:
+def _repo() -> Repo:
     from exai_git.repo import Repo
 
     return Repo()
@@ -330,16 +321,13 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
     if as_json and sarif:
         raise click.UsageError("give --json or --sarif, not both")
     repo = _repo()
-    hook_mode = target is None  # `scan --staged` is the pre-commit hook: never blocks on the db
-    try:
-        result = hooks.scan(repo, ctx.settings, target)
-    except ExaiError as e:
-        if hook_mode and e.exit_code == 3:
-            click.echo(f"EXAI: {e}; scan skipped", err=True)
+    if target is None:  # `scan --staged` is the pre-commit hook: never blocks on the db
+        scanned = hooks.scan_staged(repo, ctx.settings, lambda line: click.echo(line, err=True))
+        if scanned is None:
             return
-        raise
-    if hook_mode:
-        hooks.remember_scan(repo, result, ctx.settings)
+        result = scanned
+    else:
+        result = hooks.scan(repo, ctx.settings, target)
     prefix = ctx.settings.prefix
     if as_json:
         echo(render.to_json({"findings": [f.to_json() for f in result.findings]}))
@@ -413,18 +401,32 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
 
 @cli.command("sync")
 @dsn_option
+@click.option("--drop", "drop_id", type=int, metavar="ID",
+              help="Delete queued item ID (a failed one, as listed by sync) instead.")
 @pass_ctx
-def sync_cmd(ctx: Ctx) -> None:
+def sync_cmd(ctx: Ctx, drop_id: int | None) -> None:
     """Replay the work queued while the database could not be reached."""
-    from exai_git import apply
+    from exai_git import apply, hooks, render
 
     repo = _repo()
+    if drop_id is not None:  # h3: failed queued work stays until dropped
+        if not hooks.outbox(repo).drop(drop_id):
+            raise ExaiError(f"no queued item {drop_id}; `exai-git sync` lists the failed ones")
+        echo(f"dropped queued item {drop_id}")
+        return
     count, report = apply.sync(repo, ctx.settings)
     for line in apply.report_lines(report, ctx.settings.prefix):
         echo(line)
     echo(f"{count} queued commit{'s' if count != 1 else ''} replayed, "
          f"{report.applied} action{'s' if report.applied != 1 else ''} applied, "
          f"{report.skipped} already applied")
+    failed = hooks.outbox(repo).failed()  # h3: report failed work, exit 1
+    for item in failed:
+        echo(f"failed {item.id}: commit {item.sha[:10]} cannot apply: {render.clean(item.reason)}"
+             f"; fix the tracker and run `exai-git apply {item.sha[:10]}`, then "
+             f"`exai-git sync --drop {item.id}`")
+    if failed:
+        raise SystemExit(EXIT_CHECK_FAILED)
 
 
 @cli.command("install")
@@ -432,9 +434,9 @@ def sync_cmd(ctx: Ctx) -> None:
 @pass_ctx
 def install_cmd(ctx: Ctx, uninstall: bool) -> None:
     """Install native git hooks (for repositories that do not use pre-commit)."""
-    from exai_git import hooks
+    from exai_git import install
 
-    lines = hooks.install(_repo(), uninstall=uninstall, settings=ctx.settings)
+    lines = install.install(_repo(), uninstall=uninstall, settings=ctx.settings)
     for line in lines:
         echo(line)
     skipped = [line.split()[1].rstrip(":") for line in lines if line.startswith("skipped ")]
@@ -489,81 +491,38 @@ def demo_cmd(ctx: Ctx, keep: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI with one error handler: ExaiError -> one line and its exit code."""
-    code = run(argv)
-    sys.exit(code)
+    sys.exit(run(argv))
 
 
 def run(argv: list[str] | None = None) -> int:
-    dsn_hint = os.environ.get("EXAI_GIT_DSN") or os.environ.get("DATABASE_URL")
+    """The exit code of the command line argv, every error said in one line (errors.handle)."""
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
         os.getcwd()
     except OSError as e:
         click.echo(f"exai-git: the current directory is gone ({e.strerror}); cd somewhere",
                    err=True)
         return 1
+    dsns = [os.environ.get("EXAI_GIT_DSN"), os.environ.get("DATABASE_URL"),
+            *(a.split("=", 1)[1] if a.startswith("--dsn=") else a for a in args)]
+    return errors.handle(lambda: _invoke(args), label="exai-git", secrets=dsns)
+
+
+def _invoke(args: list[str]) -> int:
+    """Parse args and run the command, outside click's own handling of Ctrl-C and errors."""
     try:
-        cli.main(args=argv, prog_name="exai-git", standalone_mode=False)
+        with cli.make_context("exai-git", args) as ctx:
+            cli.invoke(ctx)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
     except click.Abort:
-        click.echo("exai-git: aborted", err=True)
-        return 130
+        raise KeyboardInterrupt from None  # a prompt's Ctrl-C or end of input
     except click.ClickException as e:
         e.show()
         return EXIT_USAGE if e.exit_code == 2 else e.exit_code
-    except ExaiError as e:
-        click.echo(f"exai-git: {_scrub(str(e), argv, dsn_hint)}", err=True)
-        return e.exit_code
-    except KeyboardInterrupt:
-        click.echo("exai-git: interrupted", err=True)
-        return 130
-    except BrokenPipeError:
-        return 0
-    except Exception as e:  # noqa: BLE001 - the last line of defence: no password leaks
-        import traceback
-
-        text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-        mapped = _database_error(e)
-        if mapped is not None:
-            click.echo(f"exai-git: {_scrub(str(mapped), argv, dsn_hint)}", err=True)
-            return mapped.exit_code
-        click.echo(_scrub(text, argv, dsn_hint), err=True, nl=False)
-        return 70  # internal software error (sysexits EX_SOFTWARE)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 0 if e.code is None else 1
     return 0
-
-
-def _database_error(e: Exception) -> ExaiError | None:
-    """A psycopg error turned into a one-line ExaiError, when it is one we understand."""
-    mod = type(e).__module__
-    if not mod.startswith("psycopg"):
-        return None
-    import psycopg
-
-    from exai_git.errors import DatabaseUnreachable, SchemaError
-
-    if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
-                      psycopg.errors.UndefinedColumn)):
-        return SchemaError(f"the database schema is missing or old ({str(e).splitlines()[0]});"
-                           " run `exai-git db migrate`")
-    if isinstance(e, psycopg.errors.InsufficientPrivilege):
-        return ExaiError(f"the database refused: {str(e).splitlines()[0]}", exit_code=1)
-    if isinstance(e, psycopg.errors.QueryCanceled):
-        return DatabaseUnreachable("the database did not answer within the statement timeout")
-    if isinstance(e, psycopg.OperationalError):
-        return DatabaseUnreachable(f"lost the database connection ({str(e).splitlines()[0]})")
-    return None
-
-
-def _scrub(text: str, argv: list[str] | None, dsn_hint: str | None) -> str:
-    from exai_git.store import scrub
-
-    args = argv if argv is not None else sys.argv[1:]
-    candidates = [dsn_hint] + [a.split("=", 1)[1] if a.startswith("--dsn=") else a for a in args]
-    for candidate in candidates:
-        if candidate and ("@" in candidate or "password" in candidate.lower()):
-            text = scrub(text, candidate)
-    return text
 
 
 if __name__ == "__main__":  # pragma: no cover

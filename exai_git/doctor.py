@@ -101,7 +101,7 @@ _RECORDED_HOOK = re.compile(r"\|\| h='((?:[^']|'\\'')*)'")
 
 def installed_hooks(directory: Path) -> dict[str, str]:
     """Who wrote each git hook in directory: "exai-git", "pre-commit", "prek" or "other"."""
-    from exai_git import hooks
+    from exai_git import install
 
     found = {}
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
@@ -112,7 +112,7 @@ def installed_hooks(directory: Path) -> dict[str, str]:
         except OSError:
             continue
         who = "other"
-        if hooks.MARK in head:
+        if install.MARK in head:
             who = "exai-git"
         for name, mark in _FRAMEWORK_MARKS.items():
             if mark in head:
@@ -135,11 +135,12 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
     import os
     import shutil
 
-    from exai_git import hooks
+    from exai_git import install
+    from exai_git.hookmain import HOOKS
 
-    directory = hooks.hooks_dir(repo)
+    directory = repo.hooks_dir()
     written = installed_hooks(directory)
-    native = [n for n in hooks.NATIVE_HOOKS if written.get(n) == "exai-git"]
+    native = [n for n in HOOKS if written.get(n) == "exai-git"]
     ids = _configured_ids(repo)
     out = []
     if native:
@@ -154,8 +155,8 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
         script = (directory / native[0]).read_text(errors="replace")
         recorded = _RECORDED_HOOK.search(script)
         path = recorded.group(1).replace("'\\''", "'") if recorded else ""
-        if not shutil.which(hooks.HOOK_COMMAND) and not os.access(path, os.X_OK):
-            out.append(Check(FAIL, "hooks", f"the native hooks cannot find {hooks.HOOK_COMMAND}"
+        if not shutil.which(install.HOOK_COMMAND) and not os.access(path, os.X_OK):
+            out.append(Check(FAIL, "hooks", f"the native hooks cannot find {install.HOOK_COMMAND}"
                                             f" (not on PATH, nor at {path or '?'}): they skip "
                                             "every commit; reinstall exai-git, then `exai-git "
                                             "install`"))
@@ -182,19 +183,8 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
 
 
 def _repository(repo: Repo, settings: Settings) -> list[Check]:
-    from exai_git import hooks
-
     out = _hooks(repo, settings.apply_on)
-    native = any(c.detail.startswith("native") for c in out)
-    uses_framework = any(c.detail.startswith("through") for c in out)
-    if native or uses_framework:
-        out.append(_hook_server())
-    queued = hooks.outbox(repo).count()
-    if queued:
-        out.append(Check(WARN, "queue", f"{queued} commit{'s' if queued != 1 else ''} waiting; "
-                                        "run `exai-git sync`"))
-    else:
-        out.append(Check(OK, "queue", "empty"))
+    out.append(_queue(repo))
     if repo.is_shallow():
         out.append(Check(WARN, "history", "shallow clone: backfill sees only the fetched "
                                           "history (git fetch --unshallow for all of it)"))
@@ -205,23 +195,6 @@ def _repository(repo: Repo, settings: Settings) -> list[Check]:
     else:
         out.append(Check(OK, "secrets", "no database password in tracked configuration files"))
     return out
-
-
-def _hook_server() -> Check:
-    from exai_git import hookserver
-
-    if not hookserver.enabled():
-        return Check(OK, "hook server", "off (EXAI_GIT_HOOK_SERVER): each hook that needs the "
-                                        "database starts Python and imports psycopg itself")
-    path = hookserver.socket_path()
-    if path is None:
-        return Check(WARN, "hook server", "no private directory for its socket (XDG_RUNTIME_DIR "
-                                          "or /tmp); hooks run in their own process")
-    pid = hookserver.running(path)
-    if pid:
-        return Check(OK, "hook server", f"running (pid {pid}) at {path}")
-    return Check(OK, "hook server", "not running; the next hook that needs the database "
-                                    "starts it")
 
 
 def _secrets_in_tracked_files(repo: Repo) -> list[str]:
@@ -244,3 +217,21 @@ def _secrets_in_tracked_files(repo: Repo) -> list[str]:
         if _SECRET_DSN.search(text):
             found.append(name)
     return found
+
+
+def _queue(repo: Repo) -> Check:
+    """The outbox: waiting work, and work kept as failed until dropped (h3)."""
+    from exai_git import hooks
+    from exai_git.outbox import OutboxError
+
+    try:
+        queued, failed = hooks.outbox(repo).counts()
+    except OutboxError as e:
+        return Check(FAIL, "queue", str(e))
+    if failed:
+        return Check(FAIL, "queue", f"{failed} queued commit{'s' if failed != 1 else ''} cannot "
+                                    f"apply ({queued} waiting); run `exai-git sync` to see why")
+    if queued:
+        return Check(WARN, "queue", f"{queued} commit{'s' if queued != 1 else ''} waiting; "
+                                    "run `exai-git sync`")
+    return Check(OK, "queue", "empty")

@@ -2,8 +2,7 @@
 
 Hooks run on every commit, so this path skips the command-line framework and imports only
 what the hook at hand needs: a hook with nothing to do imports no psycopg and opens no
-connection. A hook that does need the database is handed to the warm hook server when one
-runs (see hookserver), and starts one when none does.
+connection. Each hook is a short-lived process: it does its work and exits.
 """
 
 from __future__ import annotations
@@ -30,46 +29,48 @@ def run(name: str, args: list[str]) -> int:
         print(f"EXAI: the current directory is gone ({e.strerror}); hook skipped",
               file=sys.stderr)
         return 0
-    from exai_git import config, hooks
-    from exai_git.errors import ExaiError
-    from exai_git.repo import Repo
-
-    try:
-        repo = Repo()
-        settings = config.load(repo.root)
-        hooks.remember_prefix(repo, settings)  # the native hooks' shell test reads it
-        if name == "commit-msg":
-            return hooks.commit_msg(repo, settings, args[0] if args else
-                                    str(repo.git_dir / "COMMIT_EDITMSG"))
-        if name == "pre-commit":
-            return hooks.pre_commit(repo, settings)
-        if name == "prepare-commit-msg":
-            if args:
-                hooks.prepare_commit_msg(repo, settings, args[0], args[1] if len(args) > 1
-                                         else None)
-            return 0
-        if name == "post-commit":
-            return hooks.post_commit(repo, settings)
-        if name == "pre-push":
-            lines = hooks.pre_commit_framework_push_lines() or _stdin_lines()
-            remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME")
-            return hooks.pre_push(repo, settings, lines, remote)
-        if name == "post-rewrite":
-            return hooks.post_rewrite(repo, settings, _stdin_lines())
+    if name not in HOOKS:
         print(f"exai-git: unknown hook {name!r} (known: {', '.join(HOOKS)})", file=sys.stderr)
         return 2
-    except ExaiError as e:
-        # A check that failed refuses the commit; anything else is reported, never blocking.
-        print(f"EXAI: {e}", file=sys.stderr)
-        return e.exit_code if name == "commit-msg" and e.exit_code == 1 else 0
-    except Exception as e:  # noqa: BLE001 - a hook never fails a commit over its own fault
-        from exai_git.cli import _database_error, _scrub
+    from exai_git import errors
 
-        mapped = _database_error(e)
-        text = str(mapped) if mapped is not None else f"{type(e).__name__}: {e}"
-        first = text.splitlines()[0] if text else type(e).__name__
-        print(f"EXAI: {_scrub(first, None, os.environ.get('EXAI_GIT_DSN'))}", file=sys.stderr)
+    def code_of(e: errors.ExaiError) -> int:
+        # A check that failed refuses the commit; any other error is said, never blocking.
+        failed = name == "commit-msg" and e.exit_code == errors.EXIT_CHECK_FAILED
+        return e.exit_code if failed else 0
+
+    return errors.handle(lambda: _run(name, args), label="EXAI", code_of=code_of,
+                         secrets=[os.environ.get("EXAI_GIT_DSN"), os.environ.get("DATABASE_URL")])
+
+
+def _run(name: str, args: list[str]) -> int:
+    """Run one hook in this process."""
+    from exai_git import config, hooks
+    from exai_git.repo import Repo
+
+    repo = Repo()
+    settings = config.load(repo.root)
+    from exai_git.install import remember_prefix
+
+    remember_prefix(repo, settings)  # the native hooks' shell test reads it
+    if name == "commit-msg":
+        return hooks.commit_msg(repo, settings, args[0] if args else
+                                str(repo.git_dir / "COMMIT_EDITMSG"))
+    if name == "pre-commit":
+        return hooks.pre_commit(repo, settings)
+    if name == "prepare-commit-msg":
+        if args:
+            hooks.prepare_commit_msg(repo, settings, args[0], args[1] if len(args) > 1
+                                     else None)
         return 0
+    if name == "post-commit":
+        return hooks.post_commit(repo, settings)
+    if name == "pre-push":
+        lines = hooks.pre_commit_framework_push_lines() or _stdin_lines()
+        remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME")
+        return hooks.pre_push(repo, settings, lines, remote)
+    assert name == "post-rewrite"
+    return hooks.post_rewrite(repo, settings, _stdin_lines())
 
 
 def _nothing_to_do(name: str, args: list[str]) -> bool:
@@ -83,11 +84,7 @@ def main() -> None:
     if not argv:
         print(f"usage: exai-git-hook NAME [ARGS] (NAME: {', '.join(HOOKS)})", file=sys.stderr)
         sys.exit(2)
-    if _nothing_to_do(argv[0], argv[1:]) or argv[0] not in HOOKS:
-        sys.exit(run(argv[0], argv[1:]))
-    from exai_git import hookserver
-
-    sys.exit(hookserver.run("hook", argv, lambda: run(argv[0], argv[1:])))
+    sys.exit(run(argv[0], argv[1:]))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,14 @@
-"""Human text, JSON and SARIF output.
+"""Human text, JSON, SARIF and markdown output, each escaped for where it goes.
 
-Everything that came from the database or a commit is passed through `clean` before it
-reaches a terminal: control characters (ANSI/OSC escapes, carriage returns, backspaces),
-C1 controls and bidirectional overrides are shown as visible escapes. JSON output is left
-exact; json.dumps escapes control characters itself.
+- Terminal: everything that came from the database or git goes through `clean`: control
+  characters (ANSI/OSC escapes, carriage returns, backspaces), C1 controls, bidirectional
+  and invisible formatting characters are shown as visible escapes; a byte that was not
+  UTF-8 (decoded with surrogateescape) is shown as \\xNN.
+- JSON (`to_json`): the same characters, and lone surrogates, as \\u escapes, so the text
+  stays exact for a parser and inert on a terminal.
+- SARIF 2.1.0: `sarif_uri` percent-encodes a path per RFC 3986; `sarif_region` orders the
+  lines.
+- Markdown: one-line fields (titles, paths, subjects) never carry a raw newline.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
-# C0 controls but tab/newline, DEL, C1 controls, bidi embeddings/overrides/isolates, and the
-# line/paragraph separators some terminals honour.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
-_UNSAFE_ONE_LINE = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]"
-)
+# C0 controls but tab/newline, DEL, C1 controls, the Arabic letter mark, zero-width and
+# bidi marks, embeddings/overrides/isolates, invisible operators, the BOM, the line and
+# paragraph separators some terminals honour, and lone surrogates.
+_FORMAT = "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\u2028\u2029\ufeff\ud800-\udfff"
+_UNSAFE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_FORMAT}]")
+_UNSAFE_ONE_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_FORMAT}]")
+# What json.dumps(ensure_ascii=False) leaves raw: these can only occur inside strings there.
+_JSON_UNSAFE = re.compile(f"[\x7f-\x9f{_FORMAT}]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -33,6 +41,8 @@ def _escape(match: re.Match[str]) -> str:
         return "\\t"
     if ch == "\r":
         return "\\r"
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
@@ -56,7 +66,23 @@ def json_default(value: Any) -> Any:
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, default=json_default, ensure_ascii=False, indent=2)
+    text = json.dumps(data, default=json_default, ensure_ascii=False, indent=2)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
+def sarif_uri(path: str) -> str:
+    """A repository-relative path as an RFC 3986 relative reference: every byte but the
+    unreserved characters and "/" percent-encoded (UTF-8; surrogateescaped bytes as they
+    were)."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/")
+
+
+def sarif_region(start: int | None, end: int | None) -> dict[str, int]:
+    """startLine <= endLine, whichever way round the issue has them; {} without lines."""
+    if not start or start < 1:
+        return {}
+    end = end if end and end >= 1 else start
+    return {"startLine": min(start, end), "endLine": max(start, end)}
 
 
 def progress(completed: int | None, total: int | None) -> str:
@@ -79,7 +105,7 @@ def location(row: Mapping[str, Any]) -> str:
         return ""
     start, end = row.get("line_start"), row.get("line_end")
     if start and end and end != start:
-        return f"{clean(path)}:{start}-{end}"
+        return f"{clean(path)}:{min(start, end)}-{max(start, end)}"
     if start:
         return f"{clean(path)}:{start}"
     return clean(path)
@@ -210,12 +236,23 @@ def conversation_text(data: Mapping[str, Any], prefix: str) -> str:
     return "\n".join(lines)
 
 
+def code(text: str) -> str:
+    """text as a markdown code span, fenced with more backticks than it holds."""
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if run else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
     """The issue as a markdown brief an AI session can resume from."""
     issue = detail["issue"]
     key = f"{prefix}-{issue['issue_number']}"
 
-    def md(value: Any) -> str:
+    def md(value: Any) -> str:  # a one-line field: a newline in it is shown as \\n
+        return clean(value)
+
+    def block(value: Any) -> str:  # a section's body may have lines of its own
         return clean(value, multiline=True)
 
     out = [f"# {key}: {md(issue['title'])}", ""]
@@ -225,13 +262,13 @@ def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
     )
     out.append(f"- Progress: {progress(issue.get('completed_steps'), issue.get('total_steps'))}")
     if issue.get("file_path"):
-        out.append(f"- Location: `{location(issue)}`")
+        out.append(f"- Location: {code(location(issue))}")
     if issue.get("affected_components"):
         out.append("- Components: " + ", ".join(md(c) for c in issue["affected_components"]))
     if issue.get("conversation_id"):
-        out.append(f"- Found in conversation: `{md(issue['conversation_id'])}`")
+        out.append(f"- Found in conversation: {code(md(issue['conversation_id']))}")
     if issue.get("fix_conversation_id"):
-        out.append(f"- Fixed in conversation: `{md(issue['fix_conversation_id'])}`")
+        out.append(f"- Fixed in conversation: {code(md(issue['fix_conversation_id']))}")
     for column, rows in detail.get("relations", {}).items():
         if rows:
             names = ", ".join(
@@ -246,7 +283,7 @@ def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
         ("actual_fix", "Actual fix"),
     ):
         if issue.get(key_):
-            out += ["", f"## {title}", "", md(issue[key_])]
+            out += ["", f"## {title}", "", block(issue[key_])]
     if detail["checklist"]:
         out += ["", "## Checklist", ""]
         for step in detail["checklist"]:
@@ -261,7 +298,7 @@ def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
     if detail["updates"]:
         out += ["", "## History", ""]
         for u in detail["updates"]:
-            conv = f" (conversation `{md(u['conversation_id'])}`)" if u.get("conversation_id") else ""
+            conv = f" (conversation {code(md(u['conversation_id']))})" if u.get("conversation_id") else ""
             out.append(f"- {when(u['created_at'])} {md(u['update_type'])}: {md(u['content'])}{conv}")
     if detail["commits"]:
         out += ["", "## Commits", ""]

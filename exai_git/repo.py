@@ -119,8 +119,12 @@ class Repo:
             raise GitError(f"no such revision: {rev!r}")
         return out
 
+    def head(self) -> str | None:
+        """The commit HEAD names, or None before the first commit."""
+        return rev_parse_optional(self, "HEAD")
+
     def has_head(self) -> bool:
-        return bool(self.run("rev-parse", "--verify", "--quiet", "HEAD", check=False).strip())
+        return self.head() is not None
 
     def is_shallow(self) -> bool:
         return (self.common_dir / "shallow").exists()
@@ -140,19 +144,27 @@ class Repo:
             return [self.resolve(b or "HEAD")], [self.resolve(a or "HEAD")]
         return [self.resolve(spec)], []
 
-    def iter_log(self, include: Sequence[str], exclude: Sequence[str] = (),
-                 *, first_parent: bool = False) -> LogStream:
-        """Commits reachable from include but not exclude, oldest first, streamed. git starts
-        now, not at the first commit asked for: it walks the history (and, into a widened
-        pipe, writes the start of it) while the caller does other work."""
-        args = ["log", "-z", "--reverse", "--topo-order", "--format=%H%x00%P%x00%ct%x00%B"]
-        if first_parent:
-            args.append("--first-parent")
-        args += [*include, *(f"^{e}" for e in exclude), "--"]
-        proc = self.popen(*args)
+    def iter_log(self, include: Sequence[str], exclude: Sequence[str] = ()) -> LogStream:
+        """Commits reachable from include but not exclude, oldest first, streamed. An exclude
+        that starts with -- is a ref option (`--remotes=origin`: every ref it names is
+        excluded). git starts now, not at the first commit asked for: it walks the history
+        (and, into a widened pipe, writes the start of it) while the caller does other work."""
+        plain = [f"^{e}" for e in exclude if not e.startswith("--")]
+        refs = [e for e in exclude if e.startswith("--")]
+        proc = self.popen("log", "-z", "--reverse", "--topo-order",
+                          "--format=%H%x00%P%x00%ct%x00%B", *include, *plain,
+                          *(["--not", *refs] if refs else []), "--")
         assert proc.stdout is not None
         _widen_pipe(proc.stdout.fileno())
         return LogStream(proc)
+
+    def merge_base(self, a: str, b: str) -> str | None:
+        return self.run("merge-base", a, b, check=False).decode().strip() or None
+
+    def hooks_dir(self) -> Path:
+        """Where git runs this repository's hooks from (core.hooksPath honoured)."""
+        path = Path(os.fsdecode(self.run("rev-parse", "--git-path", "hooks").strip()))
+        return path if path.is_absolute() else self.root / path
 
     # ------------------------------------------------------------------ diffs
 
@@ -167,6 +179,27 @@ class Repo:
         if self.has_head():
             args.append("HEAD")
         return diff.parse(self.run(*args, "--"))
+
+    def staged_commit_key(self) -> str | None:
+        """A key for the commit `git commit` is about to write from the index: HEAD and the
+        git blob hash of the index's raw diff against it (None before the first commit).
+
+        The native post-commit hook computes the same for the commit it follows, with
+        `git log --format=%P` and `git diff-tree ... | git hash-object --stdin`: equal keys
+        mean the same parent and the same tree. Read-only: unlike `git write-tree` it neither
+        writes the index nor takes its lock (which `git commit` holds while hooks run), and it
+        reads the index git names in GIT_INDEX_FILE (commit -a, commit <paths>).
+        """
+        import hashlib
+
+        head = self.head()
+        if head is None:
+            return None
+        raw = self.run("diff-index", "--cached", "-r", "--raw", "-z", "--no-abbrev",
+                       "--no-renames", "--ignore-submodules=none", head, "--")
+        algorithm = hashlib.sha256 if len(head) == 64 else hashlib.sha1
+        digest = algorithm(b"blob %d\0" % len(raw) + raw).hexdigest()
+        return f"{head} {digest}"
 
     def commit_changes(self, sha: str, base: str) -> list[FileChange]:
         """What sha changed against base."""

@@ -87,7 +87,7 @@ def findings(changes: Sequence[FileChange], issues: Iterable[OpenIssue]) -> list
                 else ("binary change" if change.binary else "submodule change")
             if change.status == "renamed" and not change.hunks:
                 why = "file renamed"
-            spans = [(start, end)] if start and end else []
+            spans = [(min(start, end), max(start, end))] if start and end else []
         elif not start or not end:
             if not change.hunks:
                 continue
@@ -134,6 +134,8 @@ def hint(found: Sequence[Finding], prefix: str) -> str:
 
 def sarif(found: Sequence[Finding], prefix: str, version: str) -> dict[str, Any]:
     """A SARIF 2.1.0 log of the findings, for code hosts."""
+    from exai_git.render import sarif_region, sarif_uri
+
     level = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
     rules: dict[str, dict[str, Any]] = {}
     results = []
@@ -144,10 +146,8 @@ def sarif(found: Sequence[Finding], prefix: str, version: str) -> dict[str, Any]
             "shortDescription": {"text": f.title},
             "properties": {"severity": f.severity, "status": f.status},
         })
-        region: dict[str, int] = {}
-        if f.line_start:
-            region = {"startLine": f.line_start, "endLine": f.line_end or f.line_start}
-        location: dict[str, Any] = {"artifactLocation": {"uri": f.file_path}}
+        region = sarif_region(f.line_start, f.line_end)
+        location: dict[str, Any] = {"artifactLocation": {"uri": sarif_uri(f.file_path)}}
         if region:
             location["region"] = region
         results.append({

@@ -127,6 +127,9 @@ def connect(settings: Settings, *, dsn: str | None = None) -> psycopg.Connection
         raise DatabaseUnreachable(
             f"cannot reach the database at {endpoint(dsn)} ({reason})"
         ) from None
+    from exai_git import anybytes
+
+    anybytes.register(conn)  # h3: paths and messages that are not UTF-8 never fail a query
     return conn
 
 

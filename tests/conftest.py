@@ -326,3 +326,22 @@ def frameworks_path(monkeypatch: pytest.MonkeyPatch) -> str:
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     monkeypatch.setenv("PATH", path)
     return path
+
+
+# --------------------------------------------------------------------------- fault proxy
+
+
+@pytest.fixture
+def fault_proxy(pg_server: str) -> Iterator[Any]:
+    """A FaultProxy (tests/proxy.py) on 127.0.0.1:<free port> in front of the test server:
+    `proxy.dsn(db.dsn)` is a database through it, `proxy.mode = "stalled"` (up, slow,
+    stalled, stall_after_startup, refusing, down) switches faults, `proxy.accepted` counts
+    connections. Stopped after the test (and by itself after 10 minutes at most)."""
+    from tests.proxy import FaultProxy
+
+    parts = urlsplit(pg_server if "://" in pg_server else DEFAULT_TEST_DSN)
+    proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or 5432, lifetime=600)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()

@@ -25,7 +25,8 @@ def test_malformed_config(repo: Path, db: Database) -> None:
     out = exai("issues", "--dsn", db.dsn, cwd=repo)
     assert "apply_on must be" in one_line(out.stderr)
     write(repo / ".exai-git.toml", 'colour = "blue"\n')
-    assert "unknown setting 'colour'" in one_line(exai("issues", cwd=repo).stderr)
+    out = exai("parse", cwd=repo, input="Fixes EXAI-1")  # unknown: warned about, ignored
+    assert out.returncode == 0 and "unknown setting 'colour' ignored" in one_line(out.stderr)
     write(repo / ".exai-git.toml", 'prefix = "EX-AI"\n')
     assert "prefix 'EX-AI'" in one_line(exai("issues", cwd=repo).stderr)
 
@@ -143,12 +144,131 @@ def test_a_working_directory_that_is_gone(tmp_path: Path, seeded: Database) -> N
                               "directory is gone"),
                              (["-m", "exai_git.hookmain", "pre-commit"], 0, "EXAI: the "
                               "current directory is gone")):
-        for server in ("1", "0"):
-            out = subprocess.run(
-                ["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" "$@"',
-                 sys.executable, *args], capture_output=True, text=True,
-                env={**os.environ, "EXAI_GIT_DSN": seeded.dsn,
-                     "EXAI_GIT_HOOK_SERVER": server})
-            assert out.returncode == code, out.stderr
-            assert one_line(out.stderr).startswith(text)
-            gone.mkdir()
+        out = subprocess.run(
+            ["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" "$@"',
+             sys.executable, *args], capture_output=True, text=True,
+            env={**os.environ, "EXAI_GIT_DSN": seeded.dsn})
+        assert out.returncode == code, out.stderr
+        assert one_line(out.stderr).startswith(text)
+        gone.mkdir()
+
+
+# --------------------------------------------------------------------------- the one handler
+
+
+def interrupted_while_waiting(args: list[str], cwd: Path | None = None) -> tuple[int, str]:
+    """Start args (a command that connects to the database) against a server that accepts
+    and never answers, press Ctrl-C once it waits, and return its exit code and stderr."""
+    import signal
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(30)
+        dsn = f"postgresql://carol:pw-9x7@127.0.0.1:{listener.getsockname()[1]}/x"
+        proc = subprocess.Popen(
+            [sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, env={**os.environ, "EXAI_GIT_DSN": dsn,
+                            "EXAI_GIT_CONNECT_TIMEOUT": "60", "EXAI_GIT_HOOK_TIMEOUT": "60"})
+        try:
+            conn, _ = listener.accept()  # it is waiting for the server's answer now
+            with conn:
+                proc.send_signal(signal.SIGINT)
+                _, err = proc.communicate(timeout=20)
+        finally:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
+def test_ctrl_c_while_waiting_on_the_database_exits_130_in_one_line() -> None:
+    code, err = interrupted_while_waiting(["-m", "exai_git.cli", "issues"])
+    assert code == 130, err
+    assert one_line(err) == "exai-git: interrupted"
+    assert "pw-9x7" not in err
+
+
+def test_ctrl_c_in_a_hook_exits_130_and_runs_nothing_again(repo: Path) -> None:
+    msg = repo / "msg"
+    msg.write_text("Fixes EXAI-1 step 2\n")  # a marker: the hook asks the database
+    code, err = interrupted_while_waiting(["-m", "exai_git.hookmain", "commit-msg", str(msg)],
+                                          cwd=repo)
+    assert code == 130, err
+    assert one_line(err) == "EXAI: interrupted"
+    assert not (repo / ".git" / "exai-git" / "outbox.sqlite3").exists()
+
+
+def broken_tracker(seeded: Database) -> None:
+    """A tracker whose path function fails in a way exai-git does not expect."""
+    seeded.query("CREATE OR REPLACE FUNCTION exai_norm_path(p text) RETURNS text"
+                 " LANGUAGE plpgsql IMMUTABLE AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$")
+    for setting in ("enable_indexscan", "enable_bitmapscan"):  # so every row calls it
+        seeded.query(f'ALTER DATABASE "{seeded.name}" SET {setting} = off')
+
+
+def cli(*args: str, cwd: Path, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """The command line run in this process's own interpreter, whatever launches it."""
+    return subprocess.run([sys.executable, "-m", "exai_git.cli", *args], cwd=cwd,
+                          capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+def test_an_unexpected_error_is_one_line_naming_the_bug(repo: Path, seeded: Database) -> None:
+    for text in ("a\n", "b\n"):  # a change to a file that was there: the scan asks
+        write(repo / "a.py", text)
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", text)
+    broken_tracker(seeded)
+    out = cli("scan", "HEAD", "--dsn", seeded.dsn, cwd=repo)
+    assert out.returncode == 70, out.stderr
+    line = one_line(out.stderr)
+    assert line.startswith("exai-git: internal error (RaiseException: boom)")
+    assert "bug in exai-git" in line and "EXAI_GIT_DEBUG=1" in line
+    debug = cli("scan", "HEAD", "--dsn", seeded.dsn, cwd=repo, env={"EXAI_GIT_DEBUG": "1"})
+    assert debug.returncode == 70
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1] == line
+    # in a hook the same one line, and the commit goes on
+    write(repo / "a.py", "c\n")
+    git(repo, "add", "-A")
+    hook = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "pre-commit"], cwd=repo,
+                          capture_output=True, text=True,
+                          env={**os.environ, "EXAI_GIT_DSN": seeded.dsn})
+    assert hook.returncode == 0
+    assert one_line(hook.stderr).startswith("EXAI: internal error (RaiseException: boom)")
+
+
+def test_database_errors_map_to_one_line_that_says_what_to_do(db: Database) -> None:
+    """Real errors from a real server, classified by the one mapping (errors.from_database)."""
+    import psycopg
+
+    from exai_git import errors
+
+    def raised(*statements: str) -> Exception:
+        with db.connect(autocommit=True) as holder, db.connect(autocommit=True) as conn:
+            holder.execute("BEGIN; LOCK TABLE exai_issues IN ACCESS EXCLUSIVE MODE")
+            try:
+                for sql in statements:
+                    conn.execute(sql)  # type: ignore[arg-type]
+            except psycopg.Error as e:
+                return e
+        raise AssertionError(f"{statements} raised nothing")
+
+    cases = [
+        (("SELECT * FROM no_such_table",), 3, "database not ready", "exai-git db migrate"),
+        (("SET statement_timeout = 50", "SELECT pg_sleep(2)"), 3, "database too slow",
+         "statement timeout"),
+        (("SET lock_timeout = 50", "SELECT * FROM exai_issues"), 3, "database too slow",
+         "statement timeout"),
+        (("SELECT pg_terminate_backend(pg_backend_pid())",), 3, "database unreachable",
+         "lost the database connection"),
+    ]
+    for statements, code, state, text in cases:
+        mapped = errors.from_database(raised(*statements))
+        assert mapped is not None, statements
+        assert (mapped.exit_code, mapped.state) == (code, state), statements
+        assert text in str(mapped) and len(str(mapped).splitlines()) == 1, statements
+    assert errors.from_database(raised("SELECT 1 / 0")) is None  # not expected: a bug
+    assert errors.from_database(ValueError("x")) is None
+    assert errors.from_exception(PermissionError(13, "Permission denied", "/x")) is not None

@@ -39,10 +39,9 @@ def test_prepare_commit_msg_adds_findings_as_comments(tracked: Path) -> None:
     assert "Refs EXAI-2" in git(tracked, "log", "-1", "--format=%B").stdout
 
 
-def imported(cwd: Path, *args: str, stdin: str = "", server: bool = True) -> set[str]:
-    env = {**os.environ, "EXAI_GIT_HOOK_SERVER": "1" if server else "0"}
+def imported(cwd: Path, *args: str, stdin: str = "") -> set[str]:
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exai_git.hookmain", *args],
-                          cwd=cwd, capture_output=True, text=True, input=stdin, env=env)
+                          cwd=cwd, capture_output=True, text=True, input=stdin)
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
             if line.startswith("import time:")}
 
@@ -62,7 +61,7 @@ def test_hooks_with_nothing_to_do_import_no_database_driver(tracked: Path) -> No
 def test_a_marker_does_use_the_database(tracked: Path, seeded: Database) -> None:
     msg = tracked / "msg"
     msg.write_text("Fixes EXAI-1 step 2\n")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
+    assert "psycopg" in imported(tracked, "commit-msg", str(msg))
 
 
 @pytest.mark.slow
@@ -223,43 +222,48 @@ def test_post_commit_starts_no_python_when_the_scan_found_nothing(
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links WHERE action = 'ref'") == 1
 
 
-def test_commit_msg_checks_against_the_scan_of_the_same_change(tracked: Path) -> None:
-    """With no hook server, the check of markers that name only issues the pre-commit scan of
-    this very change read takes that reading: the same answers, without the database driver."""
-    off = {**os.environ, "EXAI_GIT_HOOK_SERVER": "0"}
-
-    def hook(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "exai_git.hookmain", *args], cwd=tracked,
-                              capture_output=True, text=True, env=off)
-
-    # EXAI-1 (seven steps) sits on async_glm.py lines 48-51, EXAI-2 on async_kimi.py 58-60
-    write(tracked / "src/providers/async_glm.py", lines(60))
-    git(tracked, "add", "-A")
-    git(tracked, "commit", "-qm", "glm", "--no-verify")
-    write(tracked / "src/providers/async_glm.py", lines(60).replace("l49\n", "x\n"))
+def test_the_hooks_read_the_index_git_names_and_never_lock_it(
+        tracked: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`git commit` holds index.lock while its hooks run, and with commit -a or commit <paths>
+    the index to scan is the one it names in GIT_INDEX_FILE: the hooks only read that."""
+    log = tracked.parent / "started.log"
+    logged_python(tracked, log, monkeypatch)
     kimi = tracked / "src/providers/async_kimi.py"
+    # commit -a: the change is only in the index git builds for the commit
     kimi.write_text(kimi.read_text().replace("l59\n", "x\n"))
-    git(tracked, "add", "-A")
-    assert hook("pre-commit").returncode == 0
-    msg = tracked / "msg"
-    cache = tracked / ".git" / "exai-git" / "scan-cache.json"
-    saved = cache.read_text()
-    for text, rc in [("Fixes EXAI-1 steps 2, 9\n", 1), ("Fixes EXAI-1\n", 0),
-                     ("Verifies EXAI-1\nRefs EXAI-2\n", 0), ("Fixes EXAI-2 step 1\n", 1)]:
-        msg.write_text(text)
-        assert "psycopg" not in imported(tracked, "commit-msg", str(msg), server=False), text
-        from_scan = hook("commit-msg", str(msg))
-        cache.unlink()  # the same check against the database
-        from_db = hook("commit-msg", str(msg))
-        cache.write_text(saved)
-        assert (from_scan.returncode, from_scan.stderr) == (rc, from_db.stderr) == \
-            (from_db.returncode, from_db.stderr), text
-    msg.write_text("Fixes EXAI-1 step 9\n")
-    assert "no step 9 (steps: 1-7)" in hook("commit-msg", str(msg)).stderr
-    # an issue the scan did not read, or another staged change: the database answers
-    msg.write_text("Refs EXAI-3\n")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
-    msg.write_text("Fixes EXAI-1 step 2\n")
-    (tracked / "other.txt").write_text("changed\n")
-    git(tracked, "add", "-A")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
+    out = git(tracked, "commit", "-a", "-m", "Refs EXAI-2")
+    assert "src/providers/async_kimi.py:58-60 EXAI-2" in out.stderr
+    # commit <paths>: the path given, not what else is staged
+    kimi.write_text(kimi.read_text().replace("l58\n", "y\n"))
+    (tracked / "other.txt").write_text("staged, not committed\n")
+    git(tracked, "add", "other.txt")
+    out = git(tracked, "commit", "-m", "only kimi", "--", "src/providers/async_kimi.py")
+    assert "async_kimi.py:58" in out.stderr
+    assert git(tracked, "diff", "--cached", "--name-only").stdout == "other.txt\n"
+    git(tracked, "commit", "-qm", "other")
+    # plain changes through both: the post-commit key written from the temporary index
+    # matches the commit made of it, so post-commit starts no Python
+    for args in (["-a"], ["--", "other.txt"]):
+        log.write_text("")
+        (tracked / "other.txt").write_text(f"{args}\n")
+        git(tracked, "commit", "-qm", "plain", *args)
+        assert log.read_text().split() == ["pre-commit"], args
+    # the scan while git holds the index lock: it works, and leaves the index as it was
+    (tracked / "other.txt").write_text("under the lock\n")
+    git(tracked, "add", "other.txt")
+    index = tracked / ".git" / "index"
+    before = index.read_bytes()
+    lock = tracked / ".git" / "index.lock"
+    lock.write_bytes(before)
+    try:
+        hook = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "pre-commit"],
+                              cwd=tracked, capture_output=True, text=True)
+    finally:
+        lock.unlink()
+    assert (hook.returncode, hook.stderr) == (0, "")
+    assert index.read_bytes() == before
+    quiet = (tracked / ".git" / "exai-git" / "post-commit-quiet").read_text()
+    assert quiet.split()[0] == git(tracked, "rev-parse", "HEAD").stdout.strip()
+    log.write_text("")
+    git(tracked, "commit", "-qm", "plain", "--no-verify")  # the scan above was this change's
+    assert log.read_text().split() == []

@@ -346,3 +346,45 @@ def test_database_prefilter_agrees_with_the_scanner(db: Database) -> None:
                                                tuple(hunks)))
             narrowed = store.open_issues_touched(conn, settings, scanner.probe(changes))[0]
             assert scanner.findings(changes, narrowed) == scanner.findings(changes, every)
+
+
+# --------------------------------------------------------------------------- ranges (issue 16.3)
+
+
+@pytest.mark.parametrize(("start", "end", "edited", "touched"), [
+    pytest.param(10, None, 10, [[10, 10]], id="start-only-is-one-line"),
+    pytest.param(10, None, 11, None, id="start-only-not-the-next-line"),
+    pytest.param(None, None, 97, [[97, 97]], id="no-lines-is-the-whole-file"),
+    pytest.param(60, 58, 59, [[59, 59]], id="reversed-range"),
+    pytest.param(60, 58, 61, None, id="reversed-range-outside"),
+])
+def test_scan_ranges_end_to_end(tracked: Path, seeded: Database, start: int | None,
+                                end: int | None, edited: int, touched: list[list[int]] | None
+                                ) -> None:
+    seeded.query("INSERT INTO exai_issues (title, severity, file_path, line_start, line_end)"
+                 " VALUES ('ranged', 'critical', 'src/providers/async_glm.py', %s, %s)",
+                 (start, end))
+    number = seeded.scalar("SELECT max(issue_number) FROM exai_issues")
+    edit_line(tracked / "src/providers/async_glm.py", edited, "changed")
+    git(tracked, "add", "-A")
+    found = [f for f in scan_json(tracked, "--staged") if f["issue"] == number]
+    failing = exai("scan", "--staged", "--fail-on", "critical", cwd=tracked)
+    if touched is None:
+        assert found == []
+        assert failing.returncode == 0, failing.stdout + failing.stderr
+        return
+    assert len(found) == 1 and found[0]["line_start"] == start
+    if start is not None:
+        assert found[0]["touched"] == touched
+    assert failing.returncode == 1 and f"EXAI-{number}" in failing.stdout
+    sarif = json.loads(exai("scan", "--staged", "--sarif", cwd=tracked).stdout)
+    for result in sarif["runs"][0]["results"]:
+        region = result["locations"][0]["physicalLocation"].get("region")
+        if region:
+            assert region["startLine"] <= region["endLine"]
+
+
+def test_line_range_function_in_sql(db: Database) -> None:
+    assert db.query("SELECT exai_line_range(10, NULL) = int4range(10, 10, '[]'),"
+                    " exai_line_range(60, 58) = int4range(58, 60, '[]'),"
+                    " exai_line_range(NULL, NULL) @> 123456") == [(True, True, True)]

@@ -1,0 +1,169 @@
+"""Native hook scripts: write them, find the ones exai-git wrote, remove them.
+
+Each script is marked as ours and starts Python only when its shell early exit finds
+something to do; a hook that exai-git did not write is never overwritten or removed. The
+scripts find `exai-git-hook` at run time and read the issue prefix at run time, so a moved
+virtualenv or a changed configuration needs no reinstall.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from exai_git.hookmain import HOOKS
+from exai_git.hookstate import POST_COMMIT_QUIET, _replace, state_dir
+
+if TYPE_CHECKING:
+    from exai_git.config import Settings
+    from exai_git.repo import Repo
+
+# Shell: $have, the key of the commit HEAD names, as Repo.staged_commit_key() computes it
+# for the commit about to be made from the index: its parents and the git blob hash of its
+# raw diff against the first (same parent and same diff: same tree; read-only git only).
+HEAD_COMMIT_KEY = (
+    'have="$(git log -1 --no-show-signature --format=%P HEAD 2>/dev/null)'
+    ' $(git diff-tree -r --raw -z --no-abbrev --no-renames --ignore-submodules=none'
+    ' --no-commit-id HEAD 2>/dev/null | git hash-object --stdin 2>/dev/null)"'
+)
+MARK = "# exai-git hook: installed by `exai-git install`; safe to remove with --uninstall"
+PREFIX_FILE = "prefix"  # <common dir>/exai-git/prefix: the prefix the shell scripts test for
+HOOK_COMMAND = "exai-git-hook"
+
+
+def hook_script(name: str, hook_command: str) -> str:
+    """One native hook: an early exit where there can be nothing to do, then `exai-git-hook
+    NAME`, found on PATH at run time, else at hook_command (where it was at install time); one
+    line, and the commit goes on, when neither is there."""
+    early = ""
+    if name == "prepare-commit-msg":
+        # a message given with -m/-F, a merge or a reused message has no template to fill
+        early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
+    elif name == "commit-msg":
+        # a message naming no issue key, conversation or revert has nothing to check
+        early = (_read_prefix()
+                 + f'[ -n "$p" ] && ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
+    elif name == "post-commit":
+        # nothing to apply or move: the pre-commit scan of this parent and staged change
+        # found no open issue on the changed files, nothing is queued, and the message names
+        # no issue
+        early = (_read_prefix()
+                 + f'q="$d/{POST_COMMIT_QUIET}"\n'
+                 'if [ -n "$p" ] && [ -r "$q" ] && read -r want < "$q"; then\n'
+                 f'  {HEAD_COMMIT_KEY}\n'
+                 '  [ "$have" = "$want" ] &&\n'
+                 '    ! git log -1 --no-show-signature --format=%B HEAD 2>/dev/null |'
+                 f' {_grep_markers()} && exit 0\n'
+                 'fi\n')
+    return (
+        "#!/bin/sh\n"
+        f"{MARK}\n"
+        f"{early}"
+        f"h=$(command -v {HOOK_COMMAND} 2>/dev/null) || h={_sh_quote(hook_command)}\n"
+        'if [ ! -x "$h" ]; then\n'
+        f'  echo "EXAI: {HOOK_COMMAND} is not on PATH (nor at $h); hook {name} skipped:'
+        ' pip install exai-git, or exai-git install --uninstall" >&2\n'
+        "  exit 0\n"
+        "fi\n"
+        f'exec "$h" {name} "$@"\n'
+    )
+
+
+def _read_prefix() -> str:
+    """Shell: $d the state directory, $p the prefix the hook last read from the configuration
+    (empty when there is none yet or a configuration file changed since: Python then runs,
+    reads the configuration and writes it again); EXAI_GIT_PREFIX wins."""
+    return ('d="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git"; p=""\n'
+            f'[ -r "$d/{PREFIX_FILE}" ] && read -r p < "$d/{PREFIX_FILE}"\n'
+            't="$(git rev-parse --show-toplevel 2>/dev/null)"\n'
+            'for f in "$t/.exai-git.toml" "$t/pyproject.toml"; do\n'
+            f'  [ "$f" -nt "$d/{PREFIX_FILE}" ] && p=""\n'
+            'done\n'
+            'p="${EXAI_GIT_PREFIX:-$p}"\n')
+
+
+def _grep_markers() -> str:
+    """A grep that succeeds when its input may hold a marker, a trailer or a revert."""
+    return 'grep -qiE -e "$p" -e "conversation" -e "reverts commit"'
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def remember_prefix(repo: Repo, settings: Settings) -> None:
+    """Record the configured prefix for the native hooks' shell test (see hook_script)."""
+    if os.environ.get("EXAI_GIT_PREFIX"):
+        return  # the environment's, not the configuration's
+    path = state_dir(repo) / PREFIX_FILE
+    try:
+        if path.read_text().strip() == settings.prefix and not any(
+                (repo.root / f).exists() and (repo.root / f).stat().st_mtime_ns
+                > path.stat().st_mtime_ns for f in (".exai-git.toml", "pyproject.toml")):
+            return
+    except OSError:
+        pass
+    _replace(path, settings.prefix + "\n")  # unwritable: Python runs for every message
+
+
+def installed(repo: Repo) -> list[str]:
+    """The native hooks exai-git wrote that are in place."""
+    directory = repo.hooks_dir()
+    return [n for n in HOOKS if _ours(directory / n)]
+
+
+def _ours(path: os.PathLike[str]) -> bool:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return MARK in f.read()
+    except OSError:
+        return False
+
+
+def install(repo: Repo, *, uninstall: bool = False, hook_command: str | None = None,
+            settings: Settings | None = None) -> list[str]:
+    """Write (or remove) the native hooks; never touch a hook that is not ours. One line per
+    hook says what was done."""
+    directory = repo.hooks_dir()
+    hook_command = hook_command or _installed_hook_command()
+    lines = []
+    for name in HOOKS:
+        path = directory / name
+        ours = _ours(path)
+        if uninstall:
+            if ours:
+                path.unlink()
+                lines.append(f"removed {name}")
+            elif path.exists():
+                lines.append(f"left {name}: not installed by exai-git")
+            continue
+        if path.exists() and not ours:
+            head = path.read_text(errors="replace")[:512]
+            framework = next((f for f in ("pre-commit", "prek")
+                              if f"# File generated by {f}" in head), None)
+            lines.append(f"skipped {name}: " + (
+                f"{framework} manages it (use the exai hooks in .pre-commit-config.yaml)"
+                if framework else "a hook that exai-git did not write is there (add "
+                f"`exai-git-hook {name} \"$@\"` to it yourself)"))
+            continue
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{name}.exai-tmp")
+        tmp.write_text(hook_script(name, hook_command))
+        tmp.chmod(0o755)
+        os.replace(tmp, path)
+        lines.append(f"installed {name}")
+    if not uninstall and settings is not None:
+        remember_prefix(repo, settings)
+    return lines
+
+
+def _installed_hook_command() -> str:
+    """exai-git-hook of this installation: next to the running interpreter (a virtualenv's
+    bin/), else on PATH, else that place anyway (the hook then says it is missing)."""
+    beside = Path(sys.executable).parent / HOOK_COMMAND
+    if beside.exists():
+        return str(beside)
+    return shutil.which(HOOK_COMMAND) or str(beside)
