@@ -118,7 +118,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
         if needed:
             box.put(needed, str(e))
             say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
-        return
+        return None
     if not needed and not queued:
         return None
     try:
@@ -214,7 +214,10 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
     from exai_git.model import Work
 
     parsed = parsed or _parse(commit.message, settings)
-    reverts = tuple(_expand_merges(repo, _resolve_reverts(repo, parsed.reverts)))
+    reverts = tuple(_resolve_reverts(repo, parsed.reverts))
+    if parsed.merge_reverts:
+        merges = {m.merge for m in parsed.merge_reverts}
+        reverts = tuple(dict.fromkeys(_expand_merges(repo, reverts, merges)))
     if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
         patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
     if changes is None:
@@ -248,12 +251,16 @@ def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
                 yield sha
 
 
-def _expand_merges(repo: Repo, shas: Iterable[str]) -> Iterator[str]:
-    """Reverting a merge M undoes every commit it brought (M^1..M, M last)."""
+def _expand_merges(repo: Repo, shas: Iterable[str], merges: set[str]) -> Iterator[str]:
+    """Reverting a merge M undoes every commit it brought (M^1..M, M last); merges holds the
+    reverted commits the message names as merges (abbreviated or whole)."""
     from exai_git.errors import ExaiError
     from exai_git.repo import merge_brought
 
     for sha in shas:
+        if not any(sha.startswith(m) for m in merges):
+            yield sha
+            continue
         try:
             yield from merge_brought(repo, sha)
         except ExaiError:

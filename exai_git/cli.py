@@ -362,7 +362,7 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
     from exai_git import apply, render
 
     repo = _repo()
-    if (target or since) and not branch or (target and branch):
+    if (since and not branch) or (target and branch):
         raise click.UsageError("use REV | A..B, or --branch NAME [--since REV]")
     bar = None
     progress = None
