@@ -367,3 +367,54 @@ def test_apply_branch_refuses_a_shallow_clone(remote: Path, seeded: Database) ->
     out = ci(Clone(path, seeded))
     assert out.returncode == 1 and "fetch-depth: 0" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+# ---------------------------------------------------------------------- the clone's side
+
+
+def test_first_run_says_once_how_to_backfill(remote: Path, seeded: Database) -> None:
+    c = clone_of(remote, "fresh", seeded)
+    assert sum("exai-git apply A..B" in s for s in c.said) == 1
+    c.commit("one\n\nFixes EXAI-2")
+    c.reconcile("post-commit")
+    assert sum("exai-git apply A..B" in s for s in c.said) == 1 and c.status(2) == "fixed"
+
+
+def test_a_busy_lock_is_waited_for_one_second_then_left(a: Clone) -> None:
+    import fcntl
+    import os
+    import time
+
+    a.commit("one\n\nFixes EXAI-2")
+    path = Path(a.path) / ".git" / "exai-git" / "reconcile.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        t = time.monotonic()
+        assert a.reconcile("post-commit") is None
+        assert 0.9 < time.monotonic() - t < 5
+        assert any("another exai-git is reconciling" in s for s in a.said)
+        assert a.status(2) == "open"
+    finally:
+        os.close(fd)
+    a.reconcile()
+    assert a.status(2) == "fixed"  # the next run applies it
+
+
+def test_cherry_pick_to_another_tracked_branch_only_adds(remote: Path, seeded: Database
+                                                         ) -> None:
+    c = Clone(remote.parent / "rel", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(c.path))
+    c.git("branch", "release")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    x = c.commit("one\n\nFixes EXAI-1 steps 1, 2")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    c.git("checkout", "-q", "release")
+    c.git("cherry-pick", "-x", x)
+    c.git("commit", "-q", "--amend", "-m", f"one\n\nFixes EXAI-1 step 1\n\n"
+          f"(cherry picked from commit {x})")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    assert c.steps() == "ccppppp"  # step 2 is still on main: not undone
