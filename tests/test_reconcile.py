@@ -418,3 +418,26 @@ def test_cherry_pick_to_another_tracked_branch_only_adds(remote: Path, seeded: D
     reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
               say=c.said.append)
     assert c.steps() == "ccppppp"  # step 2 is still on main: not undone
+
+
+def test_apply_branch_usage_and_unknown_branch(a: Clone) -> None:
+    from tests.conftest import exai
+
+    env = {"EXAI_GIT_DSN": a.db.dsn}
+    unknown = exai("apply", "--branch", "nope", cwd=a.path, env=env)
+    assert unknown.returncode == 2 and "no branch nope" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    both = exai("apply", "HEAD", "--branch", "main", cwd=a.path, env=env)
+    assert both.returncode == 2
+
+
+def test_amend_of_a_pushed_commit_waits_for_the_force_push(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-1 steps 1, 2")
+    a.git("push", "-q", "origin", "main")
+    a.reconcile()
+    a.git("commit", "-q", "--amend", "-m", "one\n\nFixes EXAI-1 step 1")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ccppppp"  # the old commit is still on origin/main
+    a.git("push", "-q", "--force", "origin", "main")
+    a.reconcile()
+    assert a.steps() == "cpppppp"  # now the latest landed message decides
