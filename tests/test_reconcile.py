@@ -479,4 +479,4 @@ def test_hook_role_reconciles_and_applies_branches(remote: Path, seeded: Databas
         for statement in ("DELETE FROM exai_branch_heads", "UPDATE exai_branch_heads SET"
                           " repository = 'x'", "UPDATE exai_commit_links SET commit_sha = 'x'"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
