@@ -31,14 +31,18 @@ BATCH = 500
 
 
 def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settings, *,
-          batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None) -> Report:
+          batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None,
+          in_transaction: bool = False) -> Report:
     """Apply works oldest first, a batch per transaction; idempotent. A batch that fails rolls
     back whole and ends the run.
 
     The batches share one pipeline: a batch's writes and COMMIT are sent and not waited for,
     so the database works on them while the next batch is read from git; that batch's first
     answer (its reads and row locks) comes after them. A batch is reported (on_progress) only
-    once its COMMIT has been answered."""
+    once its COMMIT has been answered. in_transaction: the caller holds one transaction (and
+    pipeline) around the whole run (apply --branch records its head in it)."""
+    import contextlib
+
     from exai_git import engine, store
     from exai_git.model import CommitResult, Report
 
@@ -54,7 +58,7 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
         sent.clear()
 
     def flush() -> None:
-        with store.transaction(conn, settings):
+        with contextlib.nullcontext() if in_transaction else store.transaction(conn, settings):
             state = store.load_state(conn, batch)  # answered after the batches sent before
             committed()
             effects = engine.apply(state, batch, settings.prefix)
@@ -62,7 +66,7 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
         sent.append((len(batch), effects.results))
         batch.clear()
 
-    with store.pipeline(conn):
+    with contextlib.nullcontext() if in_transaction else store.pipeline(conn):
         for work in works:
             report.read += 1
             if work.applied_before:
@@ -95,9 +99,11 @@ def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Se
 # --------------------------------------------------------------------------- landing
 
 
-def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> None:
+def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
+                   ) -> Report | None:
     """Apply the queue, oldest first, then works, and say what happened; on an unreachable
-    database, queue works instead."""
+    database, queue works instead (durably: the caller may then record its heads). Returns
+    what was applied, None when nothing was (queued, or nothing to do)."""
     from exai_git import store
     from exai_git.errors import (
         BackedOff,
@@ -118,9 +124,9 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
         if needed:
             box.put(needed, str(e))
             say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
-        return
+        return None
     if not needed and not queued:
-        return
+        return None
     try:
         with store.connect(settings) as conn:
             report = apply(conn, [w for _, w in queued] + needed, settings)
@@ -131,8 +137,8 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
             forget_issue_paths(repo)
         for line in report_lines(report, settings.prefix):
             say(line)
-        return
-    except (BackedOff, NoTracker, TrackerTimeout) as e:  # w4: the budget said why already
+        return report
+    except (BackedOff, NoTracker, TrackerTimeout) as e:  # the budget said why already
         state, reason = str(e), ""
     except DatabaseUnreachable as e:
         state, reason = "database unreachable", str(e)
@@ -148,6 +154,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
     total = box.count()
     say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''} queued, "
         f"run `exai-git sync`{f' ({reason})' if reason else ''}")
+    return None
 
 
 def _unreachable(e: Exception) -> tuple[str, str] | None:
@@ -216,6 +223,9 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
 
     parsed = parsed or _parse(commit.message, settings)
     reverts = tuple(_resolve_reverts(repo, parsed.reverts))
+    if parsed.merge_reverts:
+        merges = {m.merge for m in parsed.merge_reverts}
+        reverts = tuple(dict.fromkeys(_expand_merges(repo, reverts, merges)))
     if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
         patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
     if changes is None:
@@ -247,6 +257,22 @@ def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
         except ExaiError:
             if len(sha) in (40, 64):
                 yield sha
+
+
+def _expand_merges(repo: Repo, shas: Iterable[str], merges: set[str]) -> Iterator[str]:
+    """Reverting a merge M undoes every commit it brought (M^1..M, M last); merges holds the
+    reverted commits the message names as merges (abbreviated or whole)."""
+    from exai_git.errors import ExaiError
+    from exai_git.repo import merge_brought
+
+    for sha in shas:
+        if not any(sha.startswith(m) for m in merges):
+            yield sha
+            continue
+        try:
+            yield from merge_brought(repo, sha)
+        except ExaiError:
+            yield sha
 
 
 # --------------------------------------------------------------------------- backfill

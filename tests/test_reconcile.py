@@ -1,0 +1,496 @@
+"""Landing is reconciliation, against real git and a real database: after everyday git work
+(amend, reword, rebase, reset, revert, cherry-pick, merges, fetch, pull --rebase), reconcile()
+leaves the tracker saying what the tracked branches say. Starts from the seed's three issues
+(issue 1 with seven steps; 2 and 3 without)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exai_git.reconcile import reconcile
+from exai_git.repo import Repo
+from tests.conftest import Database, git, write
+
+CONV = "11111111-2222-3333-4444-555555555555"
+
+
+class Clone:
+    clock = 1_700_000_000
+
+    def __init__(self, path: Path, db: Database) -> None:
+        self.path, self.db = path, db
+        self.said: list[str] = []
+
+    def git(self, *args: str, check: bool = True) -> str:
+        Clone.clock += 60
+        date = f"{Clone.clock} +0000"
+        return git(self.path, *args, check=check,
+                   env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}).stdout.strip()
+
+    def commit(self, message: str, name: str | None = None) -> str:
+        Clone.clock += 1
+        write(self.path / (name or f"f{Clone.clock}.txt"), f"{message}\n{Clone.clock}\n")
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.sha("HEAD")
+
+    def sha(self, rev: str) -> str:
+        return self.git("rev-parse", rev)
+
+    def reconcile(self, hook: str | None = None, **kw: Any) -> Any:
+        return reconcile(Repo(self.path), self.db.settings(), hook=hook,
+                         say=self.said.append, **kw)
+
+    # what the tracker says
+    def status(self, number: int) -> str:
+        return str(self.db.scalar("SELECT status FROM exai_issues WHERE issue_number = %s",
+                                  (number,)))
+
+    def steps(self) -> str:
+        """Issue 1's checklist, one letter a step: p(ending) i(n progress) c(omplete)."""
+        rows = self.db.query(
+            "SELECT c.status FROM exai_issue_checklist c JOIN exai_issues i ON i.id = c.issue_id"
+            " WHERE i.issue_number = 1 ORDER BY c.step_number")
+        return "".join(r[0][0] for r in rows)
+
+    def fix_conv(self, number: int) -> Any:
+        return self.db.scalar(
+            "SELECT fix_conversation_id FROM exai_issues WHERE issue_number = %s", (number,))
+
+    def updates(self) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT content FROM exai_issue_updates ORDER BY created_at, id")]
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    path = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(path))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(path), str(seed))
+    git(seed, "checkout", "-q", "-b", "main")
+    write(seed / "base.txt", "base\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "base")
+    git(seed, "push", "-q", "origin", "main")
+    return path
+
+
+def clone_of(remote: Path, name: str, db: Database) -> Clone:
+    path = remote.parent / name
+    git(remote.parent, "clone", "-q", str(remote), str(path))
+    c = Clone(path, db)
+    assert c.reconcile() is None or True  # the first run records where the clone starts
+    return c
+
+
+@pytest.fixture
+def a(remote: Path, seeded: Database) -> Clone:
+    return clone_of(remote, "a", seeded)
+
+
+# ---------------------------------------------------------------------- amend and reword
+
+
+def test_nothing_moved_returns_none_without_database(a: Clone) -> None:
+    assert a.reconcile() is None
+    assert a.reconcile(hook="post-checkout") is None
+
+
+def test_amend_step_4_into_step_5(a: Clone) -> None:
+    a.commit(f"work\n\nFixes EXAI-1 step 4 conv:{CONV}")
+    a.reconcile("post-commit")
+    assert a.steps() == "pppcppp" and a.status(1) == "in_progress"
+    a.git("commit", "-q", "--amend", "-m", "work\n\nFixes EXAI-1 step 5")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ppppcpp" and a.status(1) == "in_progress"
+    assert any("step(s) 4 back to pending" in u for u in a.updates())
+    a.reconcile()  # nothing moved: nothing changes
+    assert a.steps() == "ppppcpp"
+
+
+def test_amend_step_1_into_steps_1_and_2(a: Clone) -> None:
+    a.commit("work\n\nFixes EXAI-1 step 1")
+    a.reconcile("post-commit")
+    before = len(a.updates())
+    a.git("commit", "-q", "--amend", "-m", "work\n\nFixes EXAI-1 steps 1, 2")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ccppppp"
+    new = a.updates()[before:]
+    assert len(new) == 1 and "step 2 complete" in new[0]  # step 1: moved, no new row
+
+
+def test_same_message_amend_moves_links_without_rows(a: Clone) -> None:
+    a.commit("work\n\nFixes EXAI-1 step 3")
+    a.reconcile("post-commit")
+    before = len(a.updates())
+    a.git("commit", "-q", "--amend", "--no-edit", "--date=now")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ppcpppp" and len(a.updates()) == before
+    head = a.sha("HEAD")
+    rows = a.db.query("SELECT commit_sha, undone_by FROM exai_commit_links WHERE action = 'fix'"
+                      " ORDER BY id")
+    assert [r for r in rows if r[1] is None] == [(head, None)]
+
+
+def test_reword_fixes_into_refs(a: Clone) -> None:
+    a.commit(f"work\n\nFixes EXAI-2 conv:{CONV}")
+    a.reconcile("post-commit")
+    assert a.status(2) == "fixed" and a.fix_conv(2) == CONV
+    a.git("commit", "-q", "--amend", "-m", "work\n\nRefs EXAI-2")
+    a.reconcile("post-rewrite")
+    assert a.status(2) == "open" and a.fix_conv(2) is None
+    assert any("dropped" in u or "replaced" in u for u in a.updates())
+
+
+def test_rebase_reword_squash_drop(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-1 step 2")
+    a.commit("three\n\nFixes EXAI-2")
+    a.commit("four\n\nRefs EXAI-3")
+    a.reconcile("post-commit")
+    assert a.steps() == "ccppppp" and a.status(2) == "fixed"
+    # reword one (step 1 -> step 6), squash two into it, drop three
+    todo = ("sed -i -e '1s/^pick/reword/' -e '2s/^pick/squash/' -e '3s/^pick/drop/'")
+    git(a.path, "rebase", "-q", "-i", "HEAD~4",
+        env={"GIT_SEQUENCE_EDITOR": todo,
+             "GIT_EDITOR": "sed -i -e 's/step 1$/step 6/' -e '/^Fixes EXAI-1 step 2$/d'"})
+    a.reconcile("post-rewrite")
+    assert a.steps() == "pppppcp"
+    assert a.status(2) == "open"
+
+
+# ---------------------------------------------------------------------- leaving
+
+
+def test_reset_hard_undoes_what_left(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-2")
+    a.reconcile("post-commit")
+    a.git("reset", "-q", "--hard", "HEAD~2")
+    a.reconcile("post-checkout")
+    assert a.steps() == "ppppppp" and a.status(1) == "open" and a.status(2) == "open"
+    assert any("left main (rewritten or reset)" in u for u in a.updates())
+    # back again: applied again
+    a.git("reset", "-q", "--hard", "HEAD@{1}")
+    a.reconcile("post-checkout")
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+
+
+def test_still_on_origin_main_has_not_left(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-2")
+    a.git("push", "-q", "origin", "main")
+    a.reconcile()
+    a.git("reset", "-q", "--hard", "HEAD~1")
+    a.reconcile()
+    assert a.status(2) == "fixed"
+
+
+# ---------------------------------------------------------------------- reverts
+
+
+def test_revert_revert_of_revert_and_cherry_pick(a: Clone) -> None:
+    x = a.commit("step two\n\nFixes EXAI-1 step 2")
+    a.reconcile()
+    assert a.steps() == "pcppppp"
+    a.git("revert", "--no-edit", x)
+    r1 = a.sha("HEAD")
+    a.reconcile()
+    assert a.steps() == "ppppppp" and a.status(1) == "open"
+    a.git("revert", "--no-edit", r1)
+    a.reconcile()
+    assert a.steps() == "pcppppp" and a.status(1) == "in_progress"
+    a.git("revert", "--no-edit", "HEAD")
+    a.reconcile()
+    assert a.steps() == "ppppppp"
+    a.git("cherry-pick", "-x", x)
+    a.reconcile()
+    assert a.steps() == "pcppppp"
+
+
+def test_revert_of_a_merge_undoes_what_it_brought(a: Clone) -> None:
+    a.git("checkout", "-q", "-b", "feat")
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-2")
+    a.git("checkout", "-q", "main")
+    a.commit("on main")
+    a.git("merge", "-q", "--no-ff", "-m", "merge feat\n\nRefs EXAI-3", "feat")
+    a.reconcile("post-merge")
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    a.git("revert", "--no-edit", "-m", "1", "HEAD")
+    a.reconcile()
+    assert a.steps() == "ppppppp" and a.status(2) == "open"
+
+
+# ---------------------------------------------------------------------- branches and merges
+
+
+def test_feature_branch_holds_all_but_progress(a: Clone) -> None:
+    a.git("checkout", "-q", "-b", "feat")
+    a.commit("start\n\nStarts EXAI-1 step 3\nFixes EXAI-2")
+    a.reconcile("post-commit")
+    assert a.steps() == "ppipppp" and a.status(2) == "open"
+    a.git("checkout", "-q", "main")
+    a.git("merge", "-q", "--no-ff", "-m", "merge feat\n\nFixes EXAI-1 step 1", "feat")
+    a.reconcile("post-merge")
+    assert a.steps() == "cpipppp" and a.status(2) == "fixed"
+
+
+def test_octopus_merge_markers_count(a: Clone) -> None:
+    for name, msg in (("f1", "one\n\nRefs EXAI-3"), ("f2", "two\n\nRefs EXAI-3")):
+        a.git("checkout", "-q", "-b", name, "main")
+        a.commit(msg)
+    a.git("checkout", "-q", "main")
+    a.git("merge", "-q", "-m", "octopus\n\nFixes EXAI-2", "f1", "f2")
+    a.reconcile("post-merge")
+    assert a.status(2) == "fixed"
+
+
+def test_squash_merge_carries_the_squashed_markers(a: Clone) -> None:
+    from exai_git.repo import note_squash
+
+    a.git("checkout", "-q", "-b", "feat")
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-1 step 2")
+    a.git("checkout", "-q", "main")
+    a.git("merge", "-q", "--squash", "feat")
+    note_squash(Repo(a.path))
+    a.git("commit", "-q", "-m", "squashed feat")
+    a.reconcile("post-commit")
+    assert a.steps() == "ccppppp"
+    assert sum("steps 1, 2 complete" in u for u in a.updates()) == 1
+
+
+def test_teammate_commit_arrives_by_fetch_and_pull_rebase(a: Clone, remote: Path,
+                                                          seeded: Database) -> None:
+    b = clone_of(remote, "b", seeded)
+    b.commit("theirs\n\nFixes EXAI-2")
+    b.git("push", "-q", "origin", "main")
+    a.commit("mine\n\nFixes EXAI-1 step 1")
+    a.reconcile("post-commit")
+    a.git("fetch", "-q")
+    a.reconcile("post-checkout")  # origin/main moved: their commit landed
+    assert a.status(2) == "fixed"
+    a.git("pull", "-q", "--rebase")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    before = len(a.updates())
+    a.reconcile()
+    assert len(a.updates()) == before
+
+
+def test_queued_when_unreachable_then_synced(a: Clone, seeded: Database) -> None:
+    from exai_git.apply import sync
+
+    a.commit("one\n\nFixes EXAI-2")
+    settings = seeded.settings()
+    bad = type(settings)(dsn="postgresql://postgres@127.0.0.1:1/none", dsn_source="test",
+                         connect_timeout=1)
+    reconcile(Repo(a.path), bad, hook="post-commit", say=a.said.append)
+    assert any("queued" in s for s in a.said) and a.status(2) == "open"
+    assert a.reconcile() is None  # heads were recorded: the work is in the queue
+    count, _ = sync(Repo(a.path), settings)
+    assert count == 1 and a.status(2) == "fixed"
+
+
+# ---------------------------------------------------------------------- apply --branch (CI)
+
+
+def ci(clone: Clone, *args: str) -> Any:
+    from tests.conftest import exai
+
+    return exai("apply", "--branch", "main", *args, cwd=clone.path,
+                env={"EXAI_GIT_DSN": clone.db.dsn})
+
+
+def head_row(clone: Clone) -> Any:
+    return clone.db.query("SELECT branch, sha FROM exai_branch_heads")
+
+
+def test_apply_branch_records_then_applies_then_changes_nothing(a: Clone) -> None:
+    first = ci(a)
+    assert first.returncode == 0, first.stderr
+    assert "backfill" in first.stdout and head_row(a) == [("main", a.sha("HEAD"))]
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-2")
+    second = ci(a)
+    assert second.returncode == 0, second.stderr
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    assert head_row(a) == [("main", a.sha("HEAD"))]
+    rows = len(a.updates())
+    third = ci(a, "--json")
+    assert third.returncode == 0 and '"actions_applied": 0' in third.stdout
+    assert len(a.updates()) == rows
+
+
+def test_apply_branch_since_and_force_push(a: Clone) -> None:
+    base = a.sha("HEAD")
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-2")
+    assert ci(a, "--since", base).returncode == 0
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    # a force-push that rewrites "two" into Refs and drops "one"
+    a.git("reset", "-q", "--hard", base)
+    a.commit("two\n\nRefs EXAI-2")
+    out = ci(a)
+    assert out.returncode == 0, out.stderr
+    assert a.steps() == "ppppppp" and a.status(2) == "open"
+    assert any("left main" in u for u in a.updates())
+
+
+def test_apply_branch_twice_at_once(a: Clone) -> None:
+    import subprocess
+    import sys
+
+    assert ci(a).returncode == 0
+    for n in range(1, 6):
+        a.commit(f"c{n}\n\nFixes EXAI-1 step {n}")
+    env = {"EXAI_GIT_DSN": a.db.dsn}
+    import os
+    procs = [subprocess.Popen([sys.executable, "-m", "exai_git", "apply", "--branch", "main"],
+                              cwd=a.path, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert a.steps() == "cccccpp"
+    kinds = a.db.query("SELECT count(*) FROM exai_issue_updates WHERE update_type = "
+                       "'fix_applied'")
+    assert kinds == [(5,)]  # each step once: the second run waited, then found nothing new
+
+
+def test_apply_branch_refuses_a_shallow_clone(remote: Path, seeded: Database) -> None:
+    path = remote.parent / "shallow"
+    git(remote.parent, "clone", "-q", "--depth", "1", f"file://{remote}", str(path))
+    out = ci(Clone(path, seeded))
+    assert out.returncode == 1 and "fetch-depth: 0" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+# ---------------------------------------------------------------------- the clone's side
+
+
+def test_first_run_says_once_how_to_backfill(remote: Path, seeded: Database) -> None:
+    c = clone_of(remote, "fresh", seeded)
+    assert sum("exai-git apply A..B" in s for s in c.said) == 1
+    c.commit("one\n\nFixes EXAI-2")
+    c.reconcile("post-commit")
+    assert sum("exai-git apply A..B" in s for s in c.said) == 1 and c.status(2) == "fixed"
+
+
+def test_a_busy_lock_is_waited_for_one_second_then_left(a: Clone) -> None:
+    import fcntl
+    import os
+    import time
+
+    a.commit("one\n\nFixes EXAI-2")
+    path = Path(a.path) / ".git" / "exai-git" / "reconcile.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        t = time.monotonic()
+        assert a.reconcile("post-commit") is None
+        assert 0.9 < time.monotonic() - t < 5
+        assert any("another exai-git is reconciling" in s for s in a.said)
+        assert a.status(2) == "open"
+    finally:
+        os.close(fd)
+    a.reconcile()
+    assert a.status(2) == "fixed"  # the next run applies it
+
+
+def test_cherry_pick_to_another_tracked_branch_only_adds(remote: Path, seeded: Database
+                                                         ) -> None:
+    c = Clone(remote.parent / "rel", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(c.path))
+    c.git("branch", "release")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    x = c.commit("one\n\nFixes EXAI-1 steps 1, 2")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    c.git("checkout", "-q", "release")
+    c.git("cherry-pick", "-x", x)
+    c.git("commit", "-q", "--amend", "-m", f"one\n\nFixes EXAI-1 step 1\n\n"
+          f"(cherry picked from commit {x})")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    assert c.steps() == "ccppppp"  # step 2 is still on main: not undone
+
+
+def test_apply_branch_usage_and_unknown_branch(a: Clone) -> None:
+    from tests.conftest import exai
+
+    env = {"EXAI_GIT_DSN": a.db.dsn}
+    unknown = exai("apply", "--branch", "nope", cwd=a.path, env=env)
+    assert unknown.returncode == 2 and "no branch nope" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    both = exai("apply", "HEAD", "--branch", "main", cwd=a.path, env=env)
+    assert both.returncode == 2
+
+
+def test_amend_of_a_pushed_commit_waits_for_the_force_push(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-1 steps 1, 2")
+    a.git("push", "-q", "origin", "main")
+    a.reconcile()
+    a.git("commit", "-q", "--amend", "-m", "one\n\nFixes EXAI-1 step 1")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ccppppp"  # the old commit is still on origin/main
+    a.git("push", "-q", "--force", "origin", "main")
+    a.reconcile()
+    assert a.steps() == "cpppppp"  # now the latest landed message decides
+
+
+# ---------------------------------------------------------------------- the hook role
+
+
+@pytest.fixture
+def hook_db(seeded: Database) -> Any:
+    """The seeded database reached as a login with exactly the hook role's rights."""
+    import uuid
+
+    from psycopg.conninfo import make_conninfo
+
+    name = f"exai_hook_{uuid.uuid4().hex[:8]}"
+    seeded.query(f"CREATE ROLE {name} LOGIN PASSWORD 'hookpw' IN ROLE exai_git_hook")
+    yield Database(make_conninfo(seeded.dsn, user=name, password="hookpw"), seeded.name)
+    seeded.query(f"DROP OWNED BY {name}")
+    seeded.query(f"DROP ROLE {name}")
+
+
+def test_hook_role_reconciles_and_applies_branches(remote: Path, seeded: Database,
+                                                   hook_db: Database) -> None:
+    import psycopg
+
+    c = clone_of(remote, "hooked", hook_db)
+    c.commit("one\n\nFixes EXAI-1 step 4")
+    c.reconcile("post-commit")
+    c.git("commit", "-q", "--amend", "-m", "one\n\nFixes EXAI-1 step 5")
+    c.reconcile("post-rewrite")
+    c.git("revert", "--no-edit", "HEAD")
+    c.reconcile()
+    c.git("revert", "--no-edit", "HEAD")
+    c.reconcile()  # a link undone, then written over in force again: UPDATE rights
+    assert c.steps() == "ppppcpp" and not any("error" in s for s in c.said), c.said
+    assert ci(c).returncode == 0 and ci(c).returncode == 0
+    with psycopg.connect(hook_db.dsn, autocommit=True) as conn:
+        for statement in ("DELETE FROM exai_branch_heads", "UPDATE exai_branch_heads SET"
+                          " repository = 'x'", "UPDATE exai_commit_links SET commit_sha = 'x'"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_nothing_moved_imports_no_database_driver(a: Clone) -> None:
+    """A hook's reconciliation when nothing moved: one for-each-ref, no psycopg import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from exai_git.reconcile import reconcile; from exai_git.repo import Repo;"
+            "from exai_git.config import Settings;"
+            "r = reconcile(Repo('.'), Settings(dsn='postgresql://nowhere:1/x'), hook='post-commit',"
+            " say=print); assert r is None, r; assert 'psycopg' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=a.path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
