@@ -474,6 +474,15 @@ def demo_cmd(ctx: Ctx, keep: bool) -> None:
     demo.run(ctx.settings, echo, keep=keep)
 
 
+# --------------------------------------------------------------------------- writing
+# new, step, note, mark live in cli_write.py (it imports this module's helpers).
+
+from exai_git import cli_write
+
+for _command in cli_write.COMMANDS:
+    cli.add_command(_command)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
