@@ -188,7 +188,10 @@ class _Applier:
         if missing:
             self.result.errors.append(f"{self.key(issue)}: {missing}")
             return
+        was = issue.status
         getattr(self, "_" + action.action)(issue, action)
+        if action.steps and issue.status == "fixed" != was:  # the last step done: say so
+            desc += f"; {self.key(issue)} -> fixed"
         self.result.applied.append(desc)
 
     def _frozen(self, issue: Issue, action: Action, kind: str) -> bool:

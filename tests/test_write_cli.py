@@ -336,3 +336,60 @@ def test_the_seeds_sql_and_the_commands_leave_the_same_rows(code: Path,
 
     assert state(4) == state(5) == [("fixed", U, True, "complete", U, True)]
     assert ("comment", "by hand: Started", None) in updates(seeded, 5)
+
+
+# --------------------------------------------------------------------------- misleading output
+# (issue 17: each failed before)
+
+
+def test_the_last_step_applied_says_the_issue_became_fixed(code: Path,
+                                                           seeded: Database) -> None:
+    ok("new", "two", "--step", "a", "--step", "b", cwd=code)
+    git(code, "commit", "--allow-empty", "-qm", "First", "-m", "Fixes EXAI-4 step 1")
+    assert "EXAI-4: step 1 -> complete\n" in ok("apply", cwd=code)  # no more than that
+    git(code, "commit", "--allow-empty", "-qm", "Second", "-m", "Fixes EXAI-4 step 2")
+    out = ok("apply", cwd=code)
+    assert "EXAI-4: step 2 -> complete; EXAI-4 -> fixed\n" in out, out
+
+
+def test_parse_checks_the_tracker_when_it_can(code: Path, seeded: Database) -> None:
+    out = exai("parse", "-", cwd=code, input="Fixes EXAI-7\n")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "-> fixed" not in out.stdout
+    assert "error: EXAI-7: no such issue" in out.stdout
+    out = exai("parse", "-", cwd=code, input="Fixes EXAI-1 step 9\n")
+    assert out.returncode == 1 and "error: EXAI-1: no step 9 (steps: 1-7)" in out.stdout
+    data = json.loads(exai("parse", "--json", "-", cwd=code, input="Fixes EXAI-7\n").stdout)
+    assert data["checked"] == "tracker"
+    assert data["errors"] == [{"reason": "EXAI-7: no such issue"}]
+    out = exai("parse", "-", cwd=code, input="Fixes EXAI-2\n")
+    assert out.returncode == 0 and out.stdout == "EXAI-2: -> fixed\n"
+
+
+def test_parse_says_it_checked_syntax_only_without_a_tracker(code: Path,
+                                                             seeded: Database) -> None:
+    unreachable = "postgresql://postgres@127.0.0.1:1/none"
+    out = exai("parse", "--dsn", unreachable, "-", cwd=code, input="Fixes EXAI-7\n")
+    assert out.returncode == 0
+    assert out.stdout.startswith("EXAI-7: -> fixed\nnote: cannot reach the database")
+    assert out.stdout.endswith("; checked the markers' syntax only\n")
+    out = exai("parse", "-", cwd=code, input="Fixes EXAI-7\n", env={"EXAI_GIT_DSN": ""})
+    assert out.stdout == ("EXAI-7: -> fixed\nnote: no tracker configured (--dsn, EXAI_GIT_DSN "
+                          "or DATABASE_URL); checked the markers' syntax only\n"), out.stdout
+
+
+def test_scan_hint_only_when_the_message_does_not_say_it(hooked_repo: Path,
+                                                         seeded: Database) -> None:
+    kimi = hooked_repo / "src/providers/async_kimi.py"
+    kimi.write_text(kimi.read_text().replace("l59\n", "L59\n"))
+    git(hooked_repo, "add", "-A")
+    said = git(hooked_repo, "commit", "-qm", "Shorter timeout", "-m", "Refs EXAI-2").stderr
+    assert "EXAI-2 [high, open]" in said and "hint:" not in said, said
+    kimi.write_text(kimi.read_text().replace("l58\n", "L58\n"))
+    git(hooked_repo, "add", "-A")
+    said = git(hooked_repo, "commit", "-qm", "Tidy").stderr
+    assert "hint: this change touches EXAI-2; if it fixes one" in said, said
+    # over past commits the messages are written: no hint
+    out = ok("scan", "HEAD~2..HEAD", cwd=hooked_repo)
+    assert "EXAI-2" in out and "hint:" not in out
+    assert "hint:" not in ok("scan", "HEAD", cwd=hooked_repo)
