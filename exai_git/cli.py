@@ -488,12 +488,11 @@ def demo_cmd(ctx: Ctx, keep: bool) -> None:
 
 
 # --------------------------------------------------------------------------- writing
-# new, step, note, mark live in cli_write.py (it imports this module's helpers).
+# new, step, note, mark live in cli_write.py (registered with this module's helpers).
 
 from exai_git import cli_write
 
-for _command in cli_write.COMMANDS:
-    cli.add_command(_command)
+cli_write.register(cli, sys.modules[__name__])
 
 
 # --------------------------------------------------------------------------- entry point
