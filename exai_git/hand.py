@@ -42,8 +42,8 @@ def new(settings: Settings, repo: Repo | None, title: str, *, severity: str,
         category: str | None, at: str | None, steps: Sequence[str], conv: str | None,
         description: str | None) -> Filed:
     """File an issue (status open, steps 1..n pending, a `filed` comment): --at is checked
-    against HEAD and stored relative to the repository's root; the issue is anchored at HEAD
-    when the tracker has the anchor column (migration 007)."""
+    against HEAD and stored relative to the repository's root, its lines anchored at HEAD
+    (the commit they are lines of: locations.py moves them from there)."""
     from exai_git import repo as git
     from exai_git import store
 

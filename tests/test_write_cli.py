@@ -395,10 +395,7 @@ def test_scan_hint_only_when_the_message_does_not_say_it(hooked_repo: Path,
     assert "hint:" not in ok("scan", "HEAD", cwd=hooked_repo)
 
 
-def test_new_anchors_the_location_at_head_when_the_tracker_can(code: Path,
-                                                               seeded: Database) -> None:
-    # migration 007 (w3) adds the column; here it is added by hand when it is not there yet
-    seeded.query("ALTER TABLE exai_issues ADD COLUMN IF NOT EXISTS anchor_sha text")
+def test_new_anchors_the_location_at_head(code: Path, seeded: Database) -> None:
     ok("new", "anchored", "--at", "src/app.py:1-2", cwd=code)
     head = git(code, "rev-parse", "HEAD").stdout.strip()
     assert seeded.scalar("SELECT anchor_sha FROM exai_issues WHERE issue_number = 4") == head
