@@ -21,6 +21,9 @@ def _stdin_lines() -> list[str]:
 
 
 def run(name: str, args: list[str]) -> int:
+    from exai_git import budget
+
+    budget.hook_started()  # the hook's budget for database work counts from here
     if _nothing_to_do(name, args):
         return 0  # skipped, or a message given (-m, -F) or reused: no template to add to
     try:
@@ -50,6 +53,9 @@ def _run(name: str, args: list[str]) -> int:
 
     repo = Repo()
     settings = config.load(repo.root)
+    from exai_git import budget
+
+    budget.for_hook(settings.hook_timeout)  # all this hook's database work: one budget
     from exai_git.install import remember_prefix
 
     remember_prefix(repo, settings)  # the native hooks' shell test reads it
