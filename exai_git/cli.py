@@ -259,6 +259,7 @@ def _repo() -> Repo:
 
 
 @cli.command("parse")
+@dsn_option
 @click.argument("file", default="-", metavar="[FILE|-]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctx
@@ -266,12 +267,18 @@ def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
     """Dry run: the actions a commit message would trigger (reads stdin by default)."""
     from exai_git import hooks, markers, render
 
-    parsed = hooks.parse_draft(hooks.read_message_file(file), ctx.settings, _repo_or_none())
+    checked = hooks.check_draft(hooks.read_message_file(file), ctx.settings, _repo_or_none())
+    parsed, prefix = checked.parsed, ctx.settings.prefix
     if as_json:
-        echo(render.to_json(parsed.to_json()))
+        data = parsed.to_json()
+        data["warnings"] += [{"reason": w} for w in checked.db_warnings]
+        data["errors"] += [{"reason": e} for e in checked.db_errors]
+        data["checked"] = "syntax" if checked.db_note or not parsed.actions else "tracker"
+        echo(render.to_json(data))
     else:
-        for action in parsed.actions:
-            echo(render.clean(markers.describe(action, ctx.settings.prefix)))
+        for action in parsed.actions:  # not "-> fixed" for an issue the tracker lacks
+            if not any(e.startswith(f"{prefix}-{action.issue}:") for e in checked.db_errors):
+                echo(render.clean(markers.describe(action, prefix)))
         if not parsed.actions:
             echo("no actions")
         for note in parsed.ignored:
@@ -280,7 +287,13 @@ def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
             echo(render.note_line("warning", note))
         for note in parsed.errors:
             echo(render.note_line("error", note))
-    if parsed.errors:
+        for line in checked.db_warnings:
+            echo(f"warning: {render.clean(line)}")
+        for line in checked.db_errors:
+            echo(f"error: {render.clean(line)}")
+        if checked.db_note:
+            echo(f"note: {render.clean(checked.db_note)}")
+    if not checked.ok:
         raise SystemExit(EXIT_CHECK_FAILED)
 
 
@@ -337,7 +350,7 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
         # as a hook, git shows a hook's standard output on the terminal too
         for f in result.findings:
             echo(scanner.finding_line(f, prefix))
-        if result.findings:
+        if result.findings and target is None:  # past commits' messages are written
             echo(scanner.hint(result.findings, prefix))
     if scanner.fails(result.findings, fail_on or ctx.settings.fail_on):
         raise SystemExit(EXIT_CHECK_FAILED)
@@ -485,6 +498,14 @@ def demo_cmd(ctx: Ctx, keep: bool) -> None:
     from exai_git import demo
 
     demo.run(ctx.settings, echo, keep=keep)
+
+
+# --------------------------------------------------------------------------- writing
+# new, step, note, mark live in cli_write.py (registered with this module's helpers).
+
+from exai_git import cli_write
+
+cli_write.register(cli, sys.modules[__name__])
 
 
 # --------------------------------------------------------------------------- entry point

@@ -99,7 +99,33 @@ class MessageCheck:
 
 
 def check_message(path: str, settings: Settings, *, repo: Repo | None = None) -> MessageCheck:
-    parsed = parse_draft(read_message_file(path), settings, repo)
+    return check_parsed(parse_draft(read_message_file(path), settings, repo), settings)
+
+
+def check_draft(text: str, settings: Settings, repo: Repo | None) -> MessageCheck:
+    """`parse`: a message's markers, checked against the tracker when one is configured (or
+    the embedded one runs) and answers within a short timeout, so an unknown issue or step is
+    an error as in the commit-msg hook; otherwise the syntax only, and db_note says so."""
+    import dataclasses
+
+    from exai_git import embedded
+
+    parsed = parse_draft(text, settings, repo)
+    if settings.dsn is None and not embedded.running():
+        note = None
+        if parsed.actions and not parsed.errors:
+            note = ("no tracker configured (--dsn, EXAI_GIT_DSN or DATABASE_URL); checked "
+                    "the markers' syntax only")
+        return MessageCheck(parsed, db_note=note)
+    quick = dataclasses.replace(settings, connect_timeout=min(settings.connect_timeout, 2))
+    try:
+        return check_parsed(parsed, quick)
+    except ExaiError as e:  # no schema yet, say: the syntax is all that could be checked
+        return MessageCheck(parsed, db_note=f"{e}; checked the markers' syntax only")
+
+
+def check_parsed(parsed: markers.Parsed, settings: Settings) -> MessageCheck:
+    """parsed's actions against the tracker: unknown issues and steps are db_errors."""
     result = MessageCheck(parsed)
     if parsed.errors or not parsed.actions:
         return result
@@ -215,7 +241,22 @@ def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_
     if not result.ok:
         say("EXAI: commit refused; fix the marker, or skip the check with --no-verify")
         return 1
+    if repo is not None:
+        _hint_unmarked(repo, settings, result.parsed, say)
     return 0
+
+
+def _hint_unmarked(repo: Repo, settings: Settings, parsed: markers.Parsed, say: Say) -> None:
+    """The pre-commit scan's hint, now that the message is known: only for the touched issues
+    the message has no marker for (git writes the message after the pre-commit hook runs)."""
+    from exai_git import scanner
+
+    cached = hookstate.last_scan(repo)
+    touched = [n for n in (cached or {}).get("touched") or [] if isinstance(n, int)]
+    marked = {a.issue for a in parsed.actions}
+    left = [n for n in touched if n not in marked]
+    if cached and left and cached.get("key") == hookstate.changes_key(repo.staged_changes()):
+        say(scanner.hint_for(left, settings.prefix))
 
 
 def _too_big(path: str, settings: Settings) -> str | None:
@@ -253,10 +294,8 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
                                               and outbox(repo).count() == 0)))
     if result is None:
         return 0
-    for f in result.findings:
+    for f in result.findings:  # the hint waits for the message: commit_msg says it
         say(scanner.finding_line(f, settings.prefix))
-    if result.findings:
-        say(scanner.hint(result.findings, settings.prefix))
     return 1 if scanner.fails(result.findings, settings.fail_on) else 0
 
 

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
     from exai_git.repo import Repo
 
 POST_COMMIT_QUIET = "post-commit-quiet"
+# The scan found issues: commit-msg runs (past its shell early exit) to hint at them when the
+# message does not name them.
+HINT_PENDING = "hint-pending"
 
 
 def state_dir(repo: Repo) -> Path:
@@ -80,13 +83,22 @@ def remember_scan(repo: Repo, result: ScanResult, settings: Settings) -> None:
     _replace(state_dir(repo) / "scan-cache.json", json.dumps({
         "key": result.diff_key, "issues": result.issues_on_paths,
         "findings": [scanner.finding_line(f, settings.prefix) for f in result.findings],
-        "first": result.findings[0].issue if result.findings else None}))
+        "first": result.findings[0].issue if result.findings else None,
+        "touched": sorted({f.issue for f in result.findings})}))
+    _replace(state_dir(repo) / HINT_PENDING, "1\n" if result.findings else None)
 
 
 def cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
     """What the scan of the change with this key left, if it was the last one scanned."""
     data = _read(state_dir(repo) / "scan-cache.json")
     return data if data is not None and data.get("key") == key else None
+
+
+def last_scan(repo: Repo) -> dict[str, Any] | None:
+    """What the last scan left, whatever change it was of (check its key before use); the
+    hint it left for commit-msg is taken."""
+    _replace(state_dir(repo) / HINT_PENDING, None)
+    return _read(state_dir(repo) / "scan-cache.json")
 
 
 def scan_said_nothing(repo: Repo, key: str) -> bool:

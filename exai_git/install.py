@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exai_git.hookmain import HOOKS
-from exai_git.hookstate import POST_COMMIT_QUIET, _replace, state_dir
+from exai_git.hookstate import HINT_PENDING, POST_COMMIT_QUIET, _replace, state_dir
 
 if TYPE_CHECKING:
     from exai_git.config import Settings
@@ -43,9 +43,11 @@ def hook_script(name: str, hook_command: str) -> str:
         # a message given with -m/-F, a merge or a reused message has no template to fill
         early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
     elif name == "commit-msg":
-        # a message naming no issue key, conversation or revert has nothing to check
+        # a message naming no issue key, conversation or revert has nothing to check, unless
+        # the pre-commit scan left a hint to give when the message does not say it
         early = (_read_prefix()
-                 + f'[ -n "$p" ] && ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
+                 + f'[ -n "$p" ] && [ ! -e "$d/{HINT_PENDING}" ] &&'
+                 f' ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
     elif name == "post-commit":
         # nothing to apply or move: the pre-commit scan of this parent and staged change
         # found no open issue on the changed files, nothing is queued, and the message names

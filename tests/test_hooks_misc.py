@@ -116,7 +116,8 @@ def test_demo_runs_against_a_given_server(pg_server: str) -> None:
     after = out.stdout.split("== The tracker after ==")[1]
     assert "EXAI-1  critical  fixed   7/7 (100%)" in after
     assert "EXAI-2: reference (comment)" in out.stdout
-    assert "touches EXAI-2" in out.stdout
+    assert "EXAI-2 [high, open]" in out.stdout  # the scan's finding
+    assert "hint:" not in out.stdout  # the message says Refs EXAI-2 already (issue 17)
 
 
 @pytest.mark.slow
