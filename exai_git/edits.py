@@ -11,10 +11,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from exai_git.rules import DONE_STEP, OPEN_STATES
 from exai_git.errors import EXIT_USAGE, CheckFailed, ExaiError
 from exai_git.markers import UUID_RE
 from exai_git.model import Effects, Issue, Update
+from exai_git.rules import DONE_STEP, OPEN_STATES
 
 SEVERITIES = ("critical", "high", "medium", "low")
 CATEGORIES = ("timeout", "architecture", "configuration", "performance", "security", "other")
