@@ -95,9 +95,11 @@ def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Se
 # --------------------------------------------------------------------------- landing
 
 
-def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> None:
+def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
+                   ) -> Report | None:
     """Apply the queue, oldest first, then works, and say what happened; on an unreachable
-    database, queue works instead."""
+    database, queue works instead (durably: the caller may then record its heads). Returns
+    what was applied, None when nothing was (queued, or nothing to do)."""
     from exai_git import store
     from exai_git.errors import DatabaseUnreachable, SchemaError
     from exai_git.hooks import outbox
@@ -114,7 +116,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
             say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
         return
     if not needed and not queued:
-        return
+        return None
     try:
         with store.connect(settings) as conn:
             report = apply(conn, [w for _, w in queued] + needed, settings)
@@ -125,7 +127,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
             forget_issue_paths(repo)
         for line in report_lines(report, settings.prefix):
             say(line)
-        return
+        return report
     except DatabaseUnreachable as e:
         state, reason = "database unreachable", str(e)
     except SchemaError as e:
@@ -140,6 +142,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) 
     total = box.count()
     say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''} queued, "
         f"run `exai-git sync` ({reason})")
+    return None
 
 
 def _unreachable(e: Exception) -> tuple[str, str] | None:
@@ -207,7 +210,7 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
     from exai_git.model import Work
 
     parsed = parsed or _parse(commit.message, settings)
-    reverts = tuple(_resolve_reverts(repo, parsed.reverts))
+    reverts = tuple(_expand_merges(repo, _resolve_reverts(repo, parsed.reverts)))
     if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
         patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
     if changes is None:
@@ -239,6 +242,18 @@ def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
         except ExaiError:
             if len(sha) in (40, 64):
                 yield sha
+
+
+def _expand_merges(repo: Repo, shas: Iterable[str]) -> Iterator[str]:
+    """Reverting a merge M undoes every commit it brought (M^1..M, M last)."""
+    from exai_git.errors import ExaiError
+    from exai_git.repo import merge_brought
+
+    for sha in shas:
+        try:
+            yield from merge_brought(repo, sha)
+        except ExaiError:
+            yield sha
 
 
 # --------------------------------------------------------------------------- backfill

@@ -2,9 +2,11 @@
 effects. No database, no git, no I/O: store.load_state reads a State, apply() works out the
 Effects in memory, store.write_effects writes them (apply.py runs the three).
 
-Every link a commit makes records, in `effects`, what it changed (see Link); undo() reverses
-a link from that record and the current state alone, so a revert, and any later reason to
-take work back (a commit that left the branch), is the same pure step.
+Every link a commit makes records, in `effects`, what it changed (see Link), and stays in
+force until undone. Undoing restores exactly what the link recorded, from that record and the
+current state alone, so a revert, a commit that left every tracked branch, and markers that a
+rewrite dropped are the same pure step; undoing a revert applies again what it undid.
+The per-action rules are in rules.py.
 """
 
 from __future__ import annotations
@@ -29,33 +31,48 @@ from exai_git.model import (
     Update,
     Work,
 )
-from exai_git.paths import norm_path
-from exai_git.ranges import remap
+from exai_git.rules import (
+    DONE_STEP,
+    FROZEN,
+    NOT_WORK,
+    OPEN_STATES,
+    Applier,
+    from_iso,
+    merge_effects,
+    missing_steps,
+)
 
 __all__ = ["FROZEN", "Check", "CommitResult", "Effects", "Issue", "Link", "PathChange", "Report",
            "State", "Step", "Update", "Work", "apply", "check_known", "merged_actions", "undo",
            "undo_link_rows"]
 
-OPEN_STATES = ("open", "in_progress")
-DONE_STEP = ("complete", "skipped")
-FROZEN = ("verified", "closed", "wont_fix")  # a fix or progress never moves these
-# Links that record bookkeeping, not work a revert takes back.
-NOT_WORK = ("revert", "move", "rewrite")
+
+# --------------------------------------------------------------------------- entry points
 
 
-# --------------------------------------------------------------------------- entry point
-
-
-def apply(state: State, works: Sequence[Work], prefix: str = "EXAI") -> Effects:
-    """The effects of applying works in order on state (which is left as it was)."""
+def apply(state: State, works: Sequence[Work], prefix: str = "EXAI", *,
+          progress_only: bool = False) -> Effects:
+    """The effects of applying works in order on state (which is left as it was). A work
+    that left undoes its links; one equivalent to an earlier commit is compared with it;
+    progress_only (or a work's own flag): on a branch that is not tracked, only progress
+    counts and the rest is held."""
     issues = {n: i.copy() for n, i in state.issues.items()}
-    applier = _Applier(issues, state.links, prefix)
+    applier = _Rewinder(issues, state.links, prefix)
     for work in works:
+        if progress_only and not work.progress_only:
+            work = dataclasses.replace(work, progress_only=True)
         applier.start(work)
-        for action in merged_actions(work.actions):
-            applier.apply(action)
-        for target in work.reverts:
-            applier.revert(target)
+        if work.left is not None:
+            applier.leave(work.left)
+            continue
+        if work.equivalent_of:
+            applier.equivalent(work.equivalent_of, work.only_adds)
+        else:
+            for action in merged_actions(work.actions):
+                applier.apply(action)
+        if not work.progress_only:
+            for target in work.reverts:
+                applier.revert(target)
         for change in work.changes:
             applier.move(change)
     return _effects(state, issues, applier.out)
@@ -63,6 +80,8 @@ def apply(state: State, works: Sequence[Work], prefix: str = "EXAI") -> Effects:
 
 def _effects(state: State, issues: Mapping[int, Issue], out: Effects) -> Effects:
     """out with the issue fields and steps that differ between state and issues."""
+    import dataclasses
+
     for number, new in issues.items():
         old = state.issues[number]
         if dataclasses.replace(new, steps={}) != dataclasses.replace(old, steps={}):
@@ -73,17 +92,16 @@ def _effects(state: State, issues: Mapping[int, Issue], out: Effects) -> Effects
 
 def undo(state: State, links: Sequence[Link], by: Work, why: str,
          prefix: str = "EXAI") -> Effects:
-    """The effects of taking back the work links recorded, on account of `by` (why says so in
-    the update rows, e.g. " (left main)"): each issue's links are undone together, from their
-    recorded effects and the current state, and a "revert" link of by.sha records the undo.
-    A revert commit is apply() of a Work whose reverts name the commit."""
+    """The effects of taking back the links given (those in force), on account of `by` (why
+    says so in the update rows, e.g. " (left main)"), newest first per issue."""
     issues = {n: i.copy() for n, i in state.issues.items()}
-    applier = _Applier(issues, state.links, prefix)
+    applier = _Rewinder(issues, [*state.links, *links], prefix)
     applier.start(by)
-    for issue_id in dict.fromkeys(lk.issue_id for lk in links if lk.action not in NOT_WORK):
+    for issue_id in dict.fromkeys(lk.issue_id for lk in links):
         issue = applier.by_id.get(issue_id)
-        if issue is not None and (issue_id, by.sha, "revert") not in applier.linked:
-            applier.undo(issue, [lk for lk in links if lk.issue_id == issue_id], why, {})
+        rows = [applier.links[lk.key] for lk in links if lk.issue_id == issue_id]
+        if issue is not None:
+            applier.undo_all(issue, [r for r in rows if r.in_force], why)
     return _effects(state, issues, applier.out)
 
 
@@ -102,329 +120,200 @@ def merged_actions(actions: Sequence[Action]) -> list[Action]:
 
 
 def undo_link_rows(links: Sequence[Link], target: str) -> list[Link]:
-    """The links whose work a revert of target takes back: target's own, and those of the
-    commit it was recorded as a rewrite of (same patch-id)."""
-    rows = [lk for lk in links if lk.sha == target]
-    same_patch = {lk.patch_id for lk in rows if lk.patch_id and lk.action == "rewrite"}
-    if same_patch:
-        rows += [lk for lk in links if lk.sha != target and lk.patch_id in same_patch
-                 and lk.action not in NOT_WORK]
-    return rows
+    """The links in force whose work a revert of target takes back: target's own (work and
+    revert links), and those moved from it to an equivalent commit."""
+    return [lk for lk in links if lk.in_force and lk.action not in ("move", "rewrite")
+            and (lk.sha == target or target in _was(lk))]
 
 
-# --------------------------------------------------------------------------- semantics
+def _was(link: Link) -> list[str]:
+    was = (link.effects or {}).get("was") or []
+    return [was] if isinstance(was, str) else list(was)
 
 
-class _Applier:
-    def __init__(self, issues: dict[int, Issue], links: Sequence[Link], prefix: str) -> None:
-        self.issues, self.prefix = issues, prefix
-        self.by_id = {i.id: i for i in issues.values()}
-        self.links = list(links)
-        self.linked = {(lk.issue_id, lk.sha, lk.action) for lk in links}
-        self.patch_linked = {(lk.issue_id, lk.patch_id, lk.action) for lk in links if lk.patch_id}
-        # steps neither complete nor skipped, per issue, kept as steps change
-        self.undone = {i.id: sum(s.status not in DONE_STEP for s in i.steps.values())
-                       for i in issues.values()}
-        self.out = Effects()
-        self.work = Work("", "", 0)
-        self.result = CommitResult("", "")
+# --------------------------------------------------------------------------- taking back
 
-    def start(self, work: Work) -> None:
-        self.work, self.result = work, CommitResult(work.sha, work.subject)
-        self.out.results.append(self.result)
 
-    def key(self, issue: Issue) -> str:
-        return f"{self.prefix}-{issue.number}"
+class _Rewinder(Applier):
+    """Applier plus what takes work back: leaving, reverts, and rewrites compared."""
 
-    def note(self, issue: Issue, kind: str, content: str, conv: str | None) -> None:
-        self.out.updates.append(Update(issue.id, kind, f"{self.work.short} {self.work.subject}:"
-                                       f" {content}", conv, self.work.when, len(self.out.updates) + 1))
+    def work_links(self, sha: str) -> list[Link]:
+        return [lk for lk in self.links.values()
+                if lk.sha == sha and lk.in_force and lk.action not in ("move", "rewrite")]
 
-    def link(self, issue: Issue, action: str, steps: Sequence[int], conv: str | None,
-             effects: dict[str, Any]) -> None:
-        w = self.work
-        new = Link(issue.id, w.sha, w.patch_id, action, tuple(steps), effects, conv,
-                   w.repository, w.subject, w.when)
-        self.linked.add((issue.id, w.sha, action))
-        if w.patch_id:
-            self.patch_linked.add((issue.id, w.patch_id, action))
-        self.links.append(new)
-        self.out.links.append(new)
-
-    def set_step(self, issue: Issue, step: Step, status: str) -> None:
-        self.undone[issue.id] += (status not in DONE_STEP) - (step.status not in DONE_STEP)
-        step.status = status
-
-    def set_status(self, issue: Issue, new: str, conv: str | None, why: str) -> dict[str, Any]:
-        old = issue.status
-        effects: dict[str, Any] = {"status": [old, new]}
-        issue.status = new
-        if new == "fixed" and old != "fixed":
-            effects["fix"] = [issue.fix_conversation_id, _iso(issue.fix_date)]
-            issue.fix_conversation_id = conv or issue.fix_conversation_id
-            issue.fix_date = self.work.when
-        elif old in ("fixed", "verified", "closed") and new in OPEN_STATES:
-            effects["fix"] = [issue.fix_conversation_id, _iso(issue.fix_date)]
-            issue.fix_conversation_id = None
-            issue.fix_date = None
-        self.note(issue, "status_change", f"{old} -> {new}{why}", conv)
-        return effects
-
-    def apply(self, action: Action) -> None:
-        issue = self.issues.get(action.issue)
-        desc = markers.describe(action, self.prefix)
-        if issue is None:
-            self.result.errors.append(f"{self.prefix}-{action.issue}: no such issue")
-            return
-        if (issue.id, self.work.sha, action.action) in self.linked:
-            self.result.skipped.append(f"{desc} (already applied)")
-            return
-        if self.work.patch_id and (issue.id, self.work.patch_id, action.action) in self.patch_linked:
-            self.link(issue, "rewrite", action.steps, action.conversation_id,
-                      {"of_action": action.action})
-            self.result.skipped.append(f"{desc} (already applied as the same patch)")
-            return
-        missing = _missing_steps(action, issue.steps)
-        if missing:
-            self.result.errors.append(f"{self.key(issue)}: {missing}")
-            return
-        getattr(self, "_" + action.action)(issue, action)
-        self.result.applied.append(desc)
-
-    def _frozen(self, issue: Issue, action: Action, kind: str) -> bool:
-        if issue.status not in FROZEN:
-            return False
-        message = f"{action.action} ignored: {self.key(issue)} is {issue.status}"
-        self.result.warnings.append(message)
-        self.note(issue, kind, message, action.conversation_id)
-        self.link(issue, action.action, action.steps, action.conversation_id, {"ignored": True})
-        return True
-
-    def _fix(self, issue: Issue, action: Action) -> None:
-        if self._frozen(issue, action, "fix_applied"):
-            return
-        conv = action.conversation_id
-        effects: dict[str, Any] = {}
-        if action.steps:
-            old_steps = {}
-            for n in action.steps:
-                step = issue.steps[n]
-                if step.status != "complete":
-                    old_steps[str(n)] = step.status
-                    self.set_step(issue, step, "complete")
-                    step.completed_at = self.work.when
-                    step.conversation_id = conv or step.conversation_id
-            effects["steps"] = old_steps
-            noun = "step" if len(action.steps) == 1 else "steps"
-            self.note(issue, "fix_applied",
-                      f"{noun} {', '.join(map(str, action.steps))} complete", conv)
-            if self.undone[issue.id] == 0 and issue.status in OPEN_STATES:
-                effects.update(self.set_status(issue, "fixed", conv, ": every step is done"))
-            elif issue.status == "open":
-                effects.update(self.set_status(issue, "in_progress", conv, ""))
-        else:
-            pending = [n for n, s in sorted(issue.steps.items()) if s.status not in DONE_STEP]
-            if pending:
-                self.result.warnings.append(
-                    f"{self.key(issue)} fixed with step(s) {', '.join(map(str, pending))} "
-                    "still pending")
-            self.note(issue, "fix_applied", "fix applied", conv)
-            if issue.status in OPEN_STATES:
-                effects.update(self.set_status(issue, "fixed", conv, ""))
-        self.link(issue, "fix", action.steps, conv, effects)
-
-    def _progress(self, issue: Issue, action: Action) -> None:
-        if self._frozen(issue, action, "comment"):
-            return
-        conv = action.conversation_id
-        effects: dict[str, Any] = {}
-        old_steps = {}
-        for n in action.steps:
-            step = issue.steps[n]
-            if step.status == "pending":
-                old_steps[str(n)] = step.status
-                self.set_step(issue, step, "in_progress")
-                step.conversation_id = conv or step.conversation_id
-        if old_steps:
-            effects["steps"] = old_steps
-        if issue.status == "open":
-            steps = f": work started on step(s) {', '.join(old_steps)}" if old_steps else ""
-            effects.update(self.set_status(issue, "in_progress", conv, steps))
-        else:
-            what = f"step(s) {', '.join(map(str, action.steps))} in progress" if action.steps \
-                else "work in progress"
-            self.note(issue, "comment", what, conv)
-        self.link(issue, "progress", action.steps, conv, effects)
-
-    def _ref(self, issue: Issue, action: Action) -> None:
-        conv = action.conversation_id
-        self.note(issue, "comment", "referenced", conv)
-        if conv:
-            self.note(issue, "conversation_link", f"conversation {conv} linked", conv)
-        self.link(issue, "ref", action.steps, conv, {})
-
-    def _verify(self, issue: Issue, action: Action) -> None:
-        conv = action.conversation_id
-        effects: dict[str, Any] = {}
-        if issue.status == "fixed":
-            effects["status"] = ["fixed", "verified"]
-            issue.status = "verified"
-            self.note(issue, "verification", "verified (fixed -> verified)", conv)
-        else:
-            message = f"verify ignored: {self.key(issue)} is {issue.status}, not fixed"
-            self.result.warnings.append(message)
-            self.note(issue, "verification", message, conv)
-            effects["ignored"] = True
-        self.link(issue, "verify", action.steps, conv, effects)
-
-    def _reopen(self, issue: Issue, action: Action) -> None:
-        conv = action.conversation_id
-        effects: dict[str, Any] = {}
-        if issue.status == "wont_fix":
-            message = f"reopen ignored: {self.key(issue)} is wont_fix"
-            self.result.warnings.append(message)
-            self.note(issue, "comment", message, conv)
-            self.link(issue, "reopen", action.steps, conv, {"ignored": True})
-            return
-        old_steps = {}
-        for n in action.steps:
-            step = issue.steps[n]
-            if step.status != "pending":
-                old_steps[str(n)] = step.status
-                self.set_step(issue, step, "pending")
-                step.completed_at = None
-        effects["steps"] = old_steps
-        if issue.status in ("fixed", "verified", "closed"):
-            kept = ""
-            if issue.fix_conversation_id or issue.fix_date:
-                kept = (f" (was fixed in conversation {issue.fix_conversation_id or '-'}"
-                        f" on {_iso(issue.fix_date) or '-'})")
-            effects.update(self.set_status(issue, "open", conv, kept))
-        elif old_steps:
-            self.note(issue, "comment", f"step(s) {', '.join(old_steps)} back to pending", conv)
-        else:
-            self.note(issue, "comment", "reopen: already open", conv)
-        self.link(issue, "reopen", action.steps, conv, effects)
-
-    # ------------------------------------------------------------------ reverts
+    def leave(self, why: str) -> None:
+        """The commit left every tracked branch: undo its links in force."""
+        rows = self.work_links(self.work.sha)
+        for issue_id in dict.fromkeys(lk.issue_id for lk in rows):
+            issue = self.by_id.get(issue_id)
+            if issue is not None:
+                self.undo_all(issue, [r for r in rows if r.issue_id == issue_id],
+                              f" ({self.work.short} {why})")
+                self.result.applied.append(f"{self.key(issue)}: undone ({why})")
 
     def revert(self, target: str) -> None:
-        rows = undo_link_rows(self.links, target)
+        rows = [r for r in undo_link_rows(list(self.links.values()), target)
+                if r.key not in self.this_work]
         if not rows:
-            self.result.warnings.append(
-                f"reverts {target[:10]}, which changed nothing in the tracker")
+            if any(lk.sha == target for lk in self.links.values()):
+                self.result.skipped.append(f"revert of {target[:10]} (already undone)")
+            else:
+                self.result.warnings.append(
+                    f"reverts {target[:10]}, which changed nothing in the tracker")
             return
-        done: set[Any] = set()
-        for row in rows:
-            issue = self.by_id.get(row.issue_id)
-            if issue is None or row.action in NOT_WORK or issue.id in done:
+        for issue_id in dict.fromkeys(lk.issue_id for lk in rows):
+            issue = self.by_id.get(issue_id)
+            if issue is None:
                 continue
-            done.add(issue.id)
-            if (issue.id, self.work.sha, "revert") in self.linked:
-                self.result.skipped.append(f"revert of {target[:10]} on {self.key(issue)} "
-                                           "(already applied)")
-                continue
-            self.undo(issue, [r for r in rows if r.issue_id == issue.id],
-                      f" (revert of {target[:10]})", {"of": target})
+            self.undo_all(issue, [r for r in rows if r.issue_id == issue_id],
+                          f" (revert of {target[:10]})")
+            self.link(issue, "revert", (), None, {"of": target})
             self.result.applied.append(f"{self.key(issue)}: revert of {target[:10]}")
 
-    def undo(self, issue: Issue, rows: Sequence[Link], why: str, record: dict[str, Any]) -> None:
-        """Take back the work of rows (links to issue) from their recorded effects: their steps
-        go back to pending, and a status they moved steps back as far as the checklist says.
-        Recorded as a "revert" link whose effects are record plus what this changed."""
-        steps_back: list[int] = []
-        moved_status = False
-        for row in rows:
-            effects = row.effects or {}
-            if effects.get("ignored"):
+    def equivalent(self, earlier: Sequence[str], only_adds: bool) -> None:
+        """This commit is the same work as `earlier`: its latest message decides. Markers
+        kept move their links here (no new rows), added ones are applied, dropped or
+        weakened ones are undone, unless this commit only adds (a cherry-pick)."""
+        w, e = self.work, ", ".join(sha[:10] for sha in earlier)
+        old: dict[tuple[Any, str], list[Link]] = {}
+        for sha in earlier:
+            for lk in self.work_links(sha):
+                if lk.action not in NOT_WORK:
+                    old.setdefault((lk.issue_id, lk.action), []).append(lk)
+        handled: set[tuple[Any, str]] = set()
+        for a in merged_actions(w.actions):
+            issue = self.issues.get(a.issue)
+            prev = old.get((issue.id, a.action), []) if issue is not None else []
+            if issue is None or not prev or (w.progress_only and a.action != "progress"):
+                self.apply(a)
                 continue
-            for n in (effects.get("steps") or {}):
-                step = issue.steps.get(int(n))
-                if step is not None and step.status != "pending":
-                    self.set_step(issue, step, "pending")
-                    step.completed_at = None
-                    steps_back.append(int(n))
-            if effects.get("status"):
-                moved_status = True
-        effects_out: dict[str, Any] = {**record, "steps": sorted(steps_back)}
-        if steps_back:
-            self.note(issue, "comment",
-                      f"step(s) {', '.join(map(str, sorted(steps_back)))} back to pending{why}",
-                      None)
-        any_complete = any(s.status == "complete" for s in issue.steps.values())
-        if moved_status:
-            if issue.status == "fixed":
-                new = "in_progress" if any_complete else "open"
-                effects_out.update(self.set_status(issue, new, None, why))
-            elif issue.status == "in_progress" and not any_complete:
-                effects_out.update(self.set_status(issue, "open", None, why))
-        if not steps_back and not moved_status:
-            self.note(issue, "comment", f"reverted{why}", None)
-        self.link(issue, "revert", sorted(steps_back), None, effects_out)
-
-    # ------------------------------------------------------------------ moves
-
-    def move(self, change: PathChange) -> None:
-        old = norm_path(change.old_path or "")
-        for issue in list(self.issues.values()):
-            if issue.status not in OPEN_STATES or not issue.file_path:
+            handled.add((issue.id, a.action))
+            desc = markers.describe(a, self.prefix)
+            if self.in_force((issue.id, w.sha, a.action)) is not None:
+                self.result.skipped.append(f"{desc} (already applied)")
                 continue
-            if norm_path(issue.file_path) != old:
-                continue
-            if issue.created_at is not None and \
-                    int(issue.created_at.timestamp()) > self.work.committed_at:
-                continue  # the issue was written against a later version of the file
-            if (issue.id, self.work.sha, "move") in self.linked:
-                continue
-            if self.work.patch_id and (issue.id, self.work.patch_id, "move") in self.patch_linked:
-                continue
-            self._move_issue(issue, change)
-
-    def _move_issue(self, issue: Issue, change: PathChange) -> None:
-        before = _where(issue)
-        effects: dict[str, Any] = {"from": [issue.file_path, issue.line_start, issue.line_end]}
-        report = None
-        if change.status == "deleted":
-            report = f"{issue.file_path} was deleted; location left as it was"
-        else:
-            if change.status == "renamed" and change.new_path:
-                issue.file_path = change.new_path
-            if issue.line_start and not change.binary and change.hunks:
-                end = issue.line_end or issue.line_start
-                moved = remap(issue.line_start, end, change.hunks)
-                if moved is None:
-                    report = (f"lines {issue.line_start}-{end} of {issue.file_path} were all "
-                              "deleted; location left as it was")
-                elif moved != (issue.line_start, end):
-                    issue.line_start, issue.line_end = moved
-        after = _where(issue)
-        if report is None and after == before:
+            have, want = {n for lk in prev for n in lk.steps}, set(a.steps)
+            if want == have or (only_adds and want <= have):
+                if not only_adds:
+                    self.relink(prev)
+                self.result.skipped.append(f"{desc} (same work as {e})")
+            elif want > have or only_adds:
+                if not only_adds:
+                    self.relink(prev)
+                extra = Action(a.issue, a.action, tuple(sorted(want - have)), a.conversation_id)
+                self.do(issue, extra, markers.describe(extra, self.prefix))
+            else:
+                what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
+                self.undo_all(issue, prev, f" ({e} rewritten as {w.short}: {what} replaced)")
+                self.do(issue, a, desc)
+        if only_adds:
             return
-        message = report or f"location moved: {before} -> {after}"
-        self.note(issue, "comment", message, None)
-        effects["to"] = [issue.file_path, issue.line_start, issue.line_end]
-        self.link(issue, "move", (), None, effects)
-        self.result.moves.append(f"{self.key(issue)}: {message}")
-        if report:
-            self.result.warnings.append(f"{self.key(issue)}: {report}")
+        for (issue_id, action), prev in old.items():
+            issue = self.by_id.get(issue_id)
+            if issue is None or (issue_id, action) in handled:
+                continue
+            what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
+            self.undo_all(issue, prev, f" ({e} rewritten as {w.short}: {what} dropped)")
+            self.result.applied.append(f"{what}: undone (dropped when {e} was rewritten)")
+
+    def relink(self, prev: Sequence[Link]) -> None:
+        """Move links to this commit (same markers): no new update rows. Several links of
+        one issue and action (a rebase squashed their commits) become one."""
+        w = self.work
+        for lk in sorted(prev, key=lambda lk: lk.committed_at or dt.datetime.min.replace(
+                tzinfo=dt.timezone.utc)):
+            effects = {**lk.effects, "was": [*_was(lk), lk.sha]}
+            new = Link(lk.issue_id, w.sha, w.patch_id, lk.action, lk.steps, effects,
+                       lk.conversation_id, w.repository or lk.repository, w.subject, w.when)
+            earlier = self.in_force(new.key)
+            if earlier is not None and new.key in self.this_work:
+                new = dataclasses.replace(
+                    earlier, steps=tuple(sorted(set(earlier.steps) | set(lk.steps))),
+                    effects={**merge_effects(earlier.effects, effects),
+                             "was": [*earlier.effects.get("was", []), *effects["was"]]})
+            self.mark_undone(lk, f"rewritten as {w.short}")
+            self.this_work.add(new.key)
+            self.put(new)
+
+    def undo_all(self, issue: Issue, rows: Sequence[Link], why: str,
+                 by: str | None = None) -> None:
+        """Take back rows (links in force to issue), newest first: a work link's recorded
+        effects are restored; a revert's undoing is taken back (what it undid applies
+        again). Each is marked undone by `by` (default: the work being applied)."""
+        changed = False
+        for row in reversed(rows):
+            self.mark_undone(row, why, by)
+            if row.action == "revert":
+                changed |= self.unrevert(issue, row.sha, why)
+            else:
+                changed |= self.restore(issue, row, why)
+        if not changed:
+            self.note(issue, "comment", f"{', '.join(r.action for r in rows)} undone{why}",
+                      None)
+
+    def unrevert(self, issue: Issue, sha: str, why: str) -> bool:
+        """The revert `sha` no longer counts: the work links it undid apply again, and a
+        revert it undid (sha reverted a revert) counts again, undoing its target anew."""
+        found = False
+        for lk in list(self.links.values()):
+            if lk.issue_id != issue.id or lk.undone_by != sha or lk.action in ("move", "rewrite"):
+                continue
+            if lk.action == "revert":
+                self.put(dataclasses.replace(lk, undone_by=None, undone_why=None))
+                target = (lk.effects or {}).get("of")
+                rows = [r for r in undo_link_rows(list(self.links.values()), str(target))
+                        if r.issue_id == issue.id] if target else []
+                if rows:
+                    self.undo_all(issue, rows, why, by=lk.sha)
+                    found = True
+                continue
+            self.base = lk
+            try:
+                action = Action(issue.number, lk.action, lk.steps, lk.conversation_id)
+                found |= self.do(issue, action, markers.describe(action, self.prefix)
+                                 + f" (again: {lk.sha[:10]})")
+            finally:
+                self.base = None
+        return found
+
+    def restore(self, issue: Issue, row: Link, why: str) -> bool:
+        """Put back what row recorded, where the state still shows its change."""
+        eff = row.effects or {}
+        if eff.get("ignored"):
+            return False
+        back: dict[str, list[int]] = {}
+        for n, old in (eff.get("steps") or {}).items():
+            step = issue.steps.get(int(n))
+            if step is None or step.status == old:
+                continue
+            self.set_step(issue, step, old)
+            if old != "complete":
+                step.completed_at = None
+            back.setdefault(old, []).append(int(n))
+        for old, ns in back.items():
+            self.note(issue, "comment",
+                      f"step(s) {', '.join(map(str, sorted(ns)))} back to {old}{why}", None)
+        status = eff.get("status")
+        if not status or issue.status != status[1]:
+            return bool(back)
+        target = status[0]
+        started = any(s.status in ("complete", "in_progress") for s in issue.steps.values())
+        if target == "open" and started:
+            target = "in_progress"
+        if target == issue.status:
+            return bool(back)
+        old_status, issue.status = issue.status, target
+        fix = eff.get("fix")
+        if fix:
+            issue.fix_conversation_id, issue.fix_date = fix[0], from_iso(fix[1])
+        elif target in OPEN_STATES:
+            issue.fix_conversation_id, issue.fix_date = None, None
+        self.note(issue, "status_change", f"{old_status} -> {target}{why}", None)
+        return True
 
 
-def _where(issue: Issue) -> str:
-    if issue.line_start:
-        return f"{issue.file_path}:{issue.line_start}-{issue.line_end or issue.line_start}"
-    return str(issue.file_path)
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, dt.datetime) else value
-
-
-def _missing_steps(action: Action, steps: Mapping[int, Any]) -> str | None:
-    missing = [n for n in action.steps if n not in steps]
-    if not missing:
-        return None
-    have = f"1-{max(steps)}" if steps else "none"
-    return f"no step {', '.join(map(str, missing))} (steps: {have})"
+def _describe(link: Link, issue: Issue, prefix: str) -> str:
+    return markers.describe(Action(issue.number, link.action, link.steps), prefix)
 
 
 # --------------------------------------------------------------------------- check
@@ -449,7 +338,7 @@ def check_known(rows: Mapping[int, tuple[str, Mapping[int, str]]], actions: Sequ
             out.errors.append(f"{key}: no such issue")
             continue
         status, steps = rows[a.issue]
-        missing = _missing_steps(a, steps)
+        missing = missing_steps(a, steps)
         if missing:
             out.errors.append(f"{key}: {missing}")
             continue

@@ -47,6 +47,16 @@ class Work:
     repository: str | None = None
     # Actions a backfill found already linked to this sha: reported as skipped, not re-read.
     applied_before: tuple[str, ...] = ()
+    # Landing is reconciliation (MARKERS.md, "When a commit counts"):
+    # the same work as these earlier commits (amend, rebase, cherry-pick; several when a
+    # rebase squashed them into this one): compare with them, don't add
+    equivalent_of: tuple[str, ...] = ()
+    # E is still on a tracked branch (a cherry-pick): this commit only ever adds
+    only_adds: bool = False
+    # this commit left every tracked branch: undo its links; the text says why
+    left: str | None = None
+    # on a branch that is not tracked: only progress counts, the rest is held
+    progress_only: bool = False
 
     @property
     def short(self) -> str:
@@ -81,11 +91,14 @@ class Work:
                           for c in data["changes"]),
             repository=data.get("repository"),
             applied_before=tuple(data.get("applied_before", ())),
+            equivalent_of=tuple(data.get("equivalent_of") or ()), only_adds=bool(data.get("only_adds")),
+            left=data.get("left"), progress_only=bool(data.get("progress_only")),
         )
 
     @property
     def needs_database(self) -> bool:
-        return bool(self.actions or self.reverts or self.changes)
+        return bool(self.actions or self.reverts or self.changes or self.left
+                    or self.equivalent_of)
 
 
 # --------------------------------------------------------------------------- results
@@ -175,7 +188,11 @@ class Link:
     {"status": [old, new]}, {"fix": [old fix_conversation_id, old fix_date (ISO)]},
     {"steps": {"n": old status}}, {"ignored": true} (the action changed nothing),
     {"of": sha} (a revert), {"of_action": action} (a rewrite), {"from"/"to": [path, a, b]}
-    (a move)."""
+    (a move), {"was": sha} (moved here from an equivalent commit).
+
+    A link is in force until something undoes it (undone_by: the commit that reverted it,
+    left, or was its rewrite; undone_why says so). A landed commit whose links are undone
+    is applied again."""
 
     issue_id: Any
     sha: str
@@ -187,6 +204,16 @@ class Link:
     repository: str | None = None
     subject: str = ""
     committed_at: dt.datetime | None = None
+    undone_by: str | None = None
+    undone_why: str | None = None
+
+    @property
+    def key(self) -> tuple[Any, str, str]:
+        return (self.issue_id, self.sha, self.action)
+
+    @property
+    def in_force(self) -> bool:
+        return self.undone_by is None
 
 
 @dataclass(frozen=True)
@@ -217,13 +244,14 @@ class Update:
 @dataclass
 class Effects:
     """What applying a batch changes: issues whose fields changed (their new values, steps
-    aside), steps that changed as (issue id, number, new values), rows to add, and a result
-    per work, in order."""
+    aside), steps that changed as (issue id, number, new values), rows to add, links to mark
+    undone, and a result per work, in order."""
 
     issues: list[Issue] = field(default_factory=list)
     steps: list[tuple[Any, int, Step]] = field(default_factory=list)
     updates: list[Update] = field(default_factory=list)
-    links: list[Link] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)  # new, or in force again (upsert)
+    undone: list[Link] = field(default_factory=list)  # existing links now undone
     results: list[CommitResult] = field(default_factory=list)
 
 

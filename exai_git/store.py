@@ -543,36 +543,44 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
     from exai_git.model import Issue, Link, State, Step
 
     reverted = sorted({s for w in works for s in w.reverts})
-    # A reverted commit may have been recorded as a rewrite (amend, rebase) of the commit that
-    # did the work: its patch-id leads to that commit's links.
+    # Every commit whose links the batch may read: its own, the ones it reverts, the ones it
+    # is the same work as. Links undone by these (a revert's undoing, applied again when it is
+    # reverted in turn), and links moved from them to an equivalent commit, come along.
+    named = sorted({w.sha for w in works} | set(reverted)
+                   | {e for w in works for e in w.equivalent_of})
+    # Revert chains (a revert of a revert of ...): every commit they reach, both ways.
+    chain = ("WITH RECURSIVE chain(sha) AS (SELECT unnest(%(named)s::text[])"
+             " UNION SELECT CASE WHEN l.commit_sha = c.sha THEN l.effects->>'of'"
+             "  ELSE l.commit_sha END FROM exai_commit_links l JOIN chain c"
+             "  ON (l.commit_sha = c.sha OR l.undone_by = c.sha)"
+             "  WHERE l.action = 'revert' AND l.effects ? 'of') ")
     chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
               " OR id IN (SELECT issue_id FROM exai_commit_links"
-              "  WHERE commit_sha = ANY(%(reverted)s))"
+              "  WHERE commit_sha IN (SELECT sha FROM chain))"
               " OR (exai_norm_path(file_path) = ANY(%(paths)s)"
               "  AND status IN ('open', 'in_progress'))")
     params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
-              "reverted": reverted, "shas": [w.sha for w in works],
-              "pids": sorted({w.patch_id for w in works if w.patch_id}),
+              "named": named,
               "paths": sorted({norm_path(c.old_path) for w in works for c in w.changes
                                if c.old_path})}
     with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
-        issues_cur.execute(f"SELECT {_ISSUE_COLUMNS} FROM exai_issues WHERE id IN ({chosen})"
-                           " ORDER BY id FOR UPDATE", params)
+        issues_cur.execute(f"{chain}SELECT {_ISSUE_COLUMNS} FROM exai_issues"
+                           f" WHERE id IN ({chosen}) ORDER BY id FOR UPDATE", params)
         steps_cur.execute(
-            "SELECT issue_id, step_number, status, conversation_id, completed_at"
+            f"{chain}SELECT issue_id, step_number, status, conversation_id, completed_at"
             f" FROM exai_issue_checklist WHERE issue_id IN ({chosen})", params)
         links_cur.execute(
-            "SELECT issue_id, commit_sha, patch_id, action, steps, effects"
+            f"{chain}SELECT issue_id, commit_sha, patch_id, action, steps, effects,"
+            " conversation_id, repository, subject, committed_at, undone_by, undone_why"
             f" FROM exai_commit_links WHERE issue_id IN ({chosen})"
-            " AND (commit_sha = ANY(%(shas)s) OR commit_sha = ANY(%(reverted)s)"
-            "  OR patch_id = ANY(%(pids)s) OR patch_id IN (SELECT patch_id"
-            "   FROM exai_commit_links WHERE commit_sha = ANY(%(reverted)s)))", params)
+            " AND (commit_sha IN (SELECT sha FROM chain) OR undone_by IN (SELECT sha FROM chain)"
+            "  OR (effects ? 'was' AND effects->'was' ?| %(named)s))", params)
         issues = {r[1]: Issue(*r) for r in issues_cur.fetchall()}
         by_id = {i.id: i for i in issues.values()}
         for issue_id, n, status, conv, completed in steps_cur.fetchall():
             by_id[issue_id].steps[n] = Step(status, conv, completed)
-        links = [Link(issue_id, sha, pid, action, tuple(steps or ()), effects or {})
-                 for issue_id, sha, pid, action, steps, effects in links_cur.fetchall()]
+        links = [Link(r[0], r[1], r[2], r[3], tuple(r[4] or ()), r[5] or {}, *r[6:])
+                 for r in links_cur.fetchall()]
     return State(issues, links)
 
 
@@ -591,8 +599,17 @@ def _json_value(value: Any) -> Any:
 
 def write_effects(conn: psycopg.Connection[Any], effects: Effects) -> None:
     """Write what engine.apply() returned: one statement per table, each row set passed as one
-    JSON parameter. Inside pipelined(), no round trip of its own."""
+    JSON parameter. Inside pipelined(), no round trip of its own. Links undone are marked
+    before links are written, so one undone and applied again in the batch ends in force."""
     with conn.cursor() as cur:
+        if effects.undone:
+            cur.execute(
+                "UPDATE exai_commit_links l SET undone_by = u.v->>3, undone_why = u.v->>4,"
+                " undone_at = now() FROM jsonb_array_elements(%s::jsonb) AS u(v)"
+                " WHERE l.issue_id = (u.v->>0)::uuid AND l.commit_sha = u.v->>1"
+                " AND l.action = u.v->>2",
+                (_rows([(lk.issue_id, lk.sha, lk.action, lk.undone_by, lk.undone_why)
+                        for lk in effects.undone]),))
         if effects.issues:
             cur.execute(
                 "UPDATE exai_issues i SET status = u.v->>1, fix_conversation_id = u.v->>2,"
@@ -629,16 +646,25 @@ def write_effects(conn: psycopg.Connection[Any], effects: Effects) -> None:
         if effects.links:
             cur.execute(
                 "INSERT INTO exai_commit_links (issue_id, commit_sha, patch_id, action, steps,"
-                " conversation_id, repository, subject, committed_at, effects)"
+                " conversation_id, repository, subject, committed_at, effects, undone_by,"
+                " undone_why, undone_at)"
                 " SELECT (v->>0)::uuid, v->>1, v->>2, v->>3,"
                 " (v->>4)::int[], v->>5, v->>6, v->>7,"
-                " (v->>8)::timestamptz, v->9"
+                " (v->>8)::timestamptz, v->9, v->>10, v->>11,"
+                " CASE WHEN v->>10 IS NOT NULL THEN now() END"
                 " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, ord) ORDER BY ord"
-                " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO NOTHING",
+                # a link in force is never written over; an undone one is, when its commit
+                # applies again (landed again, or a revert of its revert)
+                " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO UPDATE SET"
+                " patch_id = EXCLUDED.patch_id, steps = EXCLUDED.steps,"
+                " conversation_id = EXCLUDED.conversation_id, effects = EXCLUDED.effects,"
+                " applied_at = now(), undone_by = EXCLUDED.undone_by,"
+                " undone_why = EXCLUDED.undone_why, undone_at = EXCLUDED.undone_at"
+                " WHERE exai_commit_links.undone_by IS NOT NULL",
                 (_rows([(lk.issue_id, lk.sha, lk.patch_id, lk.action,
                          "{" + ",".join(map(str, lk.steps)) + "}",  # an int[] literal
                          lk.conversation_id, lk.repository, lk.subject, lk.committed_at,
-                         lk.effects) for lk in effects.links]),))
+                         lk.effects, lk.undone_by, lk.undone_why) for lk in effects.links]),))
 
 
 def issues_to_check(conn: psycopg.Connection[Any], numbers: Sequence[int],

@@ -4,6 +4,7 @@ engine, no database, no git."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -31,8 +32,9 @@ def issue(status: str = "open", steps: str = "", **fields: Any) -> Issue:
 
 
 def work(*actions: Action, reverts: tuple[str, ...] = (), patch_id: str | None = None,
-         changes: tuple[PathChange, ...] = ()) -> Work:
-    return Work(SHA, "the subject", WHEN, actions, reverts, patch_id, changes, "repo")
+         changes: tuple[PathChange, ...] = (), **landing: Any) -> Work:
+    return Work(SHA, "the subject", WHEN, actions, reverts, patch_id, changes, "repo",
+                **landing)
 
 
 def fix(*steps: int, conv: str | None = None) -> Action:
@@ -43,8 +45,9 @@ def act(kind: str, *steps: int, conv: str | None = None, number: int = 1) -> Act
     return Action(number, kind, steps, conv)
 
 
-def link(action: str, effects: dict[str, Any], sha: str = OLD, pid: str | None = None) -> Link:
-    return Link("i1", sha, pid, action, (), effects)
+def link(action: str, effects: dict[str, Any], sha: str = OLD, pid: str | None = None,
+         steps: tuple[int, ...] = (), undone_by: str | None = None) -> Link:
+    return Link("i1", sha, pid, action, steps, effects, undone_by=undone_by)
 
 
 def summary(eff: Effects) -> dict[str, Any]:
@@ -55,6 +58,7 @@ def summary(eff: Effects) -> dict[str, Any]:
         "steps": {n: s.status for _, n, s in eff.steps},
         "updates": [u.kind for u in eff.updates],
         "links": [(lk.action, dict(lk.effects)) for lk in eff.links],
+        "undone": [(lk.sha[:1], lk.action, lk.undone_why) for lk in eff.undone],
         "applied": result.applied, "skipped": result.skipped,
         "warnings": result.warnings, "errors": result.errors, "moves": result.moves,
     }
@@ -62,7 +66,8 @@ def summary(eff: Effects) -> dict[str, Any]:
 
 def expect(**parts: Any) -> dict[str, Any]:
     """Expected effects: what is not named is expected to be empty."""
-    base: dict[str, Any] = {"status": {}, "steps": {}, "updates": [], "links": [], "applied": [],
+    base: dict[str, Any] = {"status": {}, "steps": {}, "updates": [], "links": [], "undone": [],
+                            "applied": [],
                             "skipped": [], "warnings": [], "errors": [], "moves": []}
     return {**base, **parts}
 
@@ -168,48 +173,131 @@ CASES = [
         skipped=["EXAI-1: -> fixed (already applied)"]), id="already-linked"),
     pytest.param(State({1: issue("fixed")}, [Link("i1", OLD, "p1", "fix")]),
                  work(fix(), patch_id="p1"), expect(
-        links=[("rewrite", {"of_action": "fix"})],
-        skipped=["EXAI-1: -> fixed (already applied as the same patch)"]), id="same-patch-id"),
-    # reverts: undo what the reverted commit's links recorded
+        updates=["fix_applied"], links=[("fix", {})], applied=["EXAI-1: -> fixed"]),
+        id="same-patch-id-alone-is-new-work"),
+    pytest.param(State({1: issue()}, [link("fix", FIXED, sha=SHA, undone_by=OLD)]),
+                 work(fix()), expect(
+        status={1: "fixed"}, updates=["fix_applied", "status_change"],
+        links=[("fix", FIXED)], applied=["EXAI-1: -> fixed"]), id="undone-applies-again"),
+    # reverts: undo what the reverted commit's links recorded, exactly
     pytest.param(State({1: issue("in_progress", steps="cp")},
                        [link("fix", {"steps": {"1": "pending"},
                                      "status": ["open", "in_progress"]})]),
                  work(reverts=(OLD,)), expect(
         status={1: "open"}, steps={1: "pending"}, updates=["comment", "status_change"],
-        links=[("revert", {"of": OLD, "steps": [1], "status": ["in_progress", "open"]})],
+        links=[("revert", {"of": OLD})], undone=[("0", "fix", "revert of 0000000000")],
         applied=["EXAI-1: revert of 0000000000"]), id="revert-step-fix"),
     pytest.param(State({1: issue("fixed", fix_conversation_id=U, fix_date=AT)},
                        [link("fix", FIXED)]),
                  work(reverts=(OLD,)), expect(
-        status={1: "open"}, updates=["status_change"],
-        links=[("revert", {"of": OLD, "steps": [], "status": ["fixed", "open"],
-                           "fix": [U, AT.isoformat()]})],
+        status={1: "open"}, updates=["status_change"], links=[("revert", {"of": OLD})],
+        undone=[("0", "fix", "revert of 0000000000")],
         applied=["EXAI-1: revert of 0000000000"]), id="revert-fix"),
     pytest.param(State({1: issue("fixed", steps="cc")},
                        [link("fix", {"steps": {"2": "pending"}, "status": ["in_progress",
                                                                            "fixed"]})]),
                  work(reverts=(OLD,)), expect(
         status={1: "in_progress"}, steps={2: "pending"}, updates=["comment", "status_change"],
-        links=[("revert", {"of": OLD, "steps": [2], "status": ["fixed", "in_progress"],
-                           "fix": [None, None]})],
+        links=[("revert", {"of": OLD})], undone=[("0", "fix", "revert of 0000000000")],
         applied=["EXAI-1: revert of 0000000000"]), id="revert-last-step"),
+    pytest.param(State({1: issue("in_progress", steps="cp")},
+                       [link("fix", {"steps": {"1": "in_progress"}})]),
+                 work(reverts=(OLD,)), expect(
+        steps={1: "in_progress"}, updates=["comment"], links=[("revert", {"of": OLD})],
+        undone=[("0", "fix", "revert of 0000000000")],
+        applied=["EXAI-1: revert of 0000000000"]), id="revert-restores-step-status"),
     pytest.param(State({1: issue()}, [link("ref", {})]), work(reverts=(OLD,)), expect(
-        updates=["comment"], links=[("revert", {"of": OLD, "steps": []})],
+        updates=["comment"], links=[("revert", {"of": OLD})],
+        undone=[("0", "ref", "revert of 0000000000")],
         applied=["EXAI-1: revert of 0000000000"]), id="revert-ref"),
     pytest.param(State({1: issue()}), work(reverts=(OLD,)), expect(
         warnings=["reverts 0000000000, which changed nothing in the tracker"]),
         id="revert-of-nothing"),
     pytest.param(State({1: issue("in_progress", steps="c")},
-                       [link("rewrite", {"of_action": "fix"}, pid="p1"),
-                        link("fix", {"steps": {"1": "pending"}}, sha="a" * 40, pid="p1")]),
+                       [link("fix", {"steps": {"1": "pending"}, "was": [OLD]}, sha="a" * 40)]),
                  work(reverts=(OLD,)), expect(
-        steps={1: "pending"}, updates=["comment"], links=[("revert", {"of": OLD, "steps": [1]})],
-        applied=["EXAI-1: revert of 0000000000"]), id="revert-of-a-rewrite"),
+        steps={1: "pending"}, updates=["comment"], links=[("revert", {"of": OLD})],
+        undone=[("a", "fix", "revert of 0000000000")],
+        applied=["EXAI-1: revert of 0000000000"]), id="revert-of-a-rewritten-commit"),
     pytest.param(State({1: issue("open", steps="p")},
-                       [link("fix", {"steps": {"1": "pending"}}),
-                        Link("i1", SHA, None, "revert")]),
+                       [link("fix", {"steps": {"1": "pending"}}, undone_by=SHA),
+                        Link("i1", SHA, None, "revert", (), {"of": OLD})]),
                  work(reverts=(OLD,)), expect(
-        skipped=["revert of 0000000000 on EXAI-1 (already applied)"]), id="revert-already"),
+        skipped=["revert of 0000000000 (already undone)"]), id="revert-already"),
+    pytest.param(State({1: issue("open", steps="p")},
+                       [link("fix", {"steps": {"1": "pending"}}, sha="a" * 40, steps=(1,),
+                             undone_by=OLD),
+                        link("revert", {"of": "a" * 40})]),
+                 work(reverts=(OLD,)), expect(
+        status={1: "fixed"}, steps={1: "complete"},
+        updates=["fix_applied", "status_change"],
+        links=[("fix", {"steps": {"1": "pending"}, "status": ["open", "fixed"],
+                        "fix": [None, None]}), ("revert", {"of": OLD})],
+        undone=[("0", "revert", "revert of 0000000000")],
+        applied=["EXAI-1: step 1 -> complete (again: aaaaaaaaaa)",
+                 "EXAI-1: revert of 0000000000"]), id="revert-of-a-revert-applies-again"),
+    # leaving: a commit on no tracked branch any more is undone exactly
+    pytest.param(State({1: issue("fixed", steps="cc")},
+                       [link("fix", {"steps": {"2": "in_progress"},
+                                     "status": ["in_progress", "fixed"]}, sha=SHA)]),
+                 work(left="left main (rewritten or reset)"), expect(
+        status={1: "in_progress"}, steps={2: "in_progress"},
+        updates=["comment", "status_change"],
+        undone=[("c", "fix", "cccccccccc left main (rewritten or reset)")],
+        applied=["EXAI-1: undone (left main (rewritten or reset))"]), id="left"),
+    pytest.param(issue(), work(left="left main"), expect(), id="left-with-nothing-linked"),
+    # equivalent commits: the latest landed message decides
+    pytest.param(State({1: issue("in_progress", steps="cp")},
+                       [link("fix", {"steps": {"1": "pending"}}, steps=(1,))]),
+                 work(fix(1), equivalent_of=(OLD,)), expect(
+        links=[("fix", {"steps": {"1": "pending"}, "was": [OLD]})],
+        undone=[("0", "fix", "rewritten as cccccccccc")],
+        skipped=["EXAI-1: step 1 -> complete (same work as 0000000000)"]),
+        id="rewrite-same-markers-moves-links"),
+    pytest.param(State({1: issue("in_progress", steps="cpp")},
+                       [link("fix", {"steps": {"1": "pending"}}, steps=(1,))]),
+                 work(fix(1, 2), equivalent_of=(OLD,)), expect(
+        steps={2: "complete"}, updates=["fix_applied"],
+        links=[("fix", {"steps": {"1": "pending", "2": "pending"}, "was": [OLD]})],
+        undone=[("0", "fix", "rewritten as cccccccccc")],
+        applied=["EXAI-1: step 2 -> complete"]), id="rewrite-adds-a-step"),
+    pytest.param(State({1: issue("in_progress", steps="cpp")},
+                       [link("fix", {"steps": {"1": "pending"},
+                                     "status": ["open", "in_progress"]}, steps=(1,))]),
+                 work(fix(2), equivalent_of=(OLD,)), expect(
+        steps={1: "pending", 2: "complete"},
+        updates=["comment", "status_change", "fix_applied", "status_change"],
+        links=[("fix", {"steps": {"2": "pending"}, "status": ["open", "in_progress"]})],
+        undone=[("0", "fix", "0000000000 rewritten as cccccccccc: EXAI-1: step 1 -> "
+                             "complete replaced")],
+        applied=["EXAI-1: step 2 -> complete"]), id="rewrite-changes-the-step"),
+    pytest.param(State({1: issue("fixed", fix_conversation_id=U, fix_date=AT)},
+                       [link("fix", FIXED)]),
+                 work(act("ref"), equivalent_of=(OLD,)), expect(
+        status={1: "open"}, updates=["comment", "status_change"], links=[("ref", {})],
+        undone=[("0", "fix", "0000000000 rewritten as cccccccccc: EXAI-1: -> fixed dropped")],
+        applied=["EXAI-1: reference (comment)", "EXAI-1: -> fixed: undone (dropped when 0000000000 "
+                 "was rewritten)"]), id="rewrite-weakens-fixes-to-refs"),
+    pytest.param(State({1: issue("in_progress", steps="cpp")},
+                       [link("fix", {"steps": {"1": "pending"}}, steps=(1,))]),
+                 work(fix(2), equivalent_of=(OLD,), only_adds=True), expect(
+        steps={2: "complete"}, updates=["fix_applied"],
+        links=[("fix", {"steps": {"2": "pending"}})],
+        applied=["EXAI-1: step 2 -> complete"]), id="cherry-pick-only-adds"),
+    pytest.param(State({1: issue("fixed", steps="c")},
+                       [link("fix", {"steps": {"1": "pending"}}, steps=(1,), undone_by="r" * 40)]),
+                 work(fix(1), equivalent_of=(OLD,), only_adds=True), expect(
+        updates=["fix_applied"], links=[("fix", {"steps": {}})],
+        applied=["EXAI-1: step 1 -> complete"]), id="cherry-pick-of-a-reverted-commit"),
+    # a branch that is not tracked: progress counts, the rest is held
+    pytest.param(issue(steps="pp"), work(fix(1), act("progress", 2), progress_only=True),
+                 expect(status={1: "in_progress"}, steps={2: "in_progress"},
+                        updates=["status_change"],
+                        links=[("progress", {"steps": {"2": "pending"},
+                                             "status": ["open", "in_progress"]})],
+                        applied=["EXAI-1: -> in_progress; step 2 -> in_progress"],
+                        skipped=["EXAI-1: step 1 -> complete (held until it lands on a tracked"
+                                 " branch)"]), id="held-but-progress"),
     # locations move with the commit's hunks
     pytest.param(issue(file_path="a.py", line_start=10, line_end=12, created_at=EARLIER),
                  work(changes=(PathChange("modified", "a.py", "a.py", (Hunk(1, 0, 1, 3),)),)),
@@ -276,11 +364,37 @@ def test_undo_takes_back_what_links_recorded() -> None:
     assert [i.status for i in eff.issues] == ["open"]
     assert {n: s.status for _, n, s in eff.steps} == {1: "pending", 2: "pending"}
     assert [u.content for u in eff.updates] == [
-        "eeeeeeeeee left main: step(s) 1, 2 back to pending (left main)",
-        "eeeeeeeeee left main: fixed -> open (left main)"]
-    assert [(lk.sha, lk.action) for lk in eff.links] == [("e" * 40, "revert")]
-    again = State({1: fixed}, [*links, Link("i1", "e" * 40, None, "revert")])
-    assert engine.undo(again, links, by, "").links == []  # once per (issue, commit)
+        "eeeeeeeeee left main: step(s) 2 back to pending (left main)",
+        "eeeeeeeeee left main: fixed -> in_progress (left main)",
+        "eeeeeeeeee left main: step(s) 1 back to pending (left main)",
+        "eeeeeeeeee left main: in_progress -> open (left main)"]
+    assert [(lk.sha, lk.undone_by) for lk in eff.undone] == [("a" * 40, "e" * 40),
+                                                             (OLD, "e" * 40)]
+    undone = [dataclasses.replace(lk, undone_by="e" * 40) for lk in links]
+    assert engine.undo(State({1: fixed}, undone), undone, by, "").undone == []  # once
+
+
+def test_revert_chain_alternates() -> None:
+    """X, its revert, a revert of that, and so on: each step flips X's effect."""
+    x = Work("a" * 40, "x", WHEN, (fix(1),))
+    state = State({1: issue(steps="p")})
+    links: list[Link] = []
+    target = x.sha
+    for n, sha in enumerate(["b" * 40, "d" * 40, "e" * 40, "f" * 40], start=1):
+        batch = [x] if n == 1 else []
+        eff = engine.apply(state, [*batch, Work(sha, f"r{n}", WHEN + n, reverts=(target,))])
+        # carry the state forward as a database would
+        issues = {1: dataclasses.replace(state.issues[1], steps=dict(state.issues[1].steps))}
+        for i in eff.issues:
+            issues[1] = dataclasses.replace(i, steps=issues[1].steps)
+        for _, k, step in eff.steps:
+            issues[1].steps[k] = step
+        keyed = {lk.key: lk for lk in links}
+        keyed.update({lk.key: lk for lk in [*eff.undone, *eff.links]})
+        links = list(keyed.values())
+        state = State(issues, links)
+        assert state.issues[1].steps[1].status == ("pending" if n % 2 else "complete"), n
+        target = sha
 
 
 KNOWN = {1: ("open", {1: "complete", 2: "pending"}), 2: ("fixed", {}), 3: ("closed", {}),

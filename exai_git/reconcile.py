@@ -1,0 +1,231 @@
+"""Landing is reconciliation (MARKERS.md, "When a commit counts"): the one function every
+hook, `status`, `sync` and `apply` calls. It compares the tracked branches with the heads
+this clone has applied through (repo.landing_plan), applies what landed, oldest first, undoes
+what left, and records the new heads once the work is applied or durably queued.
+
+When nothing moved it returns at once: no database, no psycopg import."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from exai_git.config import Settings
+    from exai_git.landing import Equivalent
+    from exai_git.model import Report, Work
+    from exai_git.repo import Repo
+
+Say = Callable[[str], None]
+LOCK_WAIT = 1.0  # seconds: a hook never waits longer for another one in the same clone
+MAX_CANDIDATES = 5000  # commits a left commit's equivalent is looked for among
+
+
+def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str | None = None,
+              rewrites_stdin: str | None = None, say: Say) -> Report | None:
+    """Bring the tracker up to this clone's tracked branches. hook: the hook that runs it
+    (None for commands); before: the rev the checked-out branch was at before the event
+    (HEAD^ in post-commit, ORIG_HEAD in post-merge), used by a clone's first run only;
+    rewrites_stdin: post-rewrite's old->new lines. Returns None when nothing moved (and no
+    held progress was applied), else what was applied (empty when it was queued)."""
+    from exai_git import landing
+    from exai_git import repo as git
+
+    with _locked(repo.common_dir) as got:
+        if not got:
+            say("EXAI: another exai-git is reconciling this clone; it will apply what landed")
+            return None
+        plan = git.landing_plan(repo, settings.branches or None, before=before)
+        held = _held_progress(repo, settings, plan.heads) if hook == "post-commit" else []
+        if plan.main_line is None:
+            if plan.started:
+                say("EXAI: no tracked branch exists (setting `branches`); nothing is applied")
+                landing.save_heads(repo.common_dir, plan.heads)
+            return None
+        if plan.started:
+            start = dict(landing.initial_heads(plan.heads, None, None)).get(plan.main_line[1])
+            say("EXAI: this clone now follows its tracked branches; commits before it "
+                f"started ({(start or 'none')[:10]}) are not applied: backfill them with "
+                "`exai-git apply A..B`")
+            if plan.nothing:
+                landing.save_heads(repo.common_dir, plan.heads)
+        if plan.nothing and not held:
+            return None
+        branch = plan.main_line[0]
+        works = landed_works(repo, settings, plan.landed, plan.left, branch=branch,
+                             rewrite_map=git.rewrites(repo, rewrites_stdin), heads=plan.heads)
+        report = _apply_or_queue(repo, [*works, *held], settings, say)
+        landing.save_heads(repo.common_dir, plan.heads)
+        return report
+
+
+def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Sequence[str], *,
+                 branch: str, rewrite_map: dict[str, str], heads: Mapping[str, str]) -> list[Work]:
+    """The works of one reconciliation, in the order they apply: commits that left with no
+    equivalent still on a tracked branch (undone, newest first), the landed ones (oldest
+    first; each compared with the commit it is the same work as), then left commits whose
+    equivalent is still on a tracked branch (the latest message there decides)."""
+    import dataclasses
+
+    from exai_git import repo as git
+    from exai_git.apply import work_for
+
+    # each left commit's equivalent among those that landed (git's rewrite mapping runs old
+    # to new); a landed commit may be several left ones squashed (rebase -i)
+    landed_eq: dict[str, list[str]] = {}
+    for old, eq in git.equivalents(repo, list(reversed(left)), list(landed),
+                                   rewrite_map).items():
+        landed_eq.setdefault(eq.sha, []).append(old)
+    replaced = {old for olds in landed_eq.values() for old in olds}
+    rest = [sha for sha in left if sha not in replaced]
+    kept = _still_there(repo, rest, landed, heads, rewrite_map)
+    works: list[Work] = []
+    for sha in rest:
+        if sha not in kept:
+            c = repo.commit(sha)
+            works.append(_leaving(c.sha, c.subject, c.committed_at, branch))
+    landed_set = set(landed)
+    head = git.rev_parse_optional(repo, "HEAD")
+    for sha in landed:
+        commit = repo.commit(sha)
+        work = work_for(repo, commit, settings)
+        if sha == head and commit.parents:
+            work = _with_squashed(repo, settings, work, commit.parents[0])
+        olds = landed_eq.get(sha)
+        if olds:
+            work = dataclasses.replace(work, equivalent_of=tuple(reversed(olds)),
+                                       only_adds=False)
+        else:
+            origin = _named_origin(commit.message, rewrite_map, sha, landed_set)
+            if origin is not None:
+                work = dataclasses.replace(work, equivalent_of=(origin,),
+                                           only_adds=_reachable(repo, origin, heads))
+        works.append(work)
+    for sha, eq in kept.items():
+        c = repo.commit(eq.sha)
+        work = work_for(repo, c, settings)
+        works.append(dataclasses.replace(work, equivalent_of=(sha,), only_adds=False))
+    return works
+
+
+def _leaving(sha: str, subject: str, committed_at: int, branch: str) -> Work:
+    from exai_git.model import Work
+
+    return Work(sha, subject, committed_at, left=f"left {branch} (rewritten or reset)")
+
+
+def _named_origin(message: str, rewrite_map: dict[str, str], sha: str,
+                  landed: set[str]) -> str | None:
+    """The earlier commit this one says (cherry-pick line) or git says (rewrite) it is the
+    same work as, when that one did not land with it."""
+    from exai_git.landing import cherry_picked_from
+
+    for origin in cherry_picked_from(message):
+        if origin != sha and origin not in landed:
+            return origin
+    for old, new in rewrite_map.items():
+        if new == sha and old not in landed:
+            return old
+    return None
+
+
+def _reachable(repo: Repo, sha: str, heads: Mapping[str, str]) -> bool:
+    from exai_git import repo as git
+
+    if not heads:
+        return False
+    return not git.rev_list(repo, [sha], list(heads.values()))
+
+
+def _still_there(repo: Repo, left: Sequence[str], landed: Sequence[str], heads: Mapping[str, str],
+                 rewrite_map: dict[str, str]) -> dict[str, Equivalent]:
+    """Those of left whose equivalent is still on a tracked branch (not one that just landed:
+    those are compared as they land), looked for among the commits since where they left."""
+    from exai_git import repo as git
+
+    if not left or not heads:
+        return {}
+    parents = [p for sha in left for p in repo.commit(sha).parents]
+    candidates = [c for c in git.rev_list(repo, list(heads.values()), parents)
+                  if c not in set(landed)][-MAX_CANDIDATES:]
+    return git.equivalents(repo, list(left), candidates, rewrite_map)
+
+
+def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> Work:
+    """The commit that follows a `merge --squash` carries the squashed commits' markers."""
+    import dataclasses
+
+    from exai_git import landing
+    from exai_git.apply import _parse
+    from exai_git.repo import head_ref
+
+    ref = head_ref(repo)
+    name = ref[len(landing.HEADS):] if ref else "HEAD"
+    squashed = landing.take_squash(repo.common_dir, name, parent)
+    if not squashed:
+        return work
+    extra = [a for sha in squashed for a in _parse(repo.commit(sha).message, settings).actions]
+    return dataclasses.replace(work, actions=(*work.actions, *extra))
+
+
+def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -> list[Work]:
+    """A commit on a branch that is not tracked: its progress markers count at once, the rest
+    is held until it lands."""
+    import dataclasses
+
+    from exai_git import repo as git
+    from exai_git.apply import _parse, work_for
+
+    ref = git.head_ref(repo)
+    if ref is None or ref in tracked or not repo.has_head():
+        return []
+    commit = repo.commit("HEAD")
+    if commit.sha in tracked.values() or _reachable(repo, commit.sha, tracked):
+        return []
+    parsed = _parse(commit.message, settings)
+    if not any(a.action == "progress" for a in parsed.actions):
+        return []
+    work = work_for(repo, commit, settings, parsed=parsed, changes=[])
+    return [dataclasses.replace(work, progress_only=True, reverts=())]
+
+
+def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> Report:
+    from exai_git.apply import apply_or_queue
+    from exai_git.model import Report
+
+    return apply_or_queue(repo, works, settings, say) or Report()
+
+
+@contextlib.contextmanager
+def _locked(common_dir: Path) -> Iterator[bool]:
+    """An exclusive flock on a file in the git common dir, waited for LOCK_WAIT at most:
+    yields whether it was taken."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): git's own ref locks are all there is
+        yield True
+        return
+    path = common_dir / "exai-git" / "reconcile.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.02)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

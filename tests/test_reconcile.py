@@ -1,0 +1,296 @@
+"""Landing is reconciliation, against real git and a real database: after everyday git work
+(amend, reword, rebase, reset, revert, cherry-pick, merges, fetch, pull --rebase), reconcile()
+leaves the tracker saying what the tracked branches say. Starts from the seed's three issues
+(issue 1 with seven steps; 2 and 3 without)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from exai_git.reconcile import reconcile
+from exai_git.repo import Repo
+from tests.conftest import Database, git, write
+
+CONV = "11111111-2222-3333-4444-555555555555"
+
+
+class Clone:
+    clock = 1_700_000_000
+
+    def __init__(self, path: Path, db: Database) -> None:
+        self.path, self.db = path, db
+        self.said: list[str] = []
+
+    def git(self, *args: str, check: bool = True) -> str:
+        Clone.clock += 60
+        date = f"{Clone.clock} +0000"
+        return git(self.path, *args, check=check,
+                   env={"GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}).stdout.strip()
+
+    def commit(self, message: str, name: str | None = None) -> str:
+        Clone.clock += 1
+        write(self.path / (name or f"f{Clone.clock}.txt"), f"{message}\n{Clone.clock}\n")
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.sha("HEAD")
+
+    def sha(self, rev: str) -> str:
+        return self.git("rev-parse", rev)
+
+    def reconcile(self, hook: str | None = None, **kw: Any) -> Any:
+        return reconcile(Repo(self.path), self.db.settings(), hook=hook,
+                         say=self.said.append, **kw)
+
+    # what the tracker says
+    def status(self, number: int) -> str:
+        return str(self.db.scalar("SELECT status FROM exai_issues WHERE issue_number = %s",
+                                  (number,)))
+
+    def steps(self) -> str:
+        """Issue 1's checklist, one letter a step: p(ending) i(n progress) c(omplete)."""
+        rows = self.db.query(
+            "SELECT c.status FROM exai_issue_checklist c JOIN exai_issues i ON i.id = c.issue_id"
+            " WHERE i.issue_number = 1 ORDER BY c.step_number")
+        return "".join(r[0][0] for r in rows)
+
+    def fix_conv(self, number: int) -> Any:
+        return self.db.scalar(
+            "SELECT fix_conversation_id FROM exai_issues WHERE issue_number = %s", (number,))
+
+    def updates(self) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT content FROM exai_issue_updates ORDER BY created_at, id")]
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> Path:
+    path = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(path))
+    seed = tmp_path / "seed"
+    git(tmp_path, "clone", "-q", str(path), str(seed))
+    git(seed, "checkout", "-q", "-b", "main")
+    write(seed / "base.txt", "base\n")
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "base")
+    git(seed, "push", "-q", "origin", "main")
+    return path
+
+
+def clone_of(remote: Path, name: str, db: Database) -> Clone:
+    path = remote.parent / name
+    git(remote.parent, "clone", "-q", str(remote), str(path))
+    c = Clone(path, db)
+    assert c.reconcile() is None or True  # the first run records where the clone starts
+    return c
+
+
+@pytest.fixture
+def a(remote: Path, seeded: Database) -> Clone:
+    return clone_of(remote, "a", seeded)
+
+
+# ---------------------------------------------------------------------- amend and reword
+
+
+def test_nothing_moved_returns_none_without_database(a: Clone) -> None:
+    assert a.reconcile() is None
+    assert a.reconcile(hook="post-checkout") is None
+
+
+def test_amend_step_4_into_step_5(a: Clone) -> None:
+    a.commit(f"work\n\nFixes EXAI-1 step 4 conv:{CONV}")
+    a.reconcile("post-commit")
+    assert a.steps() == "pppcppp" and a.status(1) == "in_progress"
+    a.git("commit", "-q", "--amend", "-m", "work\n\nFixes EXAI-1 step 5")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ppppcpp" and a.status(1) == "in_progress"
+    assert any("step(s) 4 back to pending" in u for u in a.updates())
+    a.reconcile()  # nothing moved: nothing changes
+    assert a.steps() == "ppppcpp"
+
+
+def test_amend_step_1_into_steps_1_and_2(a: Clone) -> None:
+    a.commit("work\n\nFixes EXAI-1 step 1")
+    a.reconcile("post-commit")
+    before = len(a.updates())
+    a.git("commit", "-q", "--amend", "-m", "work\n\nFixes EXAI-1 steps 1, 2")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ccppppp"
+    new = a.updates()[before:]
+    assert len(new) == 1 and "step 2 complete" in new[0]  # step 1: moved, no new row
+
+
+def test_same_message_amend_moves_links_without_rows(a: Clone) -> None:
+    a.commit("work\n\nFixes EXAI-1 step 3")
+    a.reconcile("post-commit")
+    before = len(a.updates())
+    a.git("commit", "-q", "--amend", "--no-edit", "--date=now")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ppcpppp" and len(a.updates()) == before
+    head = a.sha("HEAD")
+    rows = a.db.query("SELECT commit_sha, undone_by FROM exai_commit_links WHERE action = 'fix'"
+                      " ORDER BY id")
+    assert [r for r in rows if r[1] is None] == [(head, None)]
+
+
+def test_reword_fixes_into_refs(a: Clone) -> None:
+    a.commit(f"work\n\nFixes EXAI-2 conv:{CONV}")
+    a.reconcile("post-commit")
+    assert a.status(2) == "fixed" and a.fix_conv(2) == CONV
+    a.git("commit", "-q", "--amend", "-m", "work\n\nRefs EXAI-2")
+    a.reconcile("post-rewrite")
+    assert a.status(2) == "open" and a.fix_conv(2) is None
+    assert any("dropped" in u or "replaced" in u for u in a.updates())
+
+
+def test_rebase_reword_squash_drop(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-1 step 2")
+    a.commit("three\n\nFixes EXAI-2")
+    a.commit("four\n\nRefs EXAI-3")
+    a.reconcile("post-commit")
+    assert a.steps() == "ccppppp" and a.status(2) == "fixed"
+    # reword one (step 1 -> step 6), squash two into it, drop three
+    todo = ("sed -i -e '1s/^pick/reword/' -e '2s/^pick/squash/' -e '3s/^pick/drop/'")
+    git(a.path, "rebase", "-q", "-i", "HEAD~4",
+        env={"GIT_SEQUENCE_EDITOR": todo,
+             "GIT_EDITOR": "sed -i -e 's/step 1$/step 6/' -e '/^Fixes EXAI-1 step 2$/d'"})
+    a.reconcile("post-rewrite")
+    assert a.steps() == "pppppcp"
+    assert a.status(2) == "open"
+
+
+# ---------------------------------------------------------------------- leaving
+
+
+def test_reset_hard_undoes_what_left(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-2")
+    a.reconcile("post-commit")
+    a.git("reset", "-q", "--hard", "HEAD~2")
+    a.reconcile("post-checkout")
+    assert a.steps() == "ppppppp" and a.status(1) == "open" and a.status(2) == "open"
+    assert any("left main (rewritten or reset)" in u for u in a.updates())
+    # back again: applied again
+    a.git("reset", "-q", "--hard", "HEAD@{1}")
+    a.reconcile("post-checkout")
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+
+
+def test_still_on_origin_main_has_not_left(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-2")
+    a.git("push", "-q", "origin", "main")
+    a.reconcile()
+    a.git("reset", "-q", "--hard", "HEAD~1")
+    a.reconcile()
+    assert a.status(2) == "fixed"
+
+
+# ---------------------------------------------------------------------- reverts
+
+
+def test_revert_revert_of_revert_and_cherry_pick(a: Clone) -> None:
+    x = a.commit("step two\n\nFixes EXAI-1 step 2")
+    a.reconcile()
+    assert a.steps() == "pcppppp"
+    a.git("revert", "--no-edit", x)
+    r1 = a.sha("HEAD")
+    a.reconcile()
+    assert a.steps() == "ppppppp" and a.status(1) == "open"
+    a.git("revert", "--no-edit", r1)
+    a.reconcile()
+    assert a.steps() == "pcppppp" and a.status(1) == "in_progress"
+    a.git("revert", "--no-edit", "HEAD")
+    a.reconcile()
+    assert a.steps() == "ppppppp"
+    a.git("cherry-pick", "-x", x)
+    a.reconcile()
+    assert a.steps() == "pcppppp"
+
+
+def test_revert_of_a_merge_undoes_what_it_brought(a: Clone) -> None:
+    a.git("checkout", "-q", "-b", "feat")
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-2")
+    a.git("checkout", "-q", "main")
+    a.commit("on main")
+    a.git("merge", "-q", "--no-ff", "-m", "merge feat\n\nRefs EXAI-3", "feat")
+    a.reconcile("post-merge")
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    a.git("revert", "--no-edit", "-m", "1", "HEAD")
+    a.reconcile()
+    assert a.steps() == "ppppppp" and a.status(2) == "open"
+
+
+# ---------------------------------------------------------------------- branches and merges
+
+
+def test_feature_branch_holds_all_but_progress(a: Clone) -> None:
+    a.git("checkout", "-q", "-b", "feat")
+    a.commit("start\n\nStarts EXAI-1 step 3\nFixes EXAI-2")
+    a.reconcile("post-commit")
+    assert a.steps() == "ppipppp" and a.status(2) == "open"
+    a.git("checkout", "-q", "main")
+    a.git("merge", "-q", "--no-ff", "-m", "merge feat\n\nFixes EXAI-1 step 1", "feat")
+    a.reconcile("post-merge")
+    assert a.steps() == "cpipppp" and a.status(2) == "fixed"
+
+
+def test_octopus_merge_markers_count(a: Clone) -> None:
+    for name, msg in (("f1", "one\n\nRefs EXAI-3"), ("f2", "two\n\nRefs EXAI-3")):
+        a.git("checkout", "-q", "-b", name, "main")
+        a.commit(msg)
+    a.git("checkout", "-q", "main")
+    a.git("merge", "-q", "-m", "octopus\n\nFixes EXAI-2", "f1", "f2")
+    a.reconcile("post-merge")
+    assert a.status(2) == "fixed"
+
+
+def test_squash_merge_carries_the_squashed_markers(a: Clone) -> None:
+    from exai_git.repo import note_squash
+
+    a.git("checkout", "-q", "-b", "feat")
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-1 step 2")
+    a.git("checkout", "-q", "main")
+    a.git("merge", "-q", "--squash", "feat")
+    note_squash(Repo(a.path))
+    a.git("commit", "-q", "-m", "squashed feat")
+    a.reconcile("post-commit")
+    assert a.steps() == "ccppppp"
+    assert sum("steps 1, 2 complete" in u for u in a.updates()) == 1
+
+
+def test_teammate_commit_arrives_by_fetch_and_pull_rebase(a: Clone, remote: Path,
+                                                          seeded: Database) -> None:
+    b = clone_of(remote, "b", seeded)
+    b.commit("theirs\n\nFixes EXAI-2")
+    b.git("push", "-q", "origin", "main")
+    a.commit("mine\n\nFixes EXAI-1 step 1")
+    a.reconcile("post-commit")
+    a.git("fetch", "-q")
+    a.reconcile("post-checkout")  # origin/main moved: their commit landed
+    assert a.status(2) == "fixed"
+    a.git("pull", "-q", "--rebase")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    before = len(a.updates())
+    a.reconcile()
+    assert len(a.updates()) == before
+
+
+def test_queued_when_unreachable_then_synced(a: Clone, seeded: Database) -> None:
+    from exai_git.apply import sync
+
+    a.commit("one\n\nFixes EXAI-2")
+    settings = seeded.settings()
+    bad = type(settings)(dsn="postgresql://postgres@127.0.0.1:1/none", dsn_source="test",
+                         connect_timeout=1)
+    reconcile(Repo(a.path), bad, hook="post-commit", say=a.said.append)
+    assert any("queued" in s for s in a.said) and a.status(2) == "open"
+    assert a.reconcile() is None  # heads were recorded: the work is in the queue
+    count, _ = sync(Repo(a.path), settings)
+    assert count == 1 and a.status(2) == "fixed"
