@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from exai_git import hookstate, markers
-from exai_git.apply import apply_or_queue, work_for
+from exai_git.apply import apply_or_queue
 from exai_git.errors import EXIT_DB_UNREACHABLE, DatabaseUnreachable, ExaiError, from_database
 
 if TYPE_CHECKING:
 
     from exai_git.config import Settings
     from exai_git.diff import FileChange
-    from exai_git.model import Work
+    from exai_git.model import Report, Work
     from exai_git.outbox import Outbox
     from exai_git.repo import Repo
     from exai_git.scanner import Finding
@@ -184,9 +184,13 @@ def scan_staged(repo: Repo, settings: Settings, say: Say, *,
 
 
 def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_err) -> int:
-    """The commit-msg hook: 1 (refuse) on a malformed marker or an unknown issue or step."""
+    """The commit-msg hook: 1 (refuse) on a malformed marker or an unknown issue or step.
+    Also remembers what a `merge --squash` staged (git deletes SQUASH_MSG before post-commit;
+    after a conflicted squash no post-merge runs)."""
     from exai_git.render import clean, note_line
 
+    if repo is not None:
+        _note_squash(repo, say)
     result = check_message(path, settings, repo=repo)
     for note in result.parsed.warnings:
         say("EXAI: " + note_line("warning", note))
@@ -209,6 +213,7 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     from exai_git import scanner
 
     result = None
+    start_point(repo, settings, say)
     try:
         result = scan_staged(repo, settings, say, use_path_cache=True)
     finally:
@@ -226,26 +231,60 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
 
 
 def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
-    """Apply HEAD's markers and move issue locations through its hunks."""
-    if settings.apply_on != "commit":
+    """Reconcile (HEAD^ is where a clone's first hook starts): a commit on a tracked branch
+    lands now; on any other branch its markers are held and only progress counts. Mid-rebase
+    nothing: the rebase's post-rewrite reconciles once the branch is updated."""
+    from exai_git.repo import rebase_in_progress
+
+    if rebase_in_progress(repo):
         return 0
-    commit = repo.commit("HEAD")
-    parsed = parse_message(commit.message, settings, None)
-    changes = repo.changes_of(commit)
-    if (not parsed.actions and not parsed.reverts
-            and hookstate.scan_said_nothing(repo, hookstate.changes_key(changes))
-            and outbox(repo).count() == 0):
-        return 0  # nothing to apply and nothing to move: no database, no psycopg
-    work = work_for(repo, commit, settings, parsed=parsed, changes=changes)
-    apply_or_queue(repo, [work], settings, say)
+    land(repo, settings, "post-commit", before="HEAD^", say=say)
+    hookstate.note_held_progress(repo, settings)
+    return 0
+
+
+def post_merge(repo: Repo, settings: Settings, *, squash: bool, say: Say = say_err) -> int:
+    """A merge (or a pull) moved the branch: reconcile (ORIG_HEAD is where a clone's first
+    hook starts). `merge --squash` moves nothing: remember what it staged, for the commit
+    that follows."""
+    if squash:
+        _note_squash(repo, say)
+        return 0
+    land(repo, settings, "post-merge", before="ORIG_HEAD", say=say)
+    return 0
+
+
+def post_checkout(repo: Repo, settings: Settings, say: Say = say_err) -> int:
+    """A branch checkout, a clone, a rebase's start (pull --rebase after its fetch): reconcile.
+    (A checkout of files never gets here: hookmain and the native script stop at once.)"""
+    land(repo, settings, "post-checkout", say=say)
+    return 0
+
+
+def post_rewrite(repo: Repo, settings: Settings, command: str | None, stdin: str = "",
+                 say: Say = say_err) -> int:
+    """amend / rebase: reconcile, with git's old->new mapping when it was given (the
+    frameworks give none: the rebase's rewritten-list and the reflog stand in). An amend
+    made in the middle of a rebase waits for the rebase's own post-rewrite."""
+    from exai_git.repo import rebase_in_progress
+
+    if command == "amend" and rebase_in_progress(repo):
+        return 0
+    land(repo, settings, "post-rewrite", rewrites_stdin=stdin or None, say=say)
     return 0
 
 
 def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str | None,
              say: Say = say_err) -> int:
-    """With apply_on = "push": apply what is pushed to the configured branches."""
+    """Reconcile before the push leaves (what a fetch brought lands now). With apply_on =
+    "push", apply what is pushed to the tracked branches instead."""
     if settings.apply_on != "push":
+        land(repo, settings, "pre-push", say=say)
         return 0
+    # TODO(w1): reconcile(..., pushes=...) planning against landing.with_pushed(current,
+    # parse_push_lines(stdin), names) with remote_only=True; until then, the commits sent.
+    from exai_git.apply import work_for
+
     works: list[Work] = []
     seen: set[str] = set()
     for line in lines:
@@ -292,20 +331,47 @@ def pre_commit_framework_push_lines() -> list[str]:
     return [f"{local_branch} {to_ref} {remote_branch} {from_ref}"]
 
 
-def post_rewrite(repo: Repo, settings: Settings, lines: Sequence[str], say: Say = say_err) -> int:
-    """amend / rebase: rewritten commits are the same work; post-commit already saw them
-    (patch-id), so only commits it could not see (no post-commit under this git) remain."""
-    works = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 2:
-            try:
-                works.append(work_for(repo, repo.commit(parts[1]), settings))
-            except ExaiError:
-                continue
-    if settings.apply_on == "commit" and works:
-        apply_or_queue(repo, [w for w in works if w.actions or w.reverts], settings, say)
-    return 0
+# --------------------------------------------------------------------------- landing
+
+
+def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None = None,
+         rewrites_stdin: str | None = None, say: Say = say_err) -> Report | None:
+    """Landing is reconciliation (MARKERS.md): bring the tracker up to the tracked branches;
+    the hook's name and arguments are hints. When nothing moved: no database, unless older
+    work waits in the queue (replayed first, as every hook does). Then leave the native
+    hooks' shell test the refs as reconciled, so the next hook with nothing to do starts no
+    Python."""
+    if settings.apply_on != "commit":
+        # TODO(w1): reconcile against the remote-tracking refs (landing_plan remote_only)
+        # with apply_on = "push"; until then only pre-push applies, what it sends.
+        return None
+    from exai_git.reconcile import reconcile
+
+    report = reconcile(repo, settings, hook=hook, before=before, rewrites_stdin=rewrites_stdin,
+                       say=say)
+    if report is None and outbox(repo).count():
+        report = apply_or_queue(repo, [], settings, say)
+    hookstate.remember_refs(repo, settings)
+    return report
+
+
+def start_point(repo: Repo, settings: Settings, say: Say = say_err) -> None:
+    """A clone with no recorded heads starts where it is now (pre-commit, install): nothing
+    before it is applied. Cheap: one for-each-ref, never the database."""
+    from exai_git.landing import load_heads
+    from exai_git.reconcile import reconcile
+
+    if settings.apply_on == "commit" and load_heads(repo.common_dir) is None:
+        reconcile(repo, settings, hook=None, say=say)
+
+
+def _note_squash(repo: Repo, say: Say) -> None:
+    from exai_git.repo import note_squash
+
+    try:
+        note_squash(repo)
+    except ExaiError as e:  # never refuses a commit: the squashed markers are then not carried
+        say(f"EXAI: warning: could not record the squashed commits ({e})")
 
 
 def prepare_commit_msg(repo: Repo, settings: Settings, path: str, source: str | None) -> int:
