@@ -212,14 +212,17 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     """The pre-commit hook: warn about open issues the staged change touches."""
     from exai_git import scanner
 
+    from exai_git.repo import squash_pending
+
     result = None
     start_point(repo, settings, say)
     try:
         result = scan_staged(repo, settings, say, use_path_cache=True)
-    finally:
+    finally:  # a squash to carry, or queued work: post-commit has work whatever the message
         hookstate.mark_post_commit_quiet(repo, result is not None and (
             settings.apply_on != "commit" or (result.issues_on_paths == 0
                                               and not result.findings
+                                              and not squash_pending(repo)
                                               and outbox(repo).count() == 0)))
     if result is None:
         return 0
