@@ -211,7 +211,6 @@ def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_
 def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     """The pre-commit hook: warn about open issues the staged change touches."""
     from exai_git import scanner
-
     from exai_git.repo import squash_pending
 
     result = None
