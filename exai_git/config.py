@@ -66,8 +66,7 @@ _SECONDS: dict[str, tuple[float, float, float | None]] = {
 }
 
 # Other variables of ours that are not settings (so not warned about as unknown).
-_OTHER_ENV = {"EXAI_GIT_DSN", "EXAI_GIT_HOOK_SERVER", "EXAI_GIT_HOOK_SERVER_IDLE",
-              "EXAI_GIT_SKIP"}
+_OTHER_ENV = {"EXAI_GIT_DSN", "EXAI_GIT_SKIP"}
 
 _ENV = {
     "EXAI_GIT_PREFIX": "prefix",

@@ -186,10 +186,6 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
 
 def _repository(repo: Repo, settings: Settings) -> list[Check]:
     out = _hooks(repo, settings.apply_on)
-    native = any(c.detail.startswith("native") for c in out)
-    uses_framework = any(c.detail.startswith("through") for c in out)
-    if native or uses_framework:
-        out.append(_hook_server())
     out.append(_queue(repo))
     if repo.is_shallow():
         out.append(Check(WARN, "history", "shallow clone: backfill sees only the fetched "
@@ -201,23 +197,6 @@ def _repository(repo: Repo, settings: Settings) -> list[Check]:
     else:
         out.append(Check(OK, "secrets", "no database password in tracked configuration files"))
     return out
-
-
-def _hook_server() -> Check:
-    from exai_git import hookserver
-
-    if not hookserver.enabled():
-        return Check(OK, "hook server", "off (EXAI_GIT_HOOK_SERVER): each hook that needs the "
-                                        "database starts Python and imports psycopg itself")
-    path = hookserver.socket_path()
-    if path is None:
-        return Check(WARN, "hook server", "no private directory for its socket (XDG_RUNTIME_DIR "
-                                          "or /tmp); hooks run in their own process")
-    pid = hookserver.running(path)
-    if pid:
-        return Check(OK, "hook server", f"running (pid {pid}) at {path}")
-    return Check(OK, "hook server", "not running; the next hook that needs the database "
-                                    "starts it")
 
 
 def _secrets_in_tracked_files(repo: Repo) -> list[str]:

@@ -2,8 +2,7 @@
 
 Hooks run on every commit, so this path skips the command-line framework and imports only
 what the hook at hand needs: a hook with nothing to do imports no psycopg and opens no
-connection. A hook that does need the database is handed to the warm hook server when one
-runs (see hookserver), and starts one when none does.
+connection. Each hook is a short-lived process: it does its work and exits.
 """
 
 from __future__ import annotations
@@ -129,11 +128,7 @@ def main() -> None:
         print(f"usage: exai-git-hook NAME [ARGS] (NAME: {', '.join(HOOKS)}, land)",
               file=sys.stderr)
         sys.exit(2)
-    if _nothing_to_do(argv[0], argv[1:]) or argv[0] not in HOOKS:
-        sys.exit(run(argv[0], argv[1:]))
-    from exai_git import hookserver
-
-    sys.exit(hookserver.run("hook", argv, lambda: run(argv[0], argv[1:])))
+    sys.exit(run(argv[0], argv[1:]))
 
 
 if __name__ == "__main__":

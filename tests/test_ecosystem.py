@@ -93,7 +93,7 @@ def test_store_connects_without_prepared_statements(pooled: Database) -> None:
 
 def test_cli_through_pgbouncer(repo: Path, pooled: Database, seeded: Database,
                                pgbouncer: Pgbouncer) -> None:
-    env = {"EXAI_GIT_DSN": pooled.dsn, "EXAI_GIT_HOOK_SERVER": "0"}
+    env = {"EXAI_GIT_DSN": pooled.dsn}
     write(repo / "src/providers/async_kimi.py", "".join(f"l{i}\n" for i in range(1, 101)))
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")
@@ -118,12 +118,10 @@ def test_cli_through_pgbouncer(repo: Path, pooled: Database, seeded: Database,
     assert "ok    schema" in doctor.stdout, doctor.stdout
 
 
-@pytest.mark.parametrize("server", ["on", "off"])
 def test_native_hooks_through_pgbouncer(repo: Path, pooled: Database, seeded: Database,
-                                        frameworks_path: str, server: str,
+                                        frameworks_path: str,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("EXAI_GIT_DSN", pooled.dsn)
-    monkeypatch.setenv("EXAI_GIT_HOOK_SERVER", "1" if server == "on" else "0")
     installed = exai("install", cwd=repo)
     assert installed.returncode == 0, installed.stderr
     commit_flow(repo, seeded)

@@ -144,20 +144,16 @@ def test_a_working_directory_that_is_gone(tmp_path: Path, seeded: Database) -> N
                               "directory is gone"),
                              (["-m", "exai_git.hookmain", "pre-commit"], 0, "EXAI: the "
                               "current directory is gone")):
-        for server in ("1", "0"):
-            out = subprocess.run(
-                ["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" "$@"',
-                 sys.executable, *args], capture_output=True, text=True,
-                env={**os.environ, "EXAI_GIT_DSN": seeded.dsn,
-                     "EXAI_GIT_HOOK_SERVER": server})
-            assert out.returncode == code, out.stderr
-            assert one_line(out.stderr).startswith(text)
-            gone.mkdir()
+        out = subprocess.run(
+            ["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" "$@"',
+             sys.executable, *args], capture_output=True, text=True,
+            env={**os.environ, "EXAI_GIT_DSN": seeded.dsn})
+        assert out.returncode == code, out.stderr
+        assert one_line(out.stderr).startswith(text)
+        gone.mkdir()
 
 
 # --------------------------------------------------------------------------- the one handler
-
-NO_SERVER = {"EXAI_GIT_HOOK_SERVER": "0"}
 
 
 def interrupted_while_waiting(args: list[str], cwd: Path | None = None) -> tuple[int, str]:
@@ -173,7 +169,7 @@ def interrupted_while_waiting(args: list[str], cwd: Path | None = None) -> tuple
         dsn = f"postgresql://carol:pw-9x7@127.0.0.1:{listener.getsockname()[1]}/x"
         proc = subprocess.Popen(
             [sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env={**os.environ, **NO_SERVER, "EXAI_GIT_DSN": dsn,
+            text=True, env={**os.environ, "EXAI_GIT_DSN": dsn,
                             "EXAI_GIT_CONNECT_TIMEOUT": "60", "EXAI_GIT_HOOK_TIMEOUT": "60"})
         try:
             conn, _ = listener.accept()  # it is waiting for the server's answer now
@@ -238,7 +234,7 @@ def test_an_unexpected_error_is_one_line_naming_the_bug(repo: Path, seeded: Data
     git(repo, "add", "-A")
     hook = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "pre-commit"], cwd=repo,
                           capture_output=True, text=True,
-                          env={**os.environ, **NO_SERVER, "EXAI_GIT_DSN": seeded.dsn})
+                          env={**os.environ, "EXAI_GIT_DSN": seeded.dsn})
     assert hook.returncode == 0
     assert one_line(hook.stderr).startswith("EXAI: internal error (RaiseException: boom)")
 

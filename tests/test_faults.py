@@ -307,8 +307,7 @@ def test_outbox_spill_file_loses_no_append_while_folded(tmp_path: Path) -> None:
 @pytest.fixture
 def bound(hooked_repo: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """A command prefix under which file modes bind: root keeps its uid but loses the
-    capabilities that override them. No hook server (it may have started with them)."""
-    monkeypatch.setenv("EXAI_GIT_HOOK_SERVER", "0")
+    capabilities that override them."""
     if os.geteuid() != 0:
         return []
     if shutil.which("setpriv") is None:

@@ -39,10 +39,9 @@ def test_prepare_commit_msg_adds_findings_as_comments(tracked: Path) -> None:
     assert "Refs EXAI-2" in git(tracked, "log", "-1", "--format=%B").stdout
 
 
-def imported(cwd: Path, *args: str, stdin: str = "", server: bool = True) -> set[str]:
-    env = {**os.environ, "EXAI_GIT_HOOK_SERVER": "1" if server else "0"}
+def imported(cwd: Path, *args: str, stdin: str = "") -> set[str]:
     proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "exai_git.hookmain", *args],
-                          cwd=cwd, capture_output=True, text=True, input=stdin, env=env)
+                          cwd=cwd, capture_output=True, text=True, input=stdin)
     return {line.split("|")[-1].strip() for line in proc.stderr.splitlines()
             if line.startswith("import time:")}
 
@@ -62,7 +61,7 @@ def test_hooks_with_nothing_to_do_import_no_database_driver(tracked: Path) -> No
 def test_a_marker_does_use_the_database(tracked: Path, seeded: Database) -> None:
     msg = tracked / "msg"
     msg.write_text("Fixes EXAI-1 step 2\n")
-    assert "psycopg" in imported(tracked, "commit-msg", str(msg), server=False)
+    assert "psycopg" in imported(tracked, "commit-msg", str(msg))
 
 
 @pytest.mark.slow
@@ -258,8 +257,7 @@ def test_the_hooks_read_the_index_git_names_and_never_lock_it(
     lock.write_bytes(before)
     try:
         hook = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "pre-commit"],
-                              cwd=tracked, capture_output=True, text=True,
-                              env={**os.environ, "EXAI_GIT_HOOK_SERVER": "0"})
+                              cwd=tracked, capture_output=True, text=True)
     finally:
         lock.unlink()
     assert (hook.returncode, hook.stderr) == (0, "")

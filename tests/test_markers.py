@@ -1,15 +1,15 @@
-"""The marker language: a table of cases with exact expected actions, and properties."""
+"""The marker language: tables of cases with exact expected results, and properties."""
 
 from __future__ import annotations
 
-import os
+import json
+import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exai_git import markers
-from exai_git.markers import Action, Parsed, _parse_reference, parse
+from exai_git.markers import Action, MergeRevert, Parsed, parse
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
 V = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -133,10 +133,6 @@ def test_table(message: str, expected: list[Action]) -> None:
     assert list(parse(message).actions) == expected
 
 
-def test_table_is_large_enough() -> None:
-    assert len(CASES) >= 80
-
-
 def reasons(message: str) -> list[str]:
     return [n.reason.split(":")[0] for n in parse(message).ignored]
 
@@ -208,19 +204,160 @@ def test_json_shape() -> None:
     assert data["actions"] == [{"issue": 1, "action": "fix", "steps": [3], "conversation_id": U}]
 
 
+# --------------------------------------------------------------------------- conversation ids
+# A malformed id is an error that names the expected form, never an example id: a user who
+# copied one would record another conversation than theirs.
+
+@pytest.mark.parametrize("message", [
+    pytest.param("Fixes EXAI-1 conv:debb44af", id="prefix-of-a-uuid"),
+    pytest.param("Fixes EXAI-1 conv:", id="empty"),
+    pytest.param("Fixes EXAI-1 conv:44444444", id="eight-digits"),
+    pytest.param(f"Fixes EXAI-1 conv:{U}x", id="uuid-and-more"),
+    pytest.param("Fixes EXAI-1 conv:" + "z" * 5000, id="very-long"),
+    pytest.param("Fixes EXAI-1\n\nConversation: not-a-uuid", id="trailer"),
+    pytest.param("Fixes EXAI-1\n\nConversation: debb44af", id="trailer-prefix"),
+])
+def test_a_malformed_conversation_names_the_form_not_an_example(message: str) -> None:
+    (error,) = parse(message).errors
+    assert error.suggestion is not None and "<uuid>" in error.suggestion
+    assert "8-4-4-4-12" in error.suggestion
+    said = error.text + error.reason + error.suggestion
+    written = set(re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", message))
+    assert set(re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", said)) <= written  # none invented
+    assert len(error.reason) < 200
+
+
+# --------------------------------------------------------------------------- reverts
+
+SHA1 = "0123456789abcdef0123456789abcdef01234567"
+SHA2 = "89abcdef0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize("message, actions, reverts, merges", [
+    pytest.param(f'Revert "Fixes EXAI-1 step 3"\n\nThis reverts commit {SHA1}.', [], (SHA1,), (),
+                 id="revert"),
+    pytest.param(f'Reapply "Fixes EXAI-1 step 3"\n\nThis reverts commit {SHA1}.', [], (SHA1,), (),
+                 id="reapply"),
+    pytest.param(f'Revert "Revert "Fixes EXAI-1""\n\nThis reverts commit {SHA1}.', [], (SHA1,),
+                 (), id="revert-of-a-revert-old-git"),
+    pytest.param(f'Revert "Merge branch \'x\'"\n\nThis reverts commit {SHA1}, reversing\n'
+                 f"changes made to {SHA2}.", [], (SHA1,), (MergeRevert(SHA1, SHA2),),
+                 id="merge-as-git-writes-it"),
+    pytest.param(f"Revert a merge\n\nThis reverts commit {SHA1}, reversing changes made to "
+                 f"{SHA2}.", [], (SHA1,), (MergeRevert(SHA1, SHA2),), id="merge-on-one-line"),
+    pytest.param(f"Revert\n\nThis reverts commit {SHA1.upper()}, reversing\nchanges made to "
+                 f"{SHA2[:7]}.", [], (SHA1,), (MergeRevert(SHA1, SHA2[:7]),),
+                 id="merge-short-parent"),
+    pytest.param(f'Revert "Fixes EXAI-1"\n\nThis reverts commit {SHA1}.\n\nRefs EXAI-2',
+                 [A(2, "ref")], (SHA1,), (), id="revert-with-its-own-marker"),
+    pytest.param(f'Squash (#3)\n\n* Revert "Fixes EXAI-1 step 3"\n\nThis reverts commit {SHA1}.',
+                 [], (SHA1,), (), id="revert-quoted-in-a-squash"),
+    pytest.param(f'Squash (#4)\n\n* Reapply "Refs EXAI-2"\n\nThis reverts commit {SHA1}.', [],
+                 (SHA1,), (), id="reapply-quoted-in-a-squash"),
+    pytest.param('Revert the parser change for EXAI-1', [], (), (), id="not-a-git-revert"),
+    pytest.param(f"Text: this reverts commit {SHA1}.", [], (), (), id="not-at-a-line-start"),
+])
+def test_reverts(message: str, actions: list[Action], reverts: tuple[str, ...],
+                 merges: tuple[MergeRevert, ...]) -> None:
+    parsed = parse(message)
+    assert list(parsed.actions) == actions
+    assert parsed.reverts == reverts
+    assert parsed.merge_reverts == merges
+
+
+def test_a_quoted_revert_subject_is_reported_as_ignored() -> None:
+    for word in ("Revert", "Reapply", "* Revert", "- Reapply"):
+        parsed = parse(f'{word} "Fixes EXAI-1 step 3"\n\nThis reverts commit {SHA1}.')
+        assert [(n.issue, n.reason.split(":")[0]) for n in parsed.ignored] == [(1, "revert")]
+
+
+# --------------------------------------------------------------------------- squash merges
+# A server-side squash quotes each squashed commit as a bullet: its markers count, once.
+
+@pytest.mark.parametrize("message, actions", [
+    pytest.param("Add retries (#12)\n\n* Fixes EXAI-1 step 3\n\n* Refs EXAI-2\n",
+                 [A(1, "fix", (3,)), A(2, "ref")], id="github-bullets"),
+    pytest.param("Fixes EXAI-1 step 3 (#12)\n\n* Fixes EXAI-1 step 3\n",
+                 [A(1, "fix", (3,))], id="title-repeats-the-only-commit"),
+    pytest.param("Squash (#12)\n\n* Fixes EXAI-1 step 3\n\n* wip\n\n* Fixes EXAI-1 step 3\n",
+                 [A(1, "fix", (3,))], id="same-marker-in-two-commits"),
+    pytest.param("Squash (#12)\n\n* Fixes EXAI-1 step 3\n* Fixes EXAI-1 step 4\n",
+                 [A(1, "fix", (3,)), A(1, "fix", (4,))], id="different-steps-both-count"),
+    pytest.param(f"Squash (#12)\n\n* Fixes EXAI-1 step 3\n\nConversation: {U}\n\n"
+                 "* Fixes EXAI-1 step 3\n", [A(1, "fix", (3,), U)], id="with-a-trailer"),
+    pytest.param(f"Squash (#12)\n\n* Fixes EXAI-1 conv:{U}\n\n* Fixes EXAI-1 conv:{V}\n",
+                 [A(1, "fix", (), U), A(1, "fix", (), V)], id="two-conversations-both-count"),
+    pytest.param("Squash (#12)\n\n- Fixes EXAI-1\n- Starts EXAI-3 step 2\n",
+                 [A(1, "fix"), A(3, "progress", (2,))], id="dash-bullets"),
+    pytest.param("Squash (#12)\n\n* This does not fix EXAI-1\n", [], id="negated-in-a-bullet"),
+])
+def test_squash_messages(message: str, actions: list[Action]) -> None:
+    parsed = parse(message)
+    assert list(parsed.actions) == actions
+    assert parsed.errors == ()
+
+
 # --------------------------------------------------------------------------- properties
+
+
+def check_well_formed(text: str, parsed: Parsed) -> None:
+    """What holds for any message: every action and note points at a line of it and at text
+    written there, every action's issue was named by a key, and the result is JSON."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for a in parsed.actions:
+        assert 1 <= a.line <= len(lines) and a.text in lines[a.line - 1]
+        assert re.search(rf"(?i)exai-0*{a.issue}(?!\d)", a.text)
+        assert a.action in ("fix", "progress", "ref", "verify", "reopen")
+        assert list(a.steps) == sorted(set(a.steps)) and all(s >= 1 for s in a.steps)
+    for n in parsed.ignored + parsed.warnings + parsed.errors:
+        assert 0 <= n.line <= len(lines) and n.reason
+    json.dumps(parsed.to_json())
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_any_text_parses(text: str) -> None:
-    assert everything(parse(text)) == everything(_parse_reference(text))
+    check_well_formed(text, parse(text))
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary())
 def test_any_bytes_from_a_file_parse(data: bytes) -> None:
-    parse(data.decode("utf-8", errors="replace"))
+    text = data.decode("utf-8", errors="replace")
+    check_well_formed(text, parse(text))
+
+
+# Pieces that sit at the edges of the grammar's rules: separators, qualifiers, odd whitespace,
+# numbers too long or with a leading zero, other keys, comment and quote starts, trailers,
+# fences, reverts, letters re reads case-insensitively as ASCII ones (ſ, ı), line breaks.
+TOKENS = ["Fixes", "fix", "Refs", "re", "see", "Partially", "partly", "half-", "half", "for",
+          "not", "n't", "EXAI", "EXAI-", "exai-", "EXAı-", "BUG-", "-", "1", "2", "12", "0", "01",
+          "999999999", "1234567890", " ", " ", "  ", "\t", "\x0b", "\x1c", ":", ",", ", and ",
+          " and ", ".", "..", "step", "steps", "stpe", " conv:", " conversation=", U,
+          U.upper(), U + "a", "Conversation:", "EXAI-conversation:", "\n", "\n", "\n", "#",
+          ";", ">", 'Revert "', 'Reapply "', "* ", "This reverts commit abc1234",
+          ", reversing\nchanges made to def5678", "```", "_", "x", "!", "work on", "ſee", "wıp",
+          "part of the fix for", "-3", "1-3", "3-1", ", 5", "2000", "İ", "\r", "prefixes",
+          "conversation", "behalf-fixes", "’"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(TOKENS), max_size=40), st.sampled_from(["#", ";", None]),
+       st.sampled_from(["EXAI", "exai", "BUG", "E"]), st.sampled_from([None, U, "nonsense"]))
+def test_token_soup_parses(tokens: list[str], cc: str | None, prefix: str,
+                           env: str | None) -> None:
+    message = "".join(tokens)
+    parsed = parse(message, prefix=prefix, comment_char=cc, env_conversation=env)
+    if prefix.upper() == "EXAI":
+        check_well_formed(message, parsed)
+    else:
+        json.dumps(parsed.to_json())
+
+
+def test_verbs_spelt_with_letters_re_folds() -> None:
+    # re reads ſ as s and ı as i: such a verb is read as the verb it spells (it used to crash)
+    assert parse("ſee EXAI-1").actions == (A(1, "ref"),)
+    assert parse("wıp EXAI-2").actions == (A(2, "progress"),)
 
 
 VERB = st.sampled_from(["Fixes", "fixed", "Refs", "Starts", "work on", "Verifies", "reopens",
@@ -255,179 +392,37 @@ def marker_line(draw: st.DrawFn) -> tuple[str, list[Action]]:
 @given(st.lists(marker_line(), min_size=1, max_size=5))
 def test_generated_markers_parse_back(lines: list[tuple[str, list[Action]]]) -> None:
     message = "Subject line\n\n" + "\n".join(text for text, _ in lines)
-    expected = [a for _, actions in lines for a in actions]
+    # the same request written twice is one action (Actions compare without text and line)
+    expected = list(dict.fromkeys(a for _, actions in lines for a in actions))
     parsed = parse(message)
     assert parsed.errors == ()
     assert list(parsed.actions) == expected
-
-
-# --------------------------------------------------------------------------- shortcuts
-# parse() answers the most common lines (canonical markers, plain mentions, messages with no
-# key) without the full grammar; it must answer exactly as the full grammar does.
-
-FRAG_LEAD = st.sampled_from(["", "", "", "not ", "Partially ", "This doesn't ", "  ", "# ",
-                             "> ", "See the ", "half-", "x", "Fix for ", "part of the fix for ",
-                             "İ ", "Revert \"", "and ", "ı", "partly ", "Half ", "half  ",
-                             "partially-", "PARTIALLY ", "pre", "v2", "it's ", "EXAI-3 ",
-                             "Refs: "])
-FRAG_VERB = st.sampled_from(["Fixes", "fix", "FIXED", "Refs", "refs", "Starts", "work on",
-                             "Work  on", "Verifies", "reopens", "closes", "See", "re", "Re",
-                             "addresses", "Fixing", "", "contributes to", "part of"])
-FRAG_SEP = st.sampled_from([" ", " ", ": ", ":", " : ", "", "  ", "\t", " for ", " :", " ::",
-                            ": :"])
-FRAG_KEY = st.sampled_from(["EXAI-1", "EXAI-2", "exai-12", "EXAI 3", "EXAI_4", "EXAI#5",
-                            "EXAI- 6", "EXAI7", "EXAI-0", "EXAI-01", "EXAI-1234567890123",
-                            "XEXAI-1", "EXAI-1a", "EXAI-999999999", "BUG-3", "EXAı-1",
-                            "EXAI-1.5"])
-FRAG_STEPS = st.sampled_from(["", "", " step 3", " steps 1-3, 5", " steps 3-1", " step 0",
-                              " stpe 3", " steps 1-2000", " step:3", " step 3a", " steps 1..3",
-                              " steps: 2, 4", " steps 1,2", " steps 1 and 2", " step 3.",
-                              " steps 1 - 3", " setp 4"])
-FRAG_CONV = st.sampled_from(["", "", f" conv:{U}", f" conv:{U.upper()}.", f" conversation={V}",
-                             " conv:bad", " conv:", f" conv: {U}", f" conv:{U}x"])
-FRAG_MORE = st.sampled_from(["", "", ", EXAI-2", " and EXAI-3", ", and EXAI-4", " & EXAI-5",
-                             ",EXAI-6", ", EXAI-7 step 2", " and exai-8"])
-FRAG_TAIL = st.sampled_from(["", "", ".", " ", " in the parser", " EXAI-9", "!", "..",
-                             " see EXAI-3", " näive"])
-OTHER_LINE = st.sampled_from([
-    "", "Subject", f"Conversation: {U}", f"conversation: {V}", "Conversation: bad",
-    "This reverts commit abc1234.", 'Revert "Fixes EXAI-1"', "```", "~~~",
-    "# ------------------------ >8 ------------------------", "Signed-off-by: A <a@b.c>",
-    "plain words", "näive İ text", "; comment EXAI-2"])
-
-
-@st.composite
-def any_line(draw: st.DrawFn) -> str:
-    if draw(st.booleans()):
-        return draw(OTHER_LINE)
-    return "".join(draw(f) for f in (FRAG_LEAD, FRAG_VERB, FRAG_SEP, FRAG_KEY, FRAG_STEPS,
-                                     FRAG_CONV, FRAG_MORE, FRAG_TAIL))
-
-
-def everything(p: Parsed) -> tuple[object, ...]:
-    return ([(a.issue, a.action, a.steps, a.conversation_id, a.text, a.line) for a in p.actions],
-            p.ignored, p.warnings, p.errors, p.reverts)
-
-
-# The shortcut fixture sets one switch for a whole test: safe to share between examples.
-SHARED_FIXTURE = [HealthCheck.function_scoped_fixture]
-
-
-@pytest.fixture(params=["c", "python"])
-def shortcut(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Each shortcut test runs twice: with the C accelerator answering what it can, and with
-    the Python shortcut alone (as where the package was built without a C compiler)."""
-    if request.param == "c":
-        if markers._scan is None:
-            if os.environ.get("CI"):
-                pytest.fail("the C accelerator was not built (exai_git/_speedups.c)")
-            pytest.skip("the C accelerator was not built here")
-    else:
-        monkeypatch.setattr(markers, "_scan", None)
-        monkeypatch.setattr(markers, "parse", markers._parse_python)
-        monkeypatch.setitem(globals(), "parse", markers._parse_python)
-    return str(request.param)
-
-
-def test_the_accelerator_answers_common_messages(shortcut: str) -> None:
-    if shortcut == "python":
-        assert parse is markers._parse_python
-        return
-    assert markers._scan is not None and parse is not markers._parse_python
-    assert markers._scan(f"Fixes EXAI-1 step 3 conv:{U}", "EXAI", "#", None) == parse(
-        f"Fixes EXAI-1 step 3 conv:{U}")
-    assert markers._scan("Tidy imports", "EXAI", "#", None) is markers._NOTHING
-    # what it leaves to the Python parser: comments, negations, errors, non-ASCII, reverts
-    for message in ("# Fixes EXAI-1", "This doesn't fix EXAI-1", "Fixes EXAI-1 steps 3-1",
-                    "Fixes EXAI-1 – done", "This reverts commit abc1234.", "Fixes EXAI-1\r\n"):
-        assert markers._scan(message, "EXAI", "#", None) is None, message
-
-
-@settings(max_examples=3000, deadline=None, suppress_health_check=SHARED_FIXTURE)
-@given(st.lists(any_line(), min_size=1, max_size=6), st.sampled_from(["#", ";", None]),
-       st.sampled_from(["EXAI", "BUG"]), st.sampled_from([None, U, "nonsense"]))
-def test_shortcuts_answer_as_the_full_grammar(shortcut: str, lines: list[str], cc: str | None,
-                                              prefix: str, env: str | None) -> None:
-    message = "\n".join(lines)
-    got = parse(message, prefix=prefix, comment_char=cc, env_conversation=env)
-    want = _parse_reference(message, prefix=prefix, comment_char=cc, env_conversation=env)
-    assert everything(got) == everything(want)
-
-
-@pytest.mark.parametrize("line", [
-    "Fixes EXAI-1 step 3 conv:" + U, "Fix EXAI-1, EXAI-2 and EXAI-3", "Refs EXAI-2",
-    "Fixes EXAI-1 steps 1-3, 5", "See the EXAI-12 discussion for context.", "FixesEXAI-1",
-    "Fixes:EXAI-1", "Fixes EXAI-1 conv:" + U + ".", "Fixes EXAI-1 steps 3-1", "exai-4 alone",
-    "Work  on EXAI-5", "Fixes EXAI-1 step 3.", "Refs EXAI-2.", "Conversation: bad",
-    f"Conversation: {U}", "# Conversation: bad", "A conversation about it",
-])
-def test_shortcut_examples(shortcut: str, line: str) -> None:
-    for message in (line, f"Subject\n\n{line}\n", f"{line}\n\nConversation: {V}"):
-        assert everything(parse(message)) == everything(_parse_reference(message))
-
-
-# Pieces that sit at the edges of the shortcuts' rules: separators, qualifiers, odd
-# whitespace, numbers too long or with a leading zero, keys of other prefixes, comment and
-# quote starts, trailers, fences and line breaks anywhere.
-TOKENS = ["Fixes", "fix", "Refs", "re", "see", "Partially", "partly", "half-", "half", "for",
-          "not", "EXAI", "EXAI-", "exai-", "BUG-", "bug2-", "-", "1", "2", "12", "0", "01",
-          "999999999", "1234567890", " ", " ", " ", "  ", "\t", "\x0b", "\x1c", ":", ",",
-          ", and ", " and ", ".", "..", "step", "steps", "stpe", " conv:", " conversation=",
-          "conv", U, U.upper(), U + "a", "Conversation:", "EXAI-conversation:", "\n", "\n",
-          "\n", "#", ";", ">", 'Revert "', "This reverts commit abc1234", "```", "_", "x", "!",
-          "work on", "part of the fix for", "-3", "1-3", "3-1", ", 5", ",5", "2000", "İ", "\r",
-          "prefixes", "conversation"]
-
-
-@settings(max_examples=3000, deadline=None, suppress_health_check=SHARED_FIXTURE)
-@given(st.lists(st.sampled_from(TOKENS), max_size=40), st.integers(1, 30),
-       st.sampled_from(["#", ";", None, "", "İ", "##"]),
-       st.sampled_from(["EXAI", "exai", "BUG", "bug2", "E"]),
-       st.sampled_from([None, U, "nonsense", ""]))
-def test_token_soup_answers_as_the_full_grammar(shortcut: str, tokens: list[str], times: int,
-                                                cc: str | None, prefix: str,
-                                                env: str | None) -> None:
-    # repeated, a message outgrows the accelerator's stack buffer
-    message = "".join(tokens) * (times if times > 25 else 1)
-    got = parse(message, prefix=prefix, comment_char=cc, env_conversation=env)
-    want = _parse_reference(message, prefix=prefix, comment_char=cc, env_conversation=env)
-    assert everything(got) == everything(want)
-
-
-@pytest.mark.parametrize("message, ignored", [
-    # a line ending in "conversation" and the next starting with ":" are two lines
-    ("see the conversation\n: EXAI-2 here", [(2, "EXAI-2")]),
-    # an empty line before a fence is not part of the fence line
-    ("Subject\n\n```\nFixes EXAI-1\n```\nsee the EXAI-2 notes", [(4, "EXAI-1"), (6, "EXAI-2")]),
-])
-def test_line_numbers_across_line_breaks(shortcut: str, message: str,
-                                         ignored: list[tuple[int, str]]) -> None:
-    for parser in (parse, _parse_reference):
-        assert [(n.line, n.text) for n in parser(message).ignored] == ignored
 
 
 # --------------------------------------------------------------------------- long lines
 # Lines shaped to make a parser backtrack or rescan (bench B1 times them at 1 MB).
 
 
-def test_a_line_of_many_markers(shortcut: str) -> None:
-    parsed = parse("see EXAI-1 " * 3000)
-    assert len(parsed.actions) == 3000 and {a.action for a in parsed.actions} == {"ref"}
+def test_a_line_of_many_markers() -> None:
+    parsed = parse("".join(f"see EXAI-{n} " for n in range(1, 3001)))
+    assert [a.issue for a in parsed.actions] == list(range(1, 3001))
+    assert {a.action for a in parsed.actions} == {"ref"}
+    assert parse("see EXAI-1 " * 3000).actions == (A(1, "ref"),)  # one request, written often
 
 
-def test_a_line_of_many_near_misses(shortcut: str) -> None:
+def test_a_line_of_many_near_misses() -> None:
     parsed = parse("fix for EXAI-1 " * 2000)
     assert parsed.actions == () and len(parsed.warnings) == 2000
 
 
-def test_a_long_word_before_a_marker(shortcut: str) -> None:
+def test_a_long_word_before_a_marker() -> None:
     assert parse("e" * 200_000 + " Fixes EXAI-1").actions == (A(1, "fix"),)
     # the same word ending in n't negates the marker after it
     negated = parse("a" * 200_000 + "n't fix EXAI-1")
     assert negated.actions == () and [n.reason for n in negated.ignored] == ["negated"]
 
 
-def test_many_qualifiers_before_a_marker(shortcut: str) -> None:
+def test_many_qualifiers_before_a_marker() -> None:
     parsed = parse("Partially " * 20_000 + "fixes EXAI-1")
     assert parsed.actions == (A(1, "ref"),)
     assert [n.reason for n in parsed.ignored] == ["partial: recorded as a reference, not a fix"]

@@ -235,9 +235,7 @@ def test_sigkill_during_replay_never_half_applies(repo: Path, seeded: Database, 
         shutil.copy(pristine, box)
 
     rng = random.Random(7)
-    # in its own process, so that the kill lands in the work (test_hookserver kills a
-    # client whose command runs in the hook server)
-    env = {**os.environ, "EXAI_GIT_DSN": seeded.dsn, "EXAI_GIT_HOOK_SERVER": "0"}
+    env = {**os.environ, "EXAI_GIT_DSN": seeded.dsn}
     killed_mid_way = 0
     for _trial in range(30):
         reset()

@@ -33,7 +33,7 @@ def proxied(seeded: Database) -> Iterator[tuple[CountingProxy, str]]:
 def counted(proxy: CountingProxy, args: list[str], cwd: Path, dsn: str) -> int:
     """Round trips a command waited for, beyond opening and closing its connection."""
     proxy.reset()
-    env = {**os.environ, "EXAI_GIT_DSN": dsn, "EXAI_GIT_HOOK_SERVER": "0"}
+    env = {**os.environ, "EXAI_GIT_DSN": dsn}
     proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr

@@ -1,0 +1,56 @@
+"""What the marker parser says about text that is almost a marker: the near misses it
+recognises and the wording of its warnings, errors and suggestions. Pure, no I/O.
+
+A suggestion never invents a value the user did not write: where the right value cannot be
+known (a conversation id), it names the expected form."""
+
+from __future__ import annotations
+
+# The form of a conversation id, as suggestions name it (never an example id: a user who
+# copied one would record the wrong conversation).
+CONV_FORM = "conv:<uuid>"
+UUID_FORM = "a UUID, 8-4-4-4-12 hex digits"
+TRAILER_FORM = "Conversation: <uuid>"
+_SHOWN = 40  # characters of a user's malformed value quoted back in a message
+
+
+def shown(value: str) -> str:
+    """value as a message quotes it: long values cut short."""
+    return value if len(value) <= _SHOWN else value[:_SHOWN] + "…"
+
+
+def conv_error(value: str) -> tuple[str, str]:
+    """(reason, suggestion) for a malformed conversation id in a marker."""
+    if not value:
+        return "conv: has no conversation id", f"{CONV_FORM} ({UUID_FORM})"
+    return (f"conv:{shown(value)} is not a whole conversation id ({UUID_FORM})",
+            f"{CONV_FORM} ({UUID_FORM})")
+
+
+def trailer_error(value: str) -> tuple[str, str]:
+    """(reason, suggestion) for a malformed Conversation trailer."""
+    return (f"Conversation trailer {shown(value)!r} is not a UUID",
+            f"{TRAILER_FORM} ({UUID_FORM})")
+
+
+def edit_distance_le(a: str, b: str, limit: int) -> bool:
+    """True when the Levenshtein distance of a and b is at most limit (short words only)."""
+    if abs(len(a) - len(b)) > limit:
+        return False
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1] <= limit
+
+
+def looks_like_step(word: str) -> bool:
+    """A misspelt step keyword: stpe, setp, stps, step, ... (but not step or steps)."""
+    w = word.lower()
+    if w in ("step", "steps"):
+        return False
+    if sorted(w) in (sorted("step"), sorted("steps")):
+        return True  # transpositions: stpe, setp, spets
+    return edit_distance_le(w, "step", 1) or edit_distance_le(w, "steps", 1)

@@ -1,0 +1,146 @@
+"""The words of the marker language (MARKERS.md "Grammar"): verbs and their actions, the
+patterns for negations, qualifiers, separators, steps and conversation ids, the results'
+types, and the compiled patterns for a key. Pure, no I/O; grammar.py reads lines with them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+ACTIONS = ("fix", "progress", "ref", "verify", "reopen")
+
+VERBS: dict[str, tuple[str, ...]] = {
+    "fix": ("fix", "fixes", "fixed", "close", "closes", "closed", "resolve", "resolves",
+            "resolved", "complete", "completes", "completed"),
+    "progress": ("start", "starts", "started", "wip", "work on", "works on", "working on"),
+    "ref": ("ref", "refs", "references", "see", "re", "part of the fix for", "part of",
+            "related to", "relates to", "contributes to", "toward", "towards", "addresses"),
+    "verify": ("verify", "verifies", "verified"),
+    "reopen": ("reopen", "reopens", "reopened"),
+}
+VERB_ACTION = {v: action for action, verbs in VERBS.items() for v in verbs}
+# A verb phrase that is itself a partial qualifier ("part of the fix for EXAI-1").
+PARTIAL_PHRASES = {"part of the fix for"}
+
+UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
+MAX_STEPS = 1000  # a step range wider than this is a typo, not a checklist
+MAX_NUMBER = 2_147_483_647  # PostgreSQL integer
+
+# A negation in a marker's clause. `\w+n't` is tried from the start of a word only (the same
+# matches as from anywhere in it, but a long word is not walked again from each of its letters).
+NEGATION = re.compile(
+    r"(?<![\w'’])(?:not|no|never|without|cannot)(?![\w'’])|(?<!\w)\w+n['’]t(?![\w'’])",
+    re.IGNORECASE,
+)
+# A qualifier ending a clause (before the spaces and hyphens that lead to the verb).
+QUALIFIER = re.compile(r"(?<![\w'’])(?:partially|partly|half)\Z", re.IGNORECASE)
+CLAUSE_END = re.compile(r"[.!?;,]")
+SEP = r"\s*(?:,\s*and(?!\w)|,|&|(?<!\w)and(?!\w))\s*"
+SEP_RE = re.compile(SEP, re.IGNORECASE)
+STEP_KW_RE = re.compile(r"\s+steps?\s*:?\s*(?=[0-9])", re.IGNORECASE)
+STEP_ITEM_RE = re.compile(r"([0-9]{1,12})(?:\s*(?:-|\.\.|–)\s*([0-9]{1,12}))?(?![\w.]*[0-9A-Za-z_])")
+CONV_RE = re.compile(r"\s+conv(?:ersation)?\s*[:=]\s*([^\s,;&()\[\]<>]*)", re.IGNORECASE)
+WORD_NUM_RE = re.compile(r"\s+([A-Za-z]{2,7})\s*:?\s*([0-9]+)")
+
+
+class Action(NamedTuple):
+    """One thing a marker asks for. Equal when issue, action, steps and conversation are
+    (where in the message it was written does not count)."""
+
+    issue: int
+    action: str  # one of ACTIONS
+    steps: tuple[int, ...] = ()
+    conversation_id: str | None = None
+    text: str = ""
+    line: int = 0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return self[:4] == other[:4]
+
+    def __ne__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return self[:4] != other[:4]
+
+    def __hash__(self) -> int:
+        return hash(self[:4])
+
+    def to_json(self) -> dict[str, Any]:
+        return {"issue": self.issue, "action": self.action, "steps": list(self.steps),
+                "conversation_id": self.conversation_id}
+
+
+class Note(NamedTuple):
+    """An ignored mention, a warning or an error, at a line of the message."""
+
+    line: int
+    text: str
+    reason: str
+    issue: int | None = None
+    suggestion: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"line": self.line, "text": self.text}
+        if self.issue is not None:
+            out["issue"] = self.issue
+        out["reason"] = self.reason
+        if self.suggestion:
+            out["suggestion"] = self.suggestion
+        return out
+
+
+class Patterns(NamedTuple):
+    key: re.Pattern[str]
+    verb_before: re.Pattern[str]
+    fix_for_before: re.Pattern[str]
+    issue: re.Pattern[str]
+    near: re.Pattern[str]
+    trailer: re.Pattern[str]
+
+
+def verb_of(text: str) -> str:
+    """The verb (a key of VERB_ACTION) that text, a match of the verb patterns, spells.
+    The patterns match case-insensitively as re does, which also takes `ſ` for `s` and `ı`
+    for `i`: those spellings are looked up by matching each verb in turn."""
+    verb = " ".join(text.lower().split())
+    if verb in VERB_ACTION:
+        return verb
+    return next(v for v in sorted(VERB_ACTION, key=len, reverse=True)
+                if re.fullmatch(r"\s+".join(map(re.escape, v.split())), text, re.IGNORECASE))
+
+
+def _reversed(phrases: Iterable[str]) -> str:
+    """Phrases spelt backwards as regex alternatives, longest first, any whitespace between
+    their words."""
+    return "|".join(r"\s+".join(re.escape(w[::-1]) for w in reversed(v.split()))
+                    for v in sorted(phrases, key=len, reverse=True))
+
+
+@functools.lru_cache(maxsize=16)
+def patterns(prefix: str) -> Patterns:
+    """The grammar's patterns for a key.
+
+    A verb is read backwards from the key it leads to: `verb_before` is matched at one
+    position of the line spelt backwards (where the key starts), so finding a marker's verb
+    costs the same wherever it is in the line. It reads, backwards: the `\\s*:?\\s*` between
+    verb and key (not empty: a verb is a whole word), the longest verb, and a start of word
+    (no letter, digit, underscore or hyphen before it, except `half-`)."""
+    key = re.escape(prefix)
+    word_start = r"(?:(?![\w-])|(?=-flah))"
+    return Patterns(
+        key=re.compile(rf"(?={key})", re.IGNORECASE),
+        verb_before=re.compile(rf"(?:\s+:?|:)\s*({_reversed(VERB_ACTION)}){word_start}",
+                               re.IGNORECASE),
+        fix_for_before=re.compile(rf"\s+rof\s+({_reversed(VERBS['fix'])}){word_start}",
+                                  re.IGNORECASE),
+        issue=re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.IGNORECASE),
+        near=re.compile(rf"(?<![\w-]){key}(?:[ \t]{{1,2}}|_|#|-[ \t]+|)([0-9]{{1,12}})(?!\w)",
+                        re.IGNORECASE),
+        trailer=re.compile(rf"\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*\Z",
+                           re.IGNORECASE),
+    )
