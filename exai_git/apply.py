@@ -31,14 +31,18 @@ BATCH = 500
 
 
 def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settings, *,
-          batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None) -> Report:
+          batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None,
+          in_transaction: bool = False) -> Report:
     """Apply works oldest first, a batch per transaction; idempotent. A batch that fails rolls
     back whole and ends the run.
 
     The batches share one pipeline: a batch's writes and COMMIT are sent and not waited for,
     so the database works on them while the next batch is read from git; that batch's first
     answer (its reads and row locks) comes after them. A batch is reported (on_progress) only
-    once its COMMIT has been answered."""
+    once its COMMIT has been answered. in_transaction: the caller holds one transaction (and
+    pipeline) around the whole run (apply --branch records its head in it)."""
+    import contextlib
+
     from exai_git import engine, store
     from exai_git.model import CommitResult, Report
 
@@ -54,7 +58,7 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
         sent.clear()
 
     def flush() -> None:
-        with store.transaction(conn, settings):
+        with contextlib.nullcontext() if in_transaction else store.transaction(conn, settings):
             state = store.load_state(conn, batch)  # answered after the batches sent before
             committed()
             effects = engine.apply(state, batch, settings.prefix)
@@ -62,7 +66,7 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
         sent.append((len(batch), effects.results))
         batch.clear()
 
-    with store.pipeline(conn):
+    with contextlib.nullcontext() if in_transaction else store.pipeline(conn):
         for work in works:
             report.read += 1
             if work.applied_before:
@@ -114,7 +118,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
         if needed:
             box.put(needed, str(e))
             say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
-        return
+        return None
     if not needed and not queued:
         return None
     try:
@@ -210,7 +214,10 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
     from exai_git.model import Work
 
     parsed = parsed or _parse(commit.message, settings)
-    reverts = tuple(_expand_merges(repo, _resolve_reverts(repo, parsed.reverts)))
+    reverts = tuple(_resolve_reverts(repo, parsed.reverts))
+    if parsed.merge_reverts:
+        merges = {m.merge for m in parsed.merge_reverts}
+        reverts = tuple(dict.fromkeys(_expand_merges(repo, reverts, merges)))
     if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
         patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
     if changes is None:
@@ -244,12 +251,16 @@ def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
                 yield sha
 
 
-def _expand_merges(repo: Repo, shas: Iterable[str]) -> Iterator[str]:
-    """Reverting a merge M undoes every commit it brought (M^1..M, M last)."""
+def _expand_merges(repo: Repo, shas: Iterable[str], merges: set[str]) -> Iterator[str]:
+    """Reverting a merge M undoes every commit it brought (M^1..M, M last); merges holds the
+    reverted commits the message names as merges (abbreviated or whole)."""
     from exai_git.errors import ExaiError
     from exai_git.repo import merge_brought
 
     for sha in shas:
+        if not any(sha.startswith(m) for m in merges):
+            yield sha
+            continue
         try:
             yield from merge_brought(repo, sha)
         except ExaiError:

@@ -350,16 +350,28 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
 @dsn_option
 @click.argument("target", required=False, metavar="[REV | A..B]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable summary.")
+@click.option("--branch", "branch", metavar="NAME",
+              help="Bring the tracker up to branch NAME from the head recorded for it (CI).")
+@click.option("--since", "since", metavar="REV",
+              help="With --branch and no recorded head: apply what came after REV.")
 @pass_ctx
-def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
+def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
+              since: str | None) -> None:
     """Apply the markers of HEAD, a revision, or every commit of A..B (oldest first).
     Idempotent: what was applied is skipped."""
     from exai_git import apply, render
 
     repo = _repo()
+    if (since and not branch) or (target and branch):
+        raise click.UsageError("use REV | A..B, or --branch NAME [--since REV]")
     bar = None
     progress = None
-    if target and ".." in target and sys.stderr.isatty() and not as_json:
+    if branch:
+        from exai_git.reconcile import apply_branch
+
+        report = apply_branch(repo, ctx.settings, branch, since=since,
+                              say=lambda line: click.echo(line, err=as_json))
+    elif target and ".." in target and sys.stderr.isatty() and not as_json:
         bar = click.progressbar(length=0, label="applying", file=sys.stderr,
                                 show_pos=True, show_percent=False)
 
@@ -367,7 +379,8 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool) -> None:
             assert bar is not None
             bar.length = (bar.length or 0) + n
             bar.update(n)
-    report = apply.apply_revs(repo, target, ctx.settings, progress=progress)
+    if not branch:
+        report = apply.apply_revs(repo, target, ctx.settings, progress=progress)
     if bar is not None:
         bar.render_finish()
     if as_json:

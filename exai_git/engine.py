@@ -61,6 +61,12 @@ def apply(state: State, works: Sequence[Work], prefix: str = "EXAI", *,
     for work in works:
         if progress_only and not work.progress_only:
             work = dataclasses.replace(work, progress_only=True)
+        if work.patch_id and work.actions and not work.equivalent_of and work.left is None:
+            # the same patch already applied, git could not tell more: only adds (a rewrite
+            # that drops markers is undone by reconciliation, which sees both commits)
+            same = applier.same_patch(work.patch_id, work.sha)
+            if same:
+                work = dataclasses.replace(work, equivalent_of=same, only_adds=True)
         applier.start(work)
         if work.left is not None:
             applier.leave(work.left)
@@ -122,8 +128,13 @@ def merged_actions(actions: Sequence[Action]) -> list[Action]:
 def undo_link_rows(links: Sequence[Link], target: str) -> list[Link]:
     """The links in force whose work a revert of target takes back: target's own (work and
     revert links), and those moved from it to an equivalent commit."""
-    return [lk for lk in links if lk.in_force and lk.action not in ("move", "rewrite")
+    rows = [lk for lk in links if lk.in_force and lk.action not in ("move", "rewrite")
             and (lk.sha == target or target in _was(lk))]
+    # a commit that only repeated another's markers (a cherry-pick) undoes that one's
+    same = {(lk.issue_id, lk.effects.get("of_action"), sha) for lk in links
+            if lk.sha == target and lk.action == "rewrite" and lk.in_force
+            for sha in lk.effects.get("same_as") or ()}
+    return rows + [lk for lk in links if lk.in_force and (lk.issue_id, lk.action, lk.sha) in same]
 
 
 def _was(link: Link) -> list[str]:
@@ -140,6 +151,11 @@ class _Rewinder(Applier):
     def work_links(self, sha: str) -> list[Link]:
         return [lk for lk in self.links.values()
                 if lk.sha == sha and lk.in_force and lk.action not in ("move", "rewrite")]
+
+    def same_patch(self, patch_id: str, sha: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(
+            lk.sha for lk in self.links.values() if lk.patch_id == patch_id and lk.sha != sha
+            and lk.in_force and lk.action not in NOT_WORK))
 
     def leave(self, why: str) -> None:
         """The commit left every tracked branch: undo its links in force."""
@@ -196,6 +212,10 @@ class _Rewinder(Applier):
             if want == have or (only_adds and want <= have):
                 if not only_adds:
                     self.relink(prev)
+                elif self.in_force((issue.id, w.sha, "rewrite")) is None:
+                    # bookkeeping only: a revert of this commit undoes the earlier one's work
+                    self.link(issue, "rewrite", a.steps, a.conversation_id,
+                              {"of_action": a.action, "same_as": [lk.sha for lk in prev]})
                 self.result.skipped.append(f"{desc} (same work as {e})")
             elif want > have or only_adds:
                 if not only_adds:

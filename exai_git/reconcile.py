@@ -229,3 +229,71 @@ def _locked(common_dir: Path) -> Iterator[bool]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+# --------------------------------------------------------------------------- apply --branch
+
+BRANCH_LOCK_WAIT = 600  # seconds a CI job waits for another on the same branch
+
+
+def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None = None,
+                 say: Say) -> Report:
+    """`exai-git apply --branch NAME [--since REV]`: reconcile the tracker with NAME (local,
+    else origin/NAME) from the head recorded in the tracker for this repository and branch:
+    apply what landed, oldest first, undo what left (a force-push), record the new head, all in
+    one transaction under one advisory lock per repository and branch. No recorded head: from
+    --since REV (REV itself counted as applied), else only the head is recorded."""
+    from exai_git import landing, store
+    from exai_git import repo as git
+    from exai_git.apply import apply
+    from exai_git.errors import GitError
+    from exai_git.model import Report
+
+    git.require_full_history(repo)
+    refs = git.read_refs(repo).refs
+    ref = landing.branch_ref(refs, name)
+    if ref is None:
+        raise GitError(f"no branch {name} in this clone (neither {name} nor origin/{name})")
+    head = refs[ref]
+    base = repo.resolve(since) if since else None
+    repository = git.repository(repo, settings.repository)
+    with store.connect(settings) as conn:
+        with conn.cursor() as cur:
+            store.require_schema(cur)
+        conn.commit()
+        with store.pipeline(conn), store.transaction(conn, settings), conn.cursor() as cur:
+            recorded = store.lock_branch_head(cur, repository, name, BRANCH_LOCK_WAIT, settings)
+            start = recorded or base
+            if start is None:
+                store.record_branch_head(cur, repository, name, head)
+                say(f"EXAI: {name} starts at {head[:10]} for {repository}; nothing before it is "
+                    f"applied: backfill with `exai-git apply <first>..{head[:10]}`")
+                return Report()
+            if start == head:
+                return Report()
+            works = _branch_works(repo, settings, name, ref, head, start, known=recorded is not None)
+            report = apply(conn, works, settings, in_transaction=True)
+            store.record_branch_head(cur, repository, name, head)
+    return report
+
+
+def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str, start: str, *,
+                  known: bool) -> Iterator[Work]:
+    """What landed on the branch since start, oldest first, streamed like a backfill; after a
+    force-push (start is not an ancestor of head) the commits that left are undone first."""
+    from exai_git import repo as git
+    from exai_git.apply import _range_works
+
+    present = git.rev_parse_optional(repo, start) is not None
+    left = list(reversed(git.rev_list(repo, [start], [head]))) if known and present else []
+    if left:
+        landed = git.rev_list(repo, [head], [start])
+        yield from landed_works(repo, settings, landed, left, branch=name, rewrite_map={},
+                                heads={ref: head})
+        return
+    exclude = [start] if present else []
+    log = repo.iter_log([head], exclude)
+    try:
+        yield from _range_works(repo, [head], exclude, log, settings)
+    finally:
+        log.close()

@@ -553,14 +553,18 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
              " UNION SELECT CASE WHEN l.commit_sha = c.sha THEN l.effects->>'of'"
              "  ELSE l.commit_sha END FROM exai_commit_links l JOIN chain c"
              "  ON (l.commit_sha = c.sha OR l.undone_by = c.sha)"
-             "  WHERE l.action = 'revert' AND l.effects ? 'of') ")
+             "  WHERE l.action = 'revert' AND l.effects ? 'of'),"
+             # a commit that repeated another's markers (cherry-pick) leads to that one
+             " same(sha) AS (SELECT jsonb_array_elements_text(effects->'same_as')"
+             "  FROM exai_commit_links WHERE commit_sha = ANY(%(named)s) AND action = 'rewrite'"
+             "  AND effects ? 'same_as') ")
     chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
               " OR id IN (SELECT issue_id FROM exai_commit_links"
-              "  WHERE commit_sha IN (SELECT sha FROM chain))"
+              "  WHERE commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same))"
               " OR (exai_norm_path(file_path) = ANY(%(paths)s)"
               "  AND status IN ('open', 'in_progress'))")
     params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
-              "named": named,
+              "named": named, "pids": sorted({w.patch_id for w in works if w.patch_id}),
               "paths": sorted({norm_path(c.old_path) for w in works for c in w.changes
                                if c.old_path})}
     with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
@@ -573,8 +577,10 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
             f"{chain}SELECT issue_id, commit_sha, patch_id, action, steps, effects,"
             " conversation_id, repository, subject, committed_at, undone_by, undone_why"
             f" FROM exai_commit_links WHERE issue_id IN ({chosen})"
-            " AND (commit_sha IN (SELECT sha FROM chain) OR undone_by IN (SELECT sha FROM chain)"
-            "  OR (effects ? 'was' AND effects->'was' ?| %(named)s))", params)
+            " AND (commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same)"
+            "  OR undone_by IN (SELECT sha FROM chain)"
+            "  OR patch_id = ANY(%(pids)s) OR (effects ? 'was' AND effects->'was' ?| %(named)s)"
+            "  OR (action = 'rewrite' AND commit_sha = ANY(%(named)s)))", params)
         issues = {r[1]: Issue(*r) for r in issues_cur.fetchall()}
         by_id = {i.id: i for i in issues.values()}
         for issue_id, n, status, conv, completed in steps_cur.fetchall():
@@ -704,3 +710,29 @@ def linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
         for sha, number, action in cur.fetchall():
             out.setdefault(sha, set()).add((number, action))
     return out
+
+
+# --------------------------------------------------------------------------- branch heads
+
+
+def lock_branch_head(cur: psycopg.Cursor[Any], repository: str, branch: str, wait: float,
+                     settings: Settings) -> str | None:
+    """Inside a transaction: wait (at most `wait` seconds) for the advisory lock of this
+    repository and branch, so two `apply --branch` runs never interleave, then read the head
+    recorded for them. The transaction's own timeouts apply again afterwards."""
+    cur.execute("SELECT set_config('lock_timeout', %s, true)", (str(int(wait * 1000)),))
+    cur.execute("SELECT set_config('statement_timeout', %s, true)", (str(int(wait * 1000)),))
+    cur.execute("SELECT pg_advisory_xact_lock(hashtext('exai-git apply --branch'), hashtext(%s))",
+                (f"{repository}\n{branch}",))
+    set_timeouts(cur, settings)
+    cur.execute("SELECT sha FROM exai_branch_heads WHERE repository = %s AND branch = %s",
+                (repository, branch))
+    row = cur.fetchone()
+    return str(row[0]) if row else None
+
+
+def record_branch_head(cur: psycopg.Cursor[Any], repository: str, branch: str, sha: str) -> None:
+    cur.execute(
+        "INSERT INTO exai_branch_heads (repository, branch, sha) VALUES (%s, %s, %s)"
+        " ON CONFLICT (repository, branch) DO UPDATE SET sha = EXCLUDED.sha, updated_at = now()",
+        (repository, branch, sha))

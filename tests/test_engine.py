@@ -173,8 +173,23 @@ CASES = [
         skipped=["EXAI-1: -> fixed (already applied)"]), id="already-linked"),
     pytest.param(State({1: issue("fixed")}, [Link("i1", OLD, "p1", "fix")]),
                  work(fix(), patch_id="p1"), expect(
-        updates=["fix_applied"], links=[("fix", {})], applied=["EXAI-1: -> fixed"]),
-        id="same-patch-id-alone-is-new-work"),
+        links=[("rewrite", {"of_action": "fix", "same_as": [OLD]})],
+        skipped=["EXAI-1: -> fixed (same work as 0000000000)"]),
+        id="same-patch-id-only-adds"),
+    pytest.param(State({1: issue("in_progress", steps="cpp")},
+                       [Link("i1", OLD, "p1", "fix", (1,), {"steps": {"1": "pending"}})]),
+                 work(fix(2), patch_id="p1"), expect(
+        steps={2: "complete"}, updates=["fix_applied"],
+        links=[("fix", {"steps": {"2": "pending"}})],
+        applied=["EXAI-1: step 2 -> complete"]), id="same-patch-id-new-step-applies"),
+    pytest.param(State({1: issue("fixed")},
+                       [Link("i1", OLD, "p1", "fix", (), FIXED),
+                        Link("i1", SHA, None, "rewrite", (), {"of_action": "fix",
+                                                              "same_as": [OLD]})]),
+                 Work("d" * 40, "revert", WHEN, reverts=(SHA,)), expect(
+        status={1: "open"}, updates=["status_change"], links=[("revert", {"of": SHA})],
+        undone=[("0", "fix", "revert of cccccccccc")],
+        applied=["EXAI-1: revert of cccccccccc"]), id="revert-of-a-cherry-pick"),
     pytest.param(State({1: issue()}, [link("fix", FIXED, sha=SHA, undone_by=OLD)]),
                  work(fix()), expect(
         status={1: "fixed"}, updates=["fix_applied", "status_change"],

@@ -294,3 +294,127 @@ def test_queued_when_unreachable_then_synced(a: Clone, seeded: Database) -> None
     assert a.reconcile() is None  # heads were recorded: the work is in the queue
     count, _ = sync(Repo(a.path), settings)
     assert count == 1 and a.status(2) == "fixed"
+
+
+# ---------------------------------------------------------------------- apply --branch (CI)
+
+
+def ci(clone: Clone, *args: str) -> Any:
+    from tests.conftest import exai
+
+    return exai("apply", "--branch", "main", *args, cwd=clone.path,
+                env={"EXAI_GIT_DSN": clone.db.dsn})
+
+
+def head_row(clone: Clone) -> Any:
+    return clone.db.query("SELECT branch, sha FROM exai_branch_heads")
+
+
+def test_apply_branch_records_then_applies_then_changes_nothing(a: Clone) -> None:
+    first = ci(a)
+    assert first.returncode == 0, first.stderr
+    assert "backfill" in first.stdout and head_row(a) == [("main", a.sha("HEAD"))]
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-2")
+    second = ci(a)
+    assert second.returncode == 0, second.stderr
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    assert head_row(a) == [("main", a.sha("HEAD"))]
+    rows = len(a.updates())
+    third = ci(a, "--json")
+    assert third.returncode == 0 and '"actions_applied": 0' in third.stdout
+    assert len(a.updates()) == rows
+
+
+def test_apply_branch_since_and_force_push(a: Clone) -> None:
+    base = a.sha("HEAD")
+    a.commit("one\n\nFixes EXAI-1 step 1")
+    a.commit("two\n\nFixes EXAI-2")
+    assert ci(a, "--since", base).returncode == 0
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    # a force-push that rewrites "two" into Refs and drops "one"
+    a.git("reset", "-q", "--hard", base)
+    a.commit("two\n\nRefs EXAI-2")
+    out = ci(a)
+    assert out.returncode == 0, out.stderr
+    assert a.steps() == "ppppppp" and a.status(2) == "open"
+    assert any("left main" in u for u in a.updates())
+
+
+def test_apply_branch_twice_at_once(a: Clone) -> None:
+    import subprocess
+    import sys
+
+    assert ci(a).returncode == 0
+    for n in range(1, 6):
+        a.commit(f"c{n}\n\nFixes EXAI-1 step {n}")
+    env = {"EXAI_GIT_DSN": a.db.dsn}
+    import os
+    procs = [subprocess.Popen([sys.executable, "-m", "exai_git", "apply", "--branch", "main"],
+                              cwd=a.path, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert a.steps() == "cccccpp"
+    kinds = a.db.query("SELECT count(*) FROM exai_issue_updates WHERE update_type = "
+                       "'fix_applied'")
+    assert kinds == [(5,)]  # each step once: the second run waited, then found nothing new
+
+
+def test_apply_branch_refuses_a_shallow_clone(remote: Path, seeded: Database) -> None:
+    path = remote.parent / "shallow"
+    git(remote.parent, "clone", "-q", "--depth", "1", f"file://{remote}", str(path))
+    out = ci(Clone(path, seeded))
+    assert out.returncode == 1 and "fetch-depth: 0" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+# ---------------------------------------------------------------------- the clone's side
+
+
+def test_first_run_says_once_how_to_backfill(remote: Path, seeded: Database) -> None:
+    c = clone_of(remote, "fresh", seeded)
+    assert sum("exai-git apply A..B" in s for s in c.said) == 1
+    c.commit("one\n\nFixes EXAI-2")
+    c.reconcile("post-commit")
+    assert sum("exai-git apply A..B" in s for s in c.said) == 1 and c.status(2) == "fixed"
+
+
+def test_a_busy_lock_is_waited_for_one_second_then_left(a: Clone) -> None:
+    import fcntl
+    import os
+    import time
+
+    a.commit("one\n\nFixes EXAI-2")
+    path = Path(a.path) / ".git" / "exai-git" / "reconcile.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        t = time.monotonic()
+        assert a.reconcile("post-commit") is None
+        assert 0.9 < time.monotonic() - t < 5
+        assert any("another exai-git is reconciling" in s for s in a.said)
+        assert a.status(2) == "open"
+    finally:
+        os.close(fd)
+    a.reconcile()
+    assert a.status(2) == "fixed"  # the next run applies it
+
+
+def test_cherry_pick_to_another_tracked_branch_only_adds(remote: Path, seeded: Database
+                                                         ) -> None:
+    c = Clone(remote.parent / "rel", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(c.path))
+    c.git("branch", "release")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    x = c.commit("one\n\nFixes EXAI-1 steps 1, 2")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    c.git("checkout", "-q", "release")
+    c.git("cherry-pick", "-x", x)
+    c.git("commit", "-q", "--amend", "-m", f"one\n\nFixes EXAI-1 step 1\n\n"
+          f"(cherry picked from commit {x})")
+    reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
+              say=c.said.append)
+    assert c.steps() == "ccppppp"  # step 2 is still on main: not undone
