@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from exai_git import hookstate, markers
 from exai_git.apply import apply_or_queue
 from exai_git.errors import EXIT_DB_UNREACHABLE, DatabaseUnreachable, ExaiError, from_database
+from exai_git.hookland import land, note_squash, start_point
 
 if TYPE_CHECKING:
 
     from exai_git.config import Settings
     from exai_git.diff import FileChange
-    from exai_git.model import Report, Work
+    from exai_git.model import Work
     from exai_git.outbox import Outbox
     from exai_git.repo import Repo
     from exai_git.scanner import Finding
@@ -190,7 +191,7 @@ def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_
     from exai_git.render import clean, note_line
 
     if repo is not None:
-        _note_squash(repo, say)
+        note_squash(repo, say)
     result = check_message(path, settings, repo=repo)
     for note in result.parsed.warnings:
         say("EXAI: " + note_line("warning", note))
@@ -250,7 +251,7 @@ def post_merge(repo: Repo, settings: Settings, *, squash: bool, say: Say = say_e
     hook starts). `merge --squash` moves nothing: remember what it staged, for the commit
     that follows."""
     if squash:
-        _note_squash(repo, say)
+        note_squash(repo, say)
         return 0
     land(repo, settings, "post-merge", before="ORIG_HEAD", say=say)
     return 0
@@ -331,49 +332,6 @@ def pre_commit_framework_push_lines() -> list[str]:
     remote_branch = os.environ.get("PRE_COMMIT_REMOTE_BRANCH") or "HEAD"
     local_branch = os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
     return [f"{local_branch} {to_ref} {remote_branch} {from_ref}"]
-
-
-# --------------------------------------------------------------------------- landing
-
-
-def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None = None,
-         rewrites_stdin: str | None = None, say: Say = say_err) -> Report | None:
-    """Landing is reconciliation (MARKERS.md): bring the tracker up to the tracked branches;
-    the hook's name and arguments are hints. When nothing moved: no database, unless older
-    work waits in the queue (replayed first, as every hook does). Then leave the native
-    hooks' shell test the refs as reconciled, so the next hook with nothing to do starts no
-    Python."""
-    if settings.apply_on != "commit":
-        # TODO(w1): reconcile against the remote-tracking refs (landing_plan remote_only)
-        # with apply_on = "push"; until then only pre-push applies, what it sends.
-        return None
-    from exai_git.reconcile import reconcile
-
-    report = reconcile(repo, settings, hook=hook, before=before, rewrites_stdin=rewrites_stdin,
-                       say=say)
-    if report is None and outbox(repo).count():
-        report = apply_or_queue(repo, [], settings, say)
-    hookstate.remember_refs(repo, settings)
-    return report
-
-
-def start_point(repo: Repo, settings: Settings, say: Say = say_err) -> None:
-    """A clone with no recorded heads starts where it is now (pre-commit, install): nothing
-    before it is applied. Cheap: one for-each-ref, never the database."""
-    from exai_git.landing import load_heads
-    from exai_git.reconcile import reconcile
-
-    if settings.apply_on == "commit" and load_heads(repo.common_dir) is None:
-        reconcile(repo, settings, hook=None, say=say)
-
-
-def _note_squash(repo: Repo, say: Say) -> None:
-    from exai_git.repo import note_squash
-
-    try:
-        note_squash(repo)
-    except ExaiError as e:  # never refuses a commit: the squashed markers are then not carried
-        say(f"EXAI: warning: could not record the squashed commits ({e})")
 
 
 def prepare_commit_msg(repo: Repo, settings: Settings, path: str, source: str | None) -> int:

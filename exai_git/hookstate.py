@@ -219,3 +219,8 @@ def held_progress(repo: Repo) -> dict[str, dict[str, Any]]:
 
 def save_held_progress(repo: Repo, held: dict[str, dict[str, Any]]) -> None:
     _replace(state_dir(repo) / "held-progress.json", json.dumps(held) if held else None)
+
+
+def squash_recorded(repo: Repo) -> bool:
+    """A `merge --squash` is remembered for some branch (landing's squash.json)."""
+    return bool(_read(state_dir(repo) / "squash.json"))

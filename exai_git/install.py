@@ -187,7 +187,7 @@ def install(repo: Repo, *, uninstall: bool = False, hook_command: str | None = N
         lines.append(f"installed {name}")
     if not uninstall and settings is not None:
         remember_prefix(repo, settings)
-        from exai_git.hooks import start_point
+        from exai_git.hookland import start_point
 
         start_point(repo, settings, lines.append)  # the clone's start: nothing before applies
     return lines

@@ -92,10 +92,10 @@ class Status:
 def status(repo: Repo, settings: Settings, say: Say) -> Status:
     """Reconcile, then read this clone's state: git and the clone-local state files only
     (the database is used by the reconciliation alone, and only when something moved)."""
-    from exai_git import hooks, hookstate, landing
+    from exai_git import hookland, hooks, hookstate, landing
     from exai_git import repo as git
 
-    report = hooks.land(repo, settings, None, say=say)
+    report = hookland.land(repo, settings, None, say=say)
     plan = git.landing_plan(repo, settings.branches or None)
     ref = git.head_ref(repo)
     tracked = plan.heads
