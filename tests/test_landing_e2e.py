@@ -194,7 +194,6 @@ def test_rebase_reword_fixes_into_refs(a: Clone) -> None:
 
 @pytest.mark.parametrize("mode", ["native"], indirect=True)
 def test_feature_branch_commit_does_not_move_issue_lines(a: Clone) -> None:
-    pytest.importorskip("exai_git.locations", reason="w3's location anchors are not merged yet")
     before = a.db.query("SELECT line_start, line_end FROM exai_issues WHERE issue_number = 1")
     a.git("checkout", "-q", "-b", "feat")
     glm = a.path / "src/providers/async_glm.py"
@@ -439,3 +438,17 @@ def test_native_landing_hooks_start_no_python_when_no_ref_moved(a: Clone, starte
     started.write_text("")
     a.git("commit", "-q", "--amend", "-m", "plain, amended")  # post-commit reconciled it
     assert "post-rewrite" not in started.read_text().split()
+
+
+@pytest.mark.parametrize("mode", ["native"], indirect=True)
+def test_install_writes_the_landing_hooks_and_doctor_wants_them(a: Clone) -> None:
+    from exai_git.install import MARK
+
+    hooks = a.path / ".git" / "hooks"
+    for name in ("post-merge", "post-checkout", "post-rewrite"):
+        assert MARK in (hooks / name).read_text(), name
+    (hooks / "post-merge").unlink()
+    doctor = a.exai("doctor")
+    assert "no native post-merge hook" in doctor.stdout, doctor.stdout
+    assert a.exai("install", "--uninstall").returncode == 0
+    assert not any((hooks / n).exists() for n in ("post-checkout", "post-rewrite"))
