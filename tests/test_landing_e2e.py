@@ -271,6 +271,40 @@ def test_commits_made_without_hooks_land_at_the_next_hook(a: Clone, remote: Path
     assert a.status(3) == "fixed" and a.steps() == "pppppcp"
 
 
+def test_an_amend_mid_rebase_waits_for_the_rebase(a: Clone) -> None:
+    a.commit(f"one\n\nFixes EXAI-2 conv:{CONV}")
+    a.commit("two")
+    rebase_i(a, "HEAD~2", "sed -i -e '1s/^pick/edit/'")
+    assert (a.path / ".git" / "rebase-merge").is_dir()
+    a.git("commit", "-q", "--amend", "-m", "one\n\nRefs EXAI-2")
+    assert a.status(2) == "fixed"  # mid-rebase: nothing yet
+    a.git("rebase", "--continue")
+    assert a.status(2) == "open" and a.fix_conv(2) is None
+
+
+@pytest.mark.parametrize("mode", ["native"], indirect=True)
+def test_revert_of_a_merge_undoes_what_it_brought(a: Clone) -> None:
+    feature(a, "one\n\nFixes EXAI-1 step 1", "two\n\nFixes EXAI-2")
+    a.git("checkout", "-q", "main")
+    a.commit("meanwhile on main")
+    a.git("merge", "-q", "--no-ff", "-m", "merge feat\n\nRefs EXAI-3", "feat")
+    assert a.steps() == "cpppppp" and a.status(2) == "fixed"
+    a.git("revert", "--no-edit", "-m", "1", "HEAD")
+    assert a.steps() == "ppppppp" and a.status(2) == "open"
+
+
+def test_pre_push_lands_what_a_fetch_brought(a: Clone, remote: Path) -> None:
+    b = clone_of(remote, "b", a.db, a.mode, hooks=False)
+    b.commit("theirs\n\nFixes EXAI-2")
+    b.git("push", "-q", "origin", "main")
+    a.git("fetch", "-q")
+    assert a.status(2) == "open"
+    # a commit made with no hook at all (the frameworks run pre-push only for new commits)
+    mine = a.git("commit-tree", "HEAD^{tree}", "-p", "HEAD", "-m", "mine")
+    a.git("push", "-q", "origin", f"{mine}:refs/heads/topic")
+    assert a.status(2) == "fixed"
+
+
 # ---------------------------------------------------------------------- feature branches
 
 
