@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from exai_git.ranges import Hunk
+from exai_git.ranges import Hunk, remap
 
 _STATUS = {
     "A": "added", "M": "modified", "D": "deleted", "R": "renamed", "C": "copied",
@@ -124,3 +125,42 @@ def _patch_chunks(patch: bytes) -> list[tuple[str, list[Hunk], bool]]:
         elif line.startswith(b"Binary files ") or line == b"GIT binary patch":
             chunks[-1][2] = True
     return [(str(k), h, bool(b)) for k, h, b in chunks]  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- locations
+
+
+@dataclass(frozen=True)
+class Moved:
+    """Where a location lands through a diff. lost says why it could not follow ("file
+    deleted", "lines deleted"); the location is then given back unchanged."""
+
+    path: str
+    line_start: int | None
+    line_end: int | None
+    lost: str | None = None
+
+
+def follow(changes: Sequence[FileChange], path: str, line_start: int | None,
+           line_end: int | None) -> Moved:
+    """A location (path, lines of the old side) through changes: renames followed, lines
+    mapped through the file's hunks; a whole-file location (no line_start) follows renames
+    only. Binary, submodule and mode-only changes keep the lines."""
+    from exai_git.paths import norm_path
+
+    key = norm_path(path)
+    same = Moved(path, line_start, line_end)
+    change = next((c for c in changes if c.old_path and norm_path(c.old_path) == key), None)
+    if change is None or change.status == "added":
+        return same
+    if change.status == "deleted":
+        return Moved(path, line_start, line_end, "file deleted")
+    new_path = change.new_path if change.status == "renamed" and change.new_path else path
+    if not line_start or change.binary or change.submodule or not change.hunks:
+        return Moved(new_path, line_start, line_end)
+    end = line_end or line_start
+    mapped = remap(line_start, end, change.hunks)
+    if mapped is None:
+        return Moved(path, line_start, line_end, "lines deleted")
+    start, stop = mapped
+    return Moved(new_path, start, None if line_end is None and stop == start else stop)

@@ -30,6 +30,7 @@ from exai_git.vocabulary import (
     WORD_NUM_RE,
     Action,
     Note,
+    Patterns,
     patterns,
     verb_of,
 )
@@ -44,7 +45,7 @@ class _Line:
     times, and the line costs time in proportion to its length, whatever its text."""
 
     def __init__(self, text: str, number: int, prefix: str, out: Collected,
-                 low: str | None) -> None:
+                 low: str | None, p: Patterns, may_negate: bool) -> None:
         self.text = text
         self.number = number
         self.out = out
@@ -53,78 +54,19 @@ class _Line:
         self.negation_starts: list[int] = []
         self.negation_ends: list[int] = []
         # the line in lower case when it is ASCII (same offsets): substring tests suffice
-        self.low = low = low if low is not None else text.lower() if text.isascii() else None
-        self.negations_to = len(text) if low is not None and not (
-            "no" in low or "never" in low or "without" in low or "n't" in low) else 0
-        self.may_qualify = low is None or "part" in low or "half" in low
-        self.may_be_for = low is None or "for" in low  # `Fix for EXAI-1` (a near miss)
+        self.negations_to = 0 if may_negate else len(text)
         self.commas_to, self.last_comma = 0, -1
         self.backwards = ""  # the line spelt backwards, once a verb is looked for
-        self.p = p = patterns(prefix)
+        self.p = p
         self.issue_re, self.near_re = p.issue, p.near
         self.prefix = prefix
 
     def key(self, n: int | str) -> str:
         return f"{self.prefix}-{n}"
 
-    def keys(self) -> list[int]:
-        """Where the key starts, every time (each mention, marker or near miss starts there)."""
-        if self.low is None:
-            return [m.start() for m in self.p.key.finditer(self.text)]
-        k, low, found = self.prefix.lower(), self.low, []
-        at = low.find(k)
-        while at >= 0:
-            found.append(at)
-            at = low.find(k, at + 1)
-        return found
-
-    def parse(self) -> None:
-        text = self.text
-        keys = self.keys()
-        consumed: list[tuple[int, int]] = []
-        clause_start, scanned = 0, 0
-        bound = 0  # no verb reaches back before this: the end of the previous key or marker
-        for at in keys:
-            if at < bound:
-                continue  # in a marker's issue list
-            lo, bound = bound, at + len(self.prefix)
-            if not self.issue_re.match(text, at):
-                continue
-            m = self._verb_before(self.p.verb_before, lo, at)
-            if m is None:
-                self._verb_for(lo, at)
-                continue
-            if m.start() > scanned:
-                for c in CLAUSE_END.finditer(text, scanned, m.start()):
-                    clause_start = c.end()
-                scanned = m.start()
-            verb = verb_of(m.group(0))
-            refs, end = self._issue_list(at)
-            bound = end
-            marker_text = text[m.start() : end].strip()
-            consumed.append((m.start(), end))
-            if self._negated(clause_start, m.start()):
-                for ref in refs:
-                    self.out.ignored.append(Note(self.number, marker_text, "negated", ref.issue))
-                continue
-            action = VERB_ACTION[verb]
-            partial = verb in PARTIAL_PHRASES or self._qualified(clause_start, m.start())
-            if partial:
-                action = "ref"
-            for ref in refs:
-                if partial:
-                    self.out.ignored.append(
-                        Note(self.number, marker_text, "partial: recorded as a reference, not a fix",
-                             ref.issue))
-                if ref.error or ref.near_miss:
-                    continue
-                self.out.actions.append(Action(ref.issue, action, ref.steps, ref.conversation,
-                                               marker_text, self.number))
-        self._leftovers(consumed, keys)
-
-    def _verb_before(self, pattern: re.Pattern[str], lo: int, at: int) -> _Span | None:
+    def _verb_before(self, pattern: re.Pattern[str], lo: int, at: int) -> tuple[int, int] | None:
         """The verb that pattern reads backwards from the key at text[at], if it starts at lo
-        or later (group 1 of pattern: the verb, spelt backwards)."""
+        or later (group 1 of pattern: the verb, spelt backwards): where it starts and ends."""
         if lo >= at:
             return None
         if not self.backwards:
@@ -133,7 +75,7 @@ class _Line:
         m = pattern.match(self.backwards, size - at)
         if m is None or size - m.end(1) < lo:
             return None
-        return _Span(self.text, size - m.end(1), size - m.start(1))
+        return size - m.end(1), size - m.start(1)
 
     def _negated(self, start: int, end: int) -> bool:
         """Whether the clause text[start:end] (end: where a verb starts) holds a negation.
@@ -148,15 +90,6 @@ class _Line:
         i = bisect.bisect_left(self.negation_starts, start)
         return i < len(self.negation_starts) and self.negation_ends[i] <= end
 
-    def _qualified(self, start: int, end: int) -> bool:
-        """Whether the clause text[start:end] ends with a qualifier (and spaces or hyphens)."""
-        if not self.may_qualify:
-            return False
-        text = self.text
-        while end > start and (text[end - 1].isspace() or text[end - 1] == "-"):
-            end -= 1
-        return QUALIFIER.search(text, max(start, end - 9), end) is not None
-
     def _last_comma_before(self, pos: int) -> int:
         """Where the last comma before text[pos] is (-1: none). Asked with pos growing, the
         line is searched once."""
@@ -170,51 +103,53 @@ class _Line:
     def _verb_for(self, lo: int, at: int) -> None:
         """`Fix for EXAI-1` (the key at text[at]): a near miss of `Fixes EXAI-1`, unless
         negated since the last comma before the verb."""
-        if not self.may_be_for:
+        span = self._verb_before(self.p.fix_for_before, lo, at)
+        if span is None:
             return
-        m = self._verb_before(self.p.fix_for_before, lo, at)
-        if m is None:
-            return
+        start, verb_end = span
         text = self.text
-        if self._negated(self._last_comma_before(m.start()) + 1, m.start()):
+        if self._negated(self._last_comma_before(start) + 1, start):
             return
         ref = self.issue_re.match(text, at)
         assert ref is not None
         n = int(ref.group(1))
         self.out.warnings.append(Note(
-            self.number, text[m.start() : ref.end()].strip(),
-            f"{m.group(0)} for {self.key(n)} is not a marker", n,
+            self.number, text[start : ref.end()].strip(),
+            f"{text[start:verb_end]} for {self.key(n)} is not a marker", n,
             suggestion=f"Fixes {self.key(n)}"))
 
-    def _issue_list(self, pos: int) -> tuple[list[_Ref], int]:
-        refs = []
+    def _issue_list(self, m: re.Match[str]) -> tuple[list[_Ref], int]:
+        """The issue refs from the key matched by m on, and where they end."""
+        text, size, refs = self.text, len(self.text), []
         while True:
-            ref, pos = self._issue_ref(pos)
+            ref, pos = self._issue_ref(m)
             refs.append(ref)
-            sep = SEP_RE.match(self.text, pos) if pos < len(self.text) else None
-            if sep and self.issue_re.match(self.text, sep.end()):
-                pos = sep.end()
-                continue
-            return refs, pos
+            sep = SEP_RE.match(text, pos) if pos < size else None
+            if sep is None:
+                return refs, pos
+            nxt = self.issue_re.match(text, sep.end())
+            if nxt is None:
+                return refs, pos
+            m = nxt
 
-    def _issue_ref(self, pos: int) -> tuple[_Ref, int]:
+    def _issue_ref(self, m: re.Match[str]) -> tuple[_Ref, int]:
         text = self.text
-        m = self.issue_re.match(text, pos)
-        assert m is not None
         ref = _Ref(int(m.group(1)))
-        ref_text = m.group(0)
         pos = m.end()
         if ref.issue < 1 or ref.issue > MAX_NUMBER:
+            ref_text = m.group(0)
             self._error(ref, ref_text, f"{ref_text} is not an issue number (they start at 1)")
+        if pos == len(text) or not text[pos].isspace():
+            return ref, pos  # no step, conversation or near miss follows
         seen_steps = seen_conv = False
         while pos < len(text) and text[pos].isspace():
-            s = STEP_KW_RE.match(text, pos)
-            if s and not seen_steps:
+            s = None if seen_steps else STEP_KW_RE.match(text, pos)
+            if s:
                 seen_steps = True
                 pos = self._steps(ref, s.end())
                 continue
-            c = CONV_RE.match(text, pos)
-            if c and not seen_conv:
+            c = None if seen_conv else CONV_RE.match(text, pos)
+            if c:
                 seen_conv = True
                 pos = c.end()
                 self._conversation(ref, c.group(1))
@@ -232,10 +167,8 @@ class _Line:
 
     def _steps(self, ref: _Ref, pos: int) -> int:
         steps: list[int] = []
-        while True:
-            item = STEP_ITEM_RE.match(self.text, pos)
-            if item is None:
-                break
+        item = STEP_ITEM_RE.match(self.text, pos)
+        while item is not None:
             pos = item.end()
             first = int(item.group(1))
             last = int(item.group(2)) if item.group(2) else first
@@ -252,10 +185,8 @@ class _Line:
             sep = SEP_RE.match(self.text, pos)
             if sep is None or self.issue_re.match(self.text, sep.end()):
                 break
-            if not STEP_ITEM_RE.match(self.text, sep.end()):
-                break
-            pos = sep.end()
-        ref.steps = tuple(sorted(set(steps)))
+            item = STEP_ITEM_RE.match(self.text, sep.end())  # None: the list ends at pos
+        ref.steps = (steps[0],) if len(steps) == 1 else tuple(sorted(set(steps)))
         return pos
 
     def _conversation(self, ref: _Ref, raw: str) -> None:
@@ -298,24 +229,6 @@ class _Line:
                 suggestion=self.key(n)))
 
 
-class _Span:
-    """Where a verb is in its line: what a regex match would say of it."""
-
-    __slots__ = ("_end", "_start", "_text")
-
-    def __init__(self, text: str, start: int, end: int) -> None:
-        self._text, self._start, self._end = text, start, end
-
-    def start(self) -> int:
-        return self._start
-
-    def end(self) -> int:
-        return self._end
-
-    def group(self, _: int = 0) -> str:
-        return self._text[self._start : self._end]
-
-
 @dataclass(slots=True)
 class _Ref:
     issue: int
@@ -340,5 +253,106 @@ class Collected:
 def parse_line(line: str, number: int, prefix: str, out: Collected,
                low: str | None = None) -> None:
     """The markers, mentions and near misses of one line (number: its line in the message),
-    added to out. low: the line in lower case, when it is ASCII and the caller has it."""
-    _Line(line, number, prefix, out, low).parse()
+    added to out. low: the line in lower case, when it is ASCII and the caller has it.
+
+    A marker is a verb, then `\\s*:?\\s*`, then a key. The line is read from key to key (a
+    substring search); for each key, the text since the previous one is asked for a verb
+    ending where the key's gap starts (read backwards, one anchored match). What most marker
+    lines need (a verb, one issue at the end of a marker, no negation or qualifier letters in
+    the line) is read here; the rest of the grammar (issue lists, steps, conversations,
+    negations, qualifiers, near misses, mentions) by a _Line, made when the line needs one."""
+    if low is None and line.isascii():
+        low = line.lower()
+    p = patterns(prefix)
+    text, size, plen, issue_re = line, len(line), len(prefix), p.issue
+    keys: list[int]
+    if low is None:
+        keys = [m.start() for m in p.key.finditer(text)]
+    else:
+        k, keys = prefix.lower(), []
+        at = low.find(k)
+        while at >= 0:
+            keys.append(at)
+            at = low.find(k, at + 1)
+    if not keys:
+        return
+    st: _Line | None = None  # the rest of the grammar, once the line needs it
+    # An ASCII line without the letters of a negation or qualifier has none.
+    may_negate = low is None or "no" in low or "never" in low or "without" in low or (
+        "n't" in low)
+    may_qualify = low is None or "part" in low or "half" in low
+    backwards = ""  # the line (in lower case when ASCII) spelt backwards
+    verb_before = p.verb_before if low is None else p.verb_before_lower
+    consumed: list[tuple[int, int]] = []
+    clause_start = scanned = 0
+    bound = 0  # no verb reaches back before this: the end of the previous key or marker
+    for at in keys:
+        if at < bound:
+            continue  # in a marker's issue list
+        lo, bound = bound, at + plen
+        first = issue_re.match(text, at)
+        if first is None:
+            continue
+        vm = None
+        if lo < at:
+            if not backwards:
+                backwards = text[::-1] if low is None else low[::-1]
+            vm = verb_before.match(backwards, size - at)
+            if vm is not None and size - vm.end(1) < lo:
+                vm = None
+        if vm is None:
+            if low is None or low.find("for", lo, at) >= 0:  # `Fix for EXAI-1`: a near miss
+                st = st or _Line(text, number, prefix, out, low, p, may_negate)
+                st._verb_for(lo, at)
+            continue
+        start, verb_end = size - vm.end(1), size - vm.start(1)
+        if start > scanned:
+            for c in CLAUSE_END.finditer(text, scanned, start):
+                clause_start = c.end()
+            scanned = start
+        spelt = text[start:verb_end]
+        verb = spelt.lower()
+        if verb not in VERB_ACTION:
+            verb = verb_of(spelt)
+        end = first.end()
+        issue = int(first.group(1))
+        if (end == size or not (text[end].isspace() or text[end] in ",&")) and (
+                1 <= issue <= MAX_NUMBER):
+            refs = [_Ref(issue)]  # one issue, nothing after it: the common marker
+        else:
+            st = st or _Line(text, number, prefix, out, low, p, may_negate)
+            refs, end = st._issue_list(first)
+        bound = end
+        marker_text = text[start:end].strip()
+        consumed.append((start, end))
+        if may_negate:
+            st = st or _Line(text, number, prefix, out, low, p, may_negate)
+            if st._negated(clause_start, start):
+                for ref in refs:
+                    out.ignored.append(Note(number, marker_text, "negated", ref.issue))
+                continue
+        partial = verb in PARTIAL_PHRASES or may_qualify and _qualified(text, clause_start, start)
+        action = "ref" if partial else VERB_ACTION[verb]
+        for ref in refs:
+            if partial:
+                out.ignored.append(
+                    Note(number, marker_text, "partial: recorded as a reference, not a fix",
+                         ref.issue))
+            if ref.error or ref.near_miss:
+                continue
+            out.actions.append(Action(ref.issue, action, ref.steps, ref.conversation,
+                                      marker_text, number))
+    if len(consumed) == 1 and consumed[0][0] <= keys[0] and keys[-1] < consumed[0][1]:
+        return  # one marker holds every key: no mention, no near miss
+    if not consumed and len(keys) == 1 and first is not None:
+        out.ignored.append(Note(number, first.group(0), "mention: no marker verb before it",
+                                int(first.group(1))))  # the one key, an issue, a mention
+        return
+    (st or _Line(text, number, prefix, out, low, p, may_negate))._leftovers(consumed, keys)
+
+
+def _qualified(text: str, start: int, end: int) -> bool:
+    """Whether the clause text[start:end] ends with a qualifier (and spaces or hyphens)."""
+    while end > start and (text[end - 1].isspace() or text[end - 1] == "-"):
+        end -= 1
+    return QUALIFIER.search(text, max(start, end - 9), end) is not None

@@ -141,11 +141,11 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
     known = cache.load() if cache is not None else None
     if known is not None and known.isdisjoint(paths):
         return ScanResult([], paths, key)  # no open issue on these files: no database
-    from exai_git import store
+    from exai_git import locations, store
 
     with store.connect(settings) as conn:
-        issues, any_on_paths, every = store.open_issues_touched(
-            conn, settings, scanner.probe(changes),
+        issues, any_on_paths, every = locations.open_issues_touched(
+            conn, repo, settings, changes, target,
             with_all_paths=cache is not None and known is None)
     if cache is not None and every is not None:
         cache.save(every)

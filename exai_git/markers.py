@@ -109,6 +109,17 @@ def parse(
         lows = lowered.split("\n")
     out = _Message()
     scissors = comment_char + SCISSORS if comment_char else None
+    if lows is not None and not ("```" in text or "~~~" in text) and (
+            scissors is None or scissors not in text):
+        # No fence and no scissors line: every line is read on its own, and only the lines
+        # naming the key, a trailer or a revert are looked at (the same walk as below).
+        at = 0
+        for number, lowered in enumerate(lows, 1):
+            end = at + len(lowered)
+            if k in lowered or "conversation" in lowered or "reverts commit" in lowered:
+                _visit(out, text, at, number, text[at:end], key, comment_char, lowered)
+            at = end + 1
+        return _finish(out, env_conversation)
     fences = "```" in text or "~~~" in text
     in_fence = below_scissors = False
     names = _names(key)
@@ -163,7 +174,8 @@ def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
             out.merge_reverts.append(MergeRevert(sha, revert.group(2).lower()))
         return None
     trailer = patterns(key).trailer.match(line) if ":" in line and (
-        not line.isascii() or "conversation" in line.lower()) else None
+        "conversation" in low if low is not None else not line.isascii()
+        or "conversation" in line.lower()) else None
     if trailer:
         value = trailer.group(1).rstrip(".")
         if not UUID_RE.match(value):
@@ -180,26 +192,31 @@ def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
 
 
 def _finish(out: _Message, env_conversation: str | None) -> Parsed:
-    default_conv = out.trailer_conv
-    if default_conv is None and env_conversation and any(
-            not a.conversation_id for a in out.actions):  # said only where it would apply
-        value = env_conversation.strip()
-        if UUID_RE.match(value):
-            default_conv = value.lower()
-        else:
-            out.warnings.append(Note(0, "EXAI_CONVERSATION_ID",
-                                     f"EXAI_CONVERSATION_ID {value!r} is not a UUID; ignored"))
-    actions = out.actions if not default_conv else [
-        a if a.conversation_id else a._replace(conversation_id=default_conv)
-        for a in out.actions
-    ]
-    if not (actions or out.ignored or out.warnings or out.errors or out.reverts):
+    actions = out.actions
+    if actions:
+        default_conv = out.trailer_conv
+        if default_conv is None and env_conversation and any(
+                not a.conversation_id for a in actions):  # said only where it would apply
+            value = env_conversation.strip()
+            if UUID_RE.match(value):
+                default_conv = value.lower()
+            else:
+                out.warnings.append(Note(0, "EXAI_CONVERSATION_ID",
+                                         f"EXAI_CONVERSATION_ID {value!r} is not a UUID; ignored"))
+        if default_conv:
+            actions = [a if a.conversation_id else
+                       Action(a.issue, a.action, a.steps, default_conv, a.text, a.line)
+                       for a in actions]
+        # One marker written twice (a squash message quoting a commit whose subject is also
+        # the title) asks for one thing: the first is kept (Actions equal whatever their line).
+        found = tuple(dict.fromkeys(actions)) if len(actions) > 1 else (actions[0],)
+    elif not (out.ignored or out.warnings or out.errors or out.reverts):
         return _NOTHING
-    # One marker written twice (a squash message quoting a commit whose subject is also the
-    # title) asks for one thing: the first is kept (Actions equal whatever their line).
-    return Parsed(tuple(dict.fromkeys(actions) if len(actions) > 1 else actions),
-                  tuple(out.ignored), tuple(out.warnings), tuple(out.errors),
-                  tuple(dict.fromkeys(out.reverts)), tuple(dict.fromkeys(out.merge_reverts)))
+    else:
+        found = ()
+    return Parsed(found, tuple(out.ignored), tuple(out.warnings), tuple(out.errors),
+                  tuple(dict.fromkeys(out.reverts)) if out.reverts else (),
+                  tuple(dict.fromkeys(out.merge_reverts)) if out.merge_reverts else ())
 
 
 _NOTHING = Parsed()

@@ -598,3 +598,32 @@ def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: s
         recorded = landing.initial_heads(current, head_ref(repo) if start else None, start)
     result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc))
     return dataclasses.replace(result, main_line=main, started=started)
+
+
+# --------------------------------------------------------------------------- locations
+# (v2 locations: locations.py maps issue lines from their anchor commit to another commit)
+
+
+def missing_commits(repo: Repo, shas: Sequence[str]) -> set[str]:
+    """Those of shas that are not commits this clone has (not fetched, or not a commit):
+    one `git cat-file --batch-check` call."""
+    wanted = sorted({s for s in shas if s})
+    if not wanted:
+        return set()
+    out = repo.run("cat-file", "--batch-check=%(objectname) %(objecttype)",
+                   input="".join(f"{s}^{{commit}}\n" for s in wanted).encode())
+    found: set[str] = set()
+    for line in out.decode(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1] == "commit":
+            found.add(parts[0])
+    return {s for s in wanted if s not in found}
+
+
+def changes_between(repo: Repo, base: str, to: str,
+                    paths: Sequence[str] = ()) -> list[FileChange]:
+    """What `git diff -M base to [-- paths]` changes (renames followed when no paths are
+    given; a path list limits the diff to those files)."""
+    from exai_git import diff
+
+    return diff.parse(repo.run("diff", *_DIFF, base, to, "--", *paths))

@@ -97,6 +97,7 @@ class Note(NamedTuple):
 class Patterns(NamedTuple):
     key: re.Pattern[str]
     verb_before: re.Pattern[str]
+    verb_before_lower: re.Pattern[str]  # the same, for an ASCII line in lower case
     fix_for_before: re.Pattern[str]
     issue: re.Pattern[str]
     near: re.Pattern[str]
@@ -132,10 +133,13 @@ def patterns(prefix: str) -> Patterns:
     (no letter, digit, underscore or hyphen before it, except `half-`)."""
     key = re.escape(prefix)
     word_start = r"(?:(?![\w-])|(?=-flah))"
+    # All in lower case: matched without IGNORECASE on a lower-case ASCII line, it says what
+    # it says with IGNORECASE on the line itself (ſ, ı and K fold only beyond ASCII).
+    verb_before = rf"(?:\s+:?|:)\s*({_reversed(VERB_ACTION)}){word_start}"
     return Patterns(
         key=re.compile(rf"(?={key})", re.IGNORECASE),
-        verb_before=re.compile(rf"(?:\s+:?|:)\s*({_reversed(VERB_ACTION)}){word_start}",
-                               re.IGNORECASE),
+        verb_before=re.compile(verb_before, re.IGNORECASE),
+        verb_before_lower=re.compile(verb_before),
         fix_for_before=re.compile(rf"\s+rof\s+({_reversed(VERBS['fix'])}){word_start}",
                                   re.IGNORECASE),
         issue=re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.IGNORECASE),

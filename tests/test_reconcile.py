@@ -418,3 +418,65 @@ def test_cherry_pick_to_another_tracked_branch_only_adds(remote: Path, seeded: D
     reconcile(Repo(c.path), seeded.settings(branches=("main", "release")), hook=None,
               say=c.said.append)
     assert c.steps() == "ccppppp"  # step 2 is still on main: not undone
+
+
+def test_apply_branch_usage_and_unknown_branch(a: Clone) -> None:
+    from tests.conftest import exai
+
+    env = {"EXAI_GIT_DSN": a.db.dsn}
+    unknown = exai("apply", "--branch", "nope", cwd=a.path, env=env)
+    assert unknown.returncode == 2 and "no branch nope" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    both = exai("apply", "HEAD", "--branch", "main", cwd=a.path, env=env)
+    assert both.returncode == 2
+
+
+def test_amend_of_a_pushed_commit_waits_for_the_force_push(a: Clone) -> None:
+    a.commit("one\n\nFixes EXAI-1 steps 1, 2")
+    a.git("push", "-q", "origin", "main")
+    a.reconcile()
+    a.git("commit", "-q", "--amend", "-m", "one\n\nFixes EXAI-1 step 1")
+    a.reconcile("post-rewrite")
+    assert a.steps() == "ccppppp"  # the old commit is still on origin/main
+    a.git("push", "-q", "--force", "origin", "main")
+    a.reconcile()
+    assert a.steps() == "cpppppp"  # now the latest landed message decides
+
+
+# ---------------------------------------------------------------------- the hook role
+
+
+@pytest.fixture
+def hook_db(seeded: Database) -> Any:
+    """The seeded database reached as a login with exactly the hook role's rights."""
+    import uuid
+
+    from psycopg.conninfo import make_conninfo
+
+    name = f"exai_hook_{uuid.uuid4().hex[:8]}"
+    seeded.query(f"CREATE ROLE {name} LOGIN PASSWORD 'hookpw' IN ROLE exai_git_hook")
+    yield Database(make_conninfo(seeded.dsn, user=name, password="hookpw"), seeded.name)
+    seeded.query(f"DROP OWNED BY {name}")
+    seeded.query(f"DROP ROLE {name}")
+
+
+def test_hook_role_reconciles_and_applies_branches(remote: Path, seeded: Database,
+                                                   hook_db: Database) -> None:
+    import psycopg
+
+    c = clone_of(remote, "hooked", hook_db)
+    c.commit("one\n\nFixes EXAI-1 step 4")
+    c.reconcile("post-commit")
+    c.git("commit", "-q", "--amend", "-m", "one\n\nFixes EXAI-1 step 5")
+    c.reconcile("post-rewrite")
+    c.git("revert", "--no-edit", "HEAD")
+    c.reconcile()
+    c.git("revert", "--no-edit", "HEAD")
+    c.reconcile()  # a link undone, then written over in force again: UPDATE rights
+    assert c.steps() == "ppppcpp" and not any("error" in s for s in c.said), c.said
+    assert ci(c).returncode == 0 and ci(c).returncode == 0
+    with psycopg.connect(hook_db.dsn, autocommit=True) as conn:
+        for statement in ("DELETE FROM exai_branch_heads", "UPDATE exai_branch_heads SET"
+                          " repository = 'x'", "UPDATE exai_commit_links SET commit_sha = 'x'"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(statement)
