@@ -2,8 +2,8 @@
 `cherry-pick`, `pull --rebase` and `reset --hard` in a clone of a bare remote, with the hooks
 installed natively and through the real pre-commit framework and prek (MARKERS.md "When a
 commit counts"; issue 15). Each test starts from the seed's three issues: issue 1 with seven
-steps, 2 and 3 without. Nothing here calls exai-git's Python: only git, the hooks it runs and
-the `exai-git` command line."""
+steps, 2 and 3 without. The tests drive git (and the hooks it runs) and the `exai-git`
+command line only; what they check is read from the database."""
 
 from __future__ import annotations
 
