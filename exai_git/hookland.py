@@ -65,6 +65,8 @@ def note_squash(repo: Repo, say: Say) -> None:
     from exai_git import repo as git
     from exai_git.errors import ExaiError
 
+    if not (repo.git_dir / "SQUASH_MSG").exists() and not hookstate.squash_recorded(repo):
+        return  # the usual commit: no squash staged, none remembered
     try:
         git.note_squash(repo)
     except ExaiError as e:  # never refuses a commit: the squashed markers are then not carried
