@@ -36,7 +36,6 @@ def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None
         # with apply_on = "push"; until then only pre-push applies, what it sends.
         return None
     from exai_git.apply import apply_or_queue
-    from exai_git.hooks import outbox
     from exai_git.reconcile import reconcile
 
     if hook == "post-commit" and _only_head_landed_with_nothing_to_apply(repo, settings):
@@ -44,7 +43,7 @@ def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None
         return None
     report = reconcile(repo, settings, hook=hook, before=before, rewrites_stdin=rewrites_stdin,
                        say=say)
-    if report is None and outbox(repo).count():
+    if report is None and _queued(repo):
         report = apply_or_queue(repo, [], settings, say)
     hookstate.remember_refs(repo, settings)
     return report
@@ -81,11 +80,11 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
     nothing queued). Then its head is recorded here, under the reconciliation's lock."""
     from exai_git import landing
     from exai_git import repo as git
-    from exai_git.hooks import outbox, parse_message
+    from exai_git.hooks import parse_message
     from exai_git.reconcile import _locked  # TODO(w1): a public name for the clone's lock
 
     if landing.load_heads(repo.common_dir) is None or git.squash_pending(repo) or \
-            hookstate.squash_recorded(repo) or outbox(repo).count():
+            hookstate.squash_recorded(repo) or _queued(repo, True):
         return False
     head = repo.commit("HEAD")
     parsed = parse_message(head.message, settings, None)
@@ -101,3 +100,15 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
             return False
         landing.save_heads(repo.common_dir, plan.heads)
     return True
+
+
+def _queued(repo: Repo, unreadable: bool = False) -> bool:
+    """Work waits in the queue; unreadable (locked by another process) as given: the next
+    hook, or `exai-git sync`, replays it."""
+    from exai_git.hooks import outbox
+    from exai_git.outbox import OutboxError
+
+    try:
+        return outbox(repo).count() > 0
+    except OutboxError:
+        return unreadable
