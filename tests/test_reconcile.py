@@ -480,3 +480,17 @@ def test_hook_role_reconciles_and_applies_branches(remote: Path, seeded: Databas
                           " repository = 'x'", "UPDATE exai_commit_links SET commit_sha = 'x'"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
+
+
+def test_nothing_moved_imports_no_database_driver(a: Clone) -> None:
+    """A hook's reconciliation when nothing moved: one for-each-ref, no psycopg import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from exai_git.reconcile import reconcile; from exai_git.repo import Repo;"
+            "from exai_git.config import Settings;"
+            "r = reconcile(Repo('.'), Settings(dsn='postgresql://nowhere:1/x'), hook='post-commit',"
+            " say=print); assert r is None, r; assert 'psycopg' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=a.path, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
