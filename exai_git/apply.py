@@ -105,7 +105,13 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
     database, queue works instead (durably: the caller may then record its heads). Returns
     what was applied, None when nothing was (queued, or nothing to do)."""
     from exai_git import store
-    from exai_git.errors import DatabaseUnreachable, SchemaError
+    from exai_git.errors import (
+        BackedOff,
+        DatabaseUnreachable,
+        NoTracker,
+        SchemaError,
+        TrackerTimeout,
+    )
     from exai_git.hooks import outbox
     from exai_git.hookstate import forget_issue_paths
     from exai_git.outbox import OutboxError
@@ -132,6 +138,8 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
         for line in report_lines(report, settings.prefix):
             say(line)
         return report
+    except (BackedOff, NoTracker, TrackerTimeout) as e:  # w4: the budget said why already
+        state, reason = str(e), ""
     except DatabaseUnreachable as e:
         state, reason = "database unreachable", str(e)
     except SchemaError as e:
@@ -142,10 +150,10 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
             raise
         state, reason = mapped
     if needed:
-        box.put(needed, reason)
+        box.put(needed, reason or state)
     total = box.count()
     say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''} queued, "
-        f"run `exai-git sync` ({reason})")
+        f"run `exai-git sync`{f' ({reason})' if reason else ''}")
     return None
 
 

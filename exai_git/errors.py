@@ -52,6 +52,24 @@ class DatabaseUnreachable(ExaiError):
     state = "database unreachable"
 
 
+class TrackerTimeout(DatabaseUnreachable):
+    """The tracker did not answer within the budget (hook_timeout); the connection is closed."""
+
+    state = "tracker too slow"
+
+
+class BackedOff(DatabaseUnreachable):
+    """A hook did not try the tracker: it failed to answer moments ago (budget.BACKOFF_SECONDS)."""
+
+    state = "tracker not tried"
+
+
+class NoTracker(DatabaseUnreachable):
+    """A hook found no database configured (it never uses the embedded default)."""
+
+    state = "no tracker configured"
+
+
 class SchemaError(ExaiError):
     """The database has no schema, or a schema this version does not know."""
 

@@ -52,6 +52,9 @@ def _land_stage() -> str:
 def run(name: str, args: list[str]) -> int:
     if name == "land":
         name, args = _land_stage(), []
+    from exai_git import budget
+
+    budget.hook_started()  # the hook's budget for database work counts from here
     if _nothing_to_do(name, args):
         return 0
     try:
@@ -81,6 +84,9 @@ def _run(name: str, args: list[str]) -> int:
 
     repo = Repo()
     settings = config.load(repo.root)
+    from exai_git import budget
+
+    budget.for_hook(settings.hook_timeout)  # all this hook's database work: one budget
     from exai_git.install import remember_prefix
 
     remember_prefix(repo, settings)  # the native hooks' shell test reads it

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING
 
 from exai_git import hookstate, markers
 from exai_git.apply import apply_or_queue
-from exai_git.errors import EXIT_DB_UNREACHABLE, DatabaseUnreachable, ExaiError, from_database
+from exai_git.errors import (
+    EXIT_DB_UNREACHABLE,
+    DatabaseUnreachable,
+    ExaiError,
+    NoTracker,
+    from_database,
+)
 from exai_git.hookland import land, note_squash, start_point
 
 if TYPE_CHECKING:
@@ -102,6 +108,8 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
 
     try:
         conn = store.connect(settings)
+    except NoTracker:
+        return result  # syntax only; post-commit (or pre-push) says it once, with the queue
     except DatabaseUnreachable as e:
         result.db_note = f"{e}; checked the markers' syntax only"
         return result
@@ -110,7 +118,8 @@ def check_message(path: str, settings: Settings, *, repo: Repo | None = None) ->
             checked = apply.check(conn, parsed.actions, settings)
         result.db_errors, result.db_warnings = checked.errors, checked.warnings
     except Exception as e:
-        mapped = from_database(e)  # a slow or broken database never blocks a commit
+        # a slow or broken database never blocks a commit
+        mapped = e if isinstance(e, DatabaseUnreachable) else from_database(e)
         if mapped is None:
             raise
         result.db_note = f"database check skipped ({mapped}); checked syntax only"
@@ -175,7 +184,8 @@ def scan_staged(repo: Repo, settings: Settings, say: Say, *,
     except ExaiError as e:
         if e.exit_code != EXIT_DB_UNREACHABLE:
             raise
-        say(f"EXAI: {e}; scan skipped")
+        if not isinstance(e, NoTracker):  # nothing to scan against: post-commit says so
+            say(f"EXAI: {e}; scan skipped")
         return None
     hookstate.remember_scan(repo, result, settings)
     return result
@@ -190,6 +200,10 @@ def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_
     after a conflicted squash no post-merge runs)."""
     from exai_git.render import clean, note_line
 
+    too_big = _too_big(path, settings)
+    if too_big:
+        say(f"EXAI: {too_big}")
+        return 1
     if repo is not None:
         note_squash(repo, say)
     result = check_message(path, settings, repo=repo)
@@ -207,6 +221,27 @@ def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_
         say("EXAI: commit refused; fix the marker, or skip the check with --no-verify")
         return 1
     return 0
+
+
+def _too_big(path: str, settings: Settings) -> str | None:
+    """Why commit-msg refuses the message at path: it is over the one size limit (post-commit,
+    pre-push and apply read no message past it) and may name markers; None otherwise."""
+    import re
+
+    from exai_git.repo import MAX_MESSAGE_BYTES
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_MESSAGE_BYTES + 1)
+    except OSError:
+        return None  # said by the check that follows
+    if len(data) <= MAX_MESSAGE_BYTES:
+        return None
+    marker = rb"(?i)" + re.escape(settings.prefix.encode()) + rb"-\d|conversation|reverts commit"
+    if not re.search(marker, data):
+        return None  # nothing that would be applied: the commit goes on
+    return (f"the message is over the {MAX_MESSAGE_BYTES}-byte limit and names markers, which "
+            "would not be applied; commit refused: shorten it (e.g. move the text to a file)")
 
 
 def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:

@@ -352,10 +352,10 @@ def _commit(fields: Sequence[bytes]) -> Commit:
     parents = tuple(fields[1].decode().split())
     message = fields[3]
     if len(message) > MAX_MESSAGE_BYTES:
-        raise GitError(
-            f"commit {sha[:10]} has a message of {len(message)} bytes, over the "
-            f"{MAX_MESSAGE_BYTES}-byte limit"
-        )
+        # w4: not read, so none of its markers apply (the commit-msg hook refuses such a
+        # message when it names any); the other commits of a push or a range still do
+        message = (f"(a message of {len(message)} bytes, over the {MAX_MESSAGE_BYTES}-byte "
+                   "limit: not read)").encode()
     return Commit(sha, parents, int(fields[2] or b"0"), message.decode("utf-8", errors="replace"))
 
 

@@ -10,19 +10,26 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from exai_git.errors import DatabaseUnreachable, ExaiError, SchemaError
+from exai_git.errors import (
+    BackedOff,
+    DatabaseUnreachable,
+    ExaiError,
+    NoTracker,
+    SchemaError,
+    TrackerTimeout,
+)
 from exai_git.paths import norm_path
 
 if TYPE_CHECKING:
     import psycopg
 
+    from exai_git.budget import Budget
     from exai_git.config import Settings
     from exai_git.model import Effects, State, Work
 
@@ -70,13 +77,17 @@ def scrub(text: str, dsn: str | None) -> str:
 
 def endpoint(dsn: str) -> str:
     """host:port the DSN points at, for error messages (never the password)."""
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
+    from exai_git.budget import cheap_params
 
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "(unparsable connection string)"
+    params: dict[str, Any] | None = cheap_params(dsn)
+    if params is None:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            params = conninfo_to_dict(dsn)
+        except psycopg.Error:
+            return "(unparsable connection string)"
     import os
 
     host = str(params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST") or "")
@@ -98,15 +109,29 @@ def _reason(message: str) -> str:
 
 
 def connect(settings: Settings, *, dsn: str | None = None) -> psycopg.Connection[Any]:
-    """Open a connection for settings (the embedded server when no DSN is configured)."""
-    import psycopg
+    """Open a connection for settings, bounded by the budget (budget.py): a hook gets what is
+    left of hook_timeout for connecting and for every answer after; a command gets
+    hook_timeout for each. A hook whose tracker failed to answer moments ago does not try it
+    (BackedOff); a hook with no database configured never uses the embedded one (NoTracker).
+    """
+    from exai_git import budget
 
     if dsn is None:
         dsn = settings.dsn
     if dsn is None:
+        if budget.in_hook():
+            raise NoTracker(NO_TRACKER)
         from exai_git import embedded
 
+        _say_embedded_once()
         dsn = embedded.ensure_running()
+    limit = budget.current(settings.hook_timeout)
+    if budget.in_hook() and budget.cheap_params(dsn) is not None:
+        _check_back_off(dsn)  # before psycopg is even imported: a hook that backs off is cheap
+    import psycopg
+
+    from exai_git import deadline
+
     try:
         from psycopg.conninfo import conninfo_to_dict
 
@@ -115,22 +140,57 @@ def connect(settings: Settings, *, dsn: str | None = None) -> psycopg.Connection
         raise ExaiError(
             f"the database connection string is not valid: {scrub(str(e), dsn)}"
         ) from None
+    key = budget.tracker_key(dsn)
+    if budget.in_hook():
+        _check_back_off(dsn)
+    seconds = min(settings.connect_timeout, limit.remaining())
     try:
-        conn = psycopg.connect(
-            dsn,
-            connect_timeout=max(2, math.ceil(settings.connect_timeout)),
-            prepare_threshold=None,
-            application_name="exai-git",
-        )
+        conn = deadline.open_within(dsn, seconds, limit, key)
     except psycopg.OperationalError as e:
+        budget.back_off(key)
         reason = scrub(_reason(str(e)), dsn)
+        if isinstance(e, psycopg.errors.ConnectionTimeout) or reason.endswith("timeout expired"):
+            said = limit.seconds if budget.in_hook() else seconds
+            raise TrackerTimeout(_did_not_answer(said, dsn)) from None
         raise DatabaseUnreachable(
             f"cannot reach the database at {endpoint(dsn)} ({reason})"
         ) from None
+    if not budget.in_hook():
+        budget.clear(key)
     from exai_git import anybytes
 
     anybytes.register(conn)  # h3: paths and messages that are not UTF-8 never fail a query
     return conn
+
+
+def _check_back_off(dsn: str) -> None:
+    from exai_git import budget
+
+    ago = budget.backed_off(budget.tracker_key(dsn))
+    if ago is not None:
+        raise BackedOff(f"tracker at {endpoint(dsn)} not tried: it failed {ago:.0f} s ago "
+                        f"(tried again {budget.BACKOFF_SECONDS:g} s after)")
+
+
+NO_TRACKER = ("no tracker is configured (set EXAI_GIT_DSN or DATABASE_URL, or dsn in "
+              ".exai-git.toml)")
+_said_embedded: list[bool] = []
+
+
+def _say_embedded_once() -> None:
+    """A command on the embedded default says so, once (DESIGN.md, "Command line")."""
+    if not _said_embedded:
+        _said_embedded.append(True)
+        import sys
+
+        print("exai-git: no database configured (--dsn, EXAI_GIT_DSN, DATABASE_URL, PG*); "
+              "using the embedded default", file=sys.stderr)
+
+
+def _did_not_answer(seconds: float, dsn: str) -> str:
+    from exai_git.budget import said
+
+    return f"tracker at {endpoint(dsn)} did not answer within {said(round(seconds, 1))}"
 
 
 @contextlib.contextmanager
@@ -164,16 +224,19 @@ def pipeline(conn: psycopg.Connection[Any]) -> Iterator[None]:
     saved = conn.autocommit
     conn.autocommit = True  # psycopg then adds no BEGIN of its own
     try:
-        with conn.pipeline() as pipe:
-            try:
-                yield
-            except psycopg.Error:
-                # The server's error, raised as its answer came in: take the answers left now,
-                # so that leaving the pipeline has nothing to report again (psycopg would log
-                # the same error as a stray warning line).
-                with contextlib.suppress(psycopg.Error):
-                    pipe.sync()
-                raise
+        # Entered and left by hand: leaving psycopg's pipeline after the block failed can fail
+        # too (the same server error again, or a connection the deadline closed), and psycopg
+        # would log that as "error ignored terminating <psycopg.Pipeline ...>". Left as if
+        # the block had ended well, it raises instead, and the block's error is the one said.
+        entered = conn.pipeline()
+        entered.__enter__()
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(psycopg.Error, ExaiError):
+                entered.__exit__(None, None, None)
+            raise
+        entered.__exit__(None, None, None)
     except BaseException:
         if not conn.closed and conn.info.transaction_status != idle:
             with contextlib.suppress(Exception):
@@ -197,14 +260,22 @@ def transaction(conn: psycopg.Connection[Any], settings: Settings | None) -> Ite
         try:
             yield
         except BaseException:
-            control.execute("ROLLBACK")
+            if not conn.closed:  # a connection the deadline closed has nothing to roll back
+                with contextlib.suppress(Exception):
+                    control.execute("ROLLBACK")
             raise
         control.execute("COMMIT")
 
 
 def set_timeouts(cur: psycopg.Cursor[Any], settings: Settings) -> None:
-    """Queue this transaction's statement and lock timeouts (no round trip in a pipeline)."""
-    ms = str(int(settings.statement_timeout * 1000))
+    """Queue this transaction's statement and lock timeouts (no round trip in a pipeline): in a
+    hook, within what is left of its budget, so the server gives up (and says why) before the
+    client's deadline closes the connection."""
+    seconds = settings.statement_timeout
+    limit: Budget | None = getattr(cur.connection, "exai_budget", None)
+    if limit is not None and limit.total:
+        seconds = min(seconds, limit.remaining() * 0.8)
+    ms = str(max(1, int(seconds * 1000)))
     cur.execute(
         "SELECT set_config('statement_timeout', %s, true), set_config('lock_timeout', %s, true)",
         (ms, ms),
