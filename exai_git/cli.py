@@ -442,6 +442,29 @@ def sync_cmd(ctx: Ctx, drop_id: int | None) -> None:
         raise SystemExit(EXIT_CHECK_FAILED)
 
 
+@cli.command("status")
+@dsn_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--undo-orphaned", is_flag=True,
+              help="Undo the progress of commits that no branch reaches any more.")
+@pass_ctx
+def status_cmd(ctx: Ctx, as_json: bool, undo_orphaned: bool) -> None:
+    """This clone: branch, tracked or not, the main line, held markers, orphaned progress,
+    queued and failed work, the last scan (after reconciling with the tracked branches)."""
+    from exai_git import render, status
+
+    say: Callable[[str], None] = lambda line: click.echo(line, err=True)
+    if undo_orphaned:
+        for o in status.undo_orphaned(_repo(), ctx.settings, say):
+            echo(f"undone: progress of {o.commit[:10]} {render.clean(o.subject)}")
+    result = status.status(_repo(), ctx.settings, say)
+    if as_json:
+        echo(render.to_json(result.to_json(ctx.settings.prefix)))
+    else:
+        for line in status.lines(result, ctx.settings.prefix):
+            echo(render.clean(line))
+
+
 @cli.command("install")
 @click.option("--uninstall", is_flag=True, help="Remove the hooks exai-git installed.")
 @pass_ctx
