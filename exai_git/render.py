@@ -192,8 +192,10 @@ def issue_text(detail: Mapping[str, Any], prefix: str) -> str:
         for c in detail["commits"]:
             steps = f" steps {','.join(map(str, c['steps']))}" if c.get("steps") else ""
             where = f" in {clean(c['repository'])}" if c.get("repository") else ""
+            undone = (f"  (undone{': ' + clean(c['undone_why']) if c.get('undone_why') else ''})"
+                      if c.get("undone_at") else "")
             lines.append(f"  {short(c['commit_sha'])}{where}  {clean(c['action'])}{steps}"
-                         f"  {clean(c.get('subject'))}")
+                         f"  {clean(c.get('subject'))}{undone}")
     return "\n".join(lines)
 
 
@@ -303,7 +305,10 @@ def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
     if detail["commits"]:
         out += ["", "## Commits", ""]
         for c in detail["commits"]:
-            out.append(f"- `{short(c['commit_sha'])}` {md(c['action'])}: {md(c.get('subject'))}")
+            undone = f" (undone: {md(c.get('undone_why') or 'no longer in force')})" \
+                if c.get("undone_at") else ""
+            out.append(f"- `{short(c['commit_sha'])}` {md(c['action'])}: {md(c.get('subject'))}"
+                       f"{undone}")
     return "\n".join(out) + "\n"
 
 

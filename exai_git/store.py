@@ -485,7 +485,8 @@ def issue_detail(conn: psycopg.Connection[Any], number: int) -> dict[str, Any]:
         (("SELECT update_type, content, conversation_id, created_at FROM exai_issue_updates"
          f" WHERE issue_id = {this} ORDER BY created_at, id"), {"n": number}),
         (("SELECT commit_sha, action, steps, conversation_id, repository, subject,"
-         f" committed_at, applied_at FROM exai_commit_links WHERE issue_id = {this}"
+         " committed_at, applied_at, undone_at, undone_why"
+         f" FROM exai_commit_links WHERE issue_id = {this}"
          " ORDER BY applied_at, id"), {"n": number}),
         *[(("SELECT issue_number, title, severity, status FROM exai_issues WHERE id = ANY("
            f"coalesce((SELECT {column} FROM exai_issues WHERE issue_number = %(n)s), '{{}}'))"

@@ -12,7 +12,7 @@ import pytest
 
 from exai_git.reconcile import reconcile
 from exai_git.repo import Repo
-from tests.conftest import Database, git, write
+from tests.conftest import Database, exai, git, write
 
 CONV = "11111111-2222-3333-4444-555555555555"
 
@@ -110,6 +110,11 @@ def test_amend_step_4_into_step_5(a: Clone) -> None:
     assert any("step(s) 4 back to pending" in u for u in a.updates())
     a.reconcile()  # nothing moved: nothing changes
     assert a.steps() == "ppppcpp"
+    # `show` lists both commits, and says which one no longer counts
+    shown = exai("show", "1", "--dsn", a.db.dsn, cwd=a.path).stdout
+    commits = shown.split("commits:")[1].strip().splitlines()
+    assert len(commits) == 2, shown
+    assert "(undone" in commits[0] and "(undone" not in commits[1], shown
 
 
 def test_amend_step_1_into_steps_1_and_2(a: Clone) -> None:
