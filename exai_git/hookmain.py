@@ -77,13 +77,30 @@ def run(name: str, args: list[str]) -> int:
                          secrets=[os.environ.get("EXAI_GIT_DSN"), os.environ.get("DATABASE_URL")])
 
 
+def _refuse_unchecked_markers(e: Exception, path: str) -> None:
+    """With settings that cannot be read, a message that may hold markers is refused: they
+    could be neither checked nor applied as configured (no marker: the commit goes on)."""
+    from exai_git import config, hooks
+    from exai_git.errors import CheckFailed
+
+    parsed = hooks.parse_message(hooks.read_message_file(path), config.Settings())
+    if parsed.actions or parsed.errors or parsed.reverts:
+        raise CheckFailed(f"{e}; this message's markers cannot be checked: commit refused "
+                          "(fix the setting, or commit with --no-verify)")
+
+
 def _run(name: str, args: list[str]) -> int:
     """Run one hook in this process."""
-    from exai_git import config, hooks
+    from exai_git import config, errors, hooks
     from exai_git.repo import Repo
 
     repo = Repo()
-    settings = config.load(repo.root)
+    try:
+        settings = config.load(repo.root)
+    except errors.ConfigError as e:
+        if name == "commit-msg":
+            _refuse_unchecked_markers(e, args[0] if args else str(repo.git_dir / "COMMIT_EDITMSG"))
+        raise
     from exai_git import budget
 
     budget.for_hook(settings.hook_timeout)  # all this hook's database work: one budget

@@ -31,6 +31,20 @@ def test_malformed_config(repo: Path, db: Database) -> None:
     assert "prefix 'EX-AI'" in one_line(exai("issues", cwd=repo).stderr)
 
 
+def test_a_bad_setting_refuses_a_message_with_markers_it_cannot_check(
+        repo: Path, seeded: Database) -> None:
+    """Was: the setting's error was printed, and `Fixes EXAI-5 step 0` went in unchecked."""
+    msg = repo / "msg"
+    env = {**os.environ, "EXAI_GIT_DSN": seeded.dsn, "EXAI_GIT_HOOK_TIMEOUT": "abc"}
+    for text, code in (("z\n\nFixes EXAI-5 step 0\n", 1), ("a plain message\n", 0)):
+        msg.write_text(text)
+        out = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "commit-msg", str(msg)],
+                             cwd=repo, capture_output=True, text=True, env=env)
+        assert out.returncode == code, (text, out.stderr)
+        assert "hook_timeout must be a number of seconds" in one_line(out.stderr)
+        assert ("commit refused" in out.stderr) == bool(code)
+
+
 def test_pyproject_table_is_read(repo: Path, seeded: Database) -> None:
     write(repo / "pyproject.toml", '[project]\nname = "x"\n\n[tool.exai-git]\nprefix = "bug"\n')
     out = exai("parse", "--json", cwd=repo, input="Fixes BUG-2 and EXAI-3")
