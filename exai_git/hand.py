@@ -1,6 +1,6 @@
 """The write commands (`new`, `step`, `note`, `mark`): check the input, then load -> edits ->
 write in one transaction, as apply.py does for commits. Git is asked only where `new --at`
-names a file (repo.py); SQL is in store.py; the rules are edits.py's.
+names a file (repo/paths.py); SQL is in store/; the rules are edits.py's.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 equivalent commits, squash records, the repository's identity.
 
 Pure: every decision takes plain values (ref names and shas, messages, patch-ids). The git
-calls that feed it are the "landing" block at the end of repo.py; the only I/O here is the
+calls that feed it are the "landing" block in repo/landing.py; the only I/O here is the
 small clone-local state (recorded heads, a pending squash) in the git common dir, at the end.
 """
 

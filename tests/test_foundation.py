@@ -134,7 +134,7 @@ def test_migrations_adopt_a_hand_made_tracker(empty_db: Database) -> None:
 
 @pytest.mark.skipif(shutil.which("psql") is None, reason="psql is not installed")
 def test_psql_can_run_the_migration_files(empty_db: Database) -> None:
-    for m in sorted(Path(store.__file__).resolve().parent.parent.joinpath("sql").glob("*.sql")):
+    for m in sorted(Path(store.__file__).resolve().parents[2].joinpath("sql").glob("*.sql")):
         proc = subprocess.run(["psql", "-X", "-v", "ON_ERROR_STOP=1", "-q", "-d", empty_db.dsn,
                                "-f", str(m)], capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr

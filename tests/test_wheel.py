@@ -31,6 +31,8 @@ def test_pip_wheel_gives_one_pure_python_wheel(tmp_path: Path) -> None:
         assert sql and all(n.endswith(".sql") for n in sql)
         assert not [n for n in names if n.endswith((".so", ".pyd", ".c", ".pyi"))]
         assert "exai_git/markers.py" in names and "exai_git/hookmain.py" in names
+        assert "exai_git/store/__init__.py" in names and "exai_git/store/reads.py" in names
+        assert "exai_git/repo/__init__.py" in names
         entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         scripts = z.read(entry).decode()
         assert "exai-git = exai_git.cli:main" in scripts

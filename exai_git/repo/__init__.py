@@ -2,6 +2,9 @@
 
 git is always asked for machine-readable output (NUL-separated, no quoting, no colour, no
 external diff or textconv, fixed a/ b/ prefixes) and never takes the index lock.
+
+Here: the Repo class and log parsing. The landing block (MARKERS.md v2) lives in landing.py
+and the locations' and write commands' calls in paths.py; both are re-exported.
 """
 
 from __future__ import annotations
@@ -18,7 +21,14 @@ from exai_git.errors import GitError
 
 if TYPE_CHECKING:
     from exai_git.diff import FileChange
-    from exai_git.landing import Equivalent, Ident, Plan
+
+__all__ = [  # every repo.NAME; the blocks below "re-exported" live in submodules
+    "MAX_MESSAGE_BYTES", "Commit", "LogStream", "RefSnapshot", "Repo", "changes_between",
+    "equivalents", "head_ref", "head_reflog", "idents", "landing_plan", "lines_at_head",
+    "merge_brought", "missing_commits", "note_squash", "off_branches", "origin_url",
+    "path_in_repo", "read_refs", "rebase_in_progress", "repository", "require_full_history",
+    "rev_list", "rev_parse_optional", "rewrites", "rewritten_list", "squash_pending",
+]
 
 # Settings that would change what git prints, pinned for every call.
 _CONFIG = (
@@ -384,281 +394,28 @@ def _parse_log_stream(stream: object) -> Iterator[Commit]:
         yield _commit(fields)
 
 
+# --------------------------------------------------------------------------- re-exported
+# The blocks that live in submodules. Imported last: they use Repo and the constants above.
 
-# ======================================================================== landing (MARKERS.md v2)
-# The git side of "When a commit counts": a ref snapshot, the walks that say what landed and
-# what left, rewrite mappings, what equivalence compares, squash and merge ranges, identity.
-# Decisions on these values are pure, in landing.py.
-
-
-@dataclass(frozen=True)
-class RefSnapshot:
-    refs: dict[str, str]  # refs/heads/* and refs/remotes/* -> sha (symbolic ones left out)
-    symrefs: dict[str, str]  # symbolic ref -> its target (refs/remotes/origin/HEAD)
-
-
-def read_refs(repo: Repo) -> RefSnapshot:
-    """Every local and remote-tracking branch in one `git for-each-ref` (the cheap path)."""
-    out = repo.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(symref)",
-                   "refs/heads/", "refs/remotes/")
-    refs: dict[str, str] = {}
-    symrefs: dict[str, str] = {}
-    for line in out.decode(errors="surrogateescape").splitlines():
-        name, sha, target = (line.split("\0") + ["", ""])[:3]
-        if target:
-            symrefs[name] = target
-        elif name and sha:
-            refs[name] = sha
-    return RefSnapshot(refs, symrefs)
-
-
-def head_ref(repo: Repo) -> str | None:
-    """The branch checked out (refs/heads/NAME), None when HEAD is detached."""
-    out = repo.run("symbolic-ref", "-q", "HEAD", check=False).decode(errors="surrogateescape")
-    return out.strip() or None
-
-
-def rev_parse_optional(repo: Repo, rev: str) -> str | None:
-    """The commit rev names (HEAD^, ORIG_HEAD), or None when there is none."""
-    out = repo.run("rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
-                   check=False).decode().strip()
-    return out or None
-
-
-def rev_list(repo: Repo, include: Sequence[str], exclude: Sequence[str]) -> list[str]:
-    """Commits reachable from include and from none of exclude, oldest first, parents before
-    children. A recorded head git no longer has (gc'd after a force-push) is skipped."""
-    if not include:
-        return []
-    out = repo.run("rev-list", "--reverse", "--topo-order", "--ignore-missing",
-                   *include, *(f"^{e}" for e in exclude), "--")
-    return out.decode().split()
-
-
-def rebase_in_progress(repo: Repo) -> bool:
-    """A rebase is under way in this work tree (post-commit and post-rewrite amend wait)."""
-    return any((repo.git_dir / d).is_dir() for d in ("rebase-merge", "rebase-apply"))
-
-
-def rewritten_list(repo: Repo) -> str:
-    """The running rebase's old->new lines (what post-rewrite's stdin would say), or ''."""
-    for name in ("rebase-merge/rewritten-list", "rebase-apply/rewritten"):
-        with contextlib.suppress(OSError):
-            return (repo.git_dir / name).read_text(encoding="ascii", errors="replace")
-    return ""
-
-
-def head_reflog(repo: Repo, limit: int = 200) -> list[tuple[str, str]]:
-    """(sha, subject) of HEAD's newest reflog entries, newest first (amends are found here
-    when a hook framework hides post-rewrite's stdin)."""
-    out = repo.run("log", "-g", "-z", f"-n{limit}", "--format=%H%x00%gs", "HEAD", "--",
-                   check=False)
-    fields = out.decode(errors="replace").split("\0")
-    return [(fields[i].strip(), fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
-
-
-def idents(repo: Repo, shas: Sequence[str]) -> dict[str, Ident]:
-    """Author, author date (raw: seconds and zone) and message of each commit, one git call."""
-    from exai_git.landing import Ident
-
-    if not shas:
-        return {}
-    out = repo.run("log", "--no-walk=unsorted", "--stdin", "-z", "--date=raw",
-                   "--format=%H%x00%P%x00%an <%ae>%x00%ad%x00%B",
-                   input="\n".join(shas).encode() + b"\n")
-    fields = out.split(b"\0")
-    found: dict[str, Ident] = {}
-    for i in range(0, len(fields) - 4, 5):
-        sha = fields[i].decode().strip()
-        found[sha] = Ident(fields[i + 2].decode(errors="replace"), fields[i + 3].decode(),
-                           fields[i + 4][:MAX_MESSAGE_BYTES].decode(errors="replace"),
-                           merge=len(fields[i + 1].split()) > 1)
-    return found
-
-
-def rewrites(repo: Repo, stdin: str | None = None) -> dict[str, str]:
-    """Every old->new rewrite git can tell: post-rewrite's stdin when given, the running
-    rebase's rewritten-list, and the amends in HEAD's reflog."""
-    from exai_git.landing import amend_rewrites, parse_rewrites
-
-    found = amend_rewrites(head_reflog(repo))
-    found.update(parse_rewrites(rewritten_list(repo)))
-    found.update(parse_rewrites(stdin or ""))
-    return found
-
-
-def equivalents(repo: Repo, commits: Sequence[str], candidates: Sequence[str],
-                rewrite_map: dict[str, str] | None = None) -> dict[str, Equivalent]:
-    """For each of commits, the candidate (oldest first) that is the same work (landing.
-    match_equivalents): two git calls for any number of commits, plus one patch-id batch for
-    the commits whose author and author date meet one on the other side."""
-    from exai_git.landing import match_equivalents
-
-    if not commits or not candidates:
-        return {}
-    info = idents(repo, list(dict.fromkeys([*commits, *candidates])))
-    rewrite_map = rewrites(repo) if rewrite_map is None else rewrite_map
-    def keys(shas: Sequence[str]) -> set[tuple[str, str]]:
-        return {(info[s].author, info[s].date) for s in shas if s in info and not info[s].merge}
-
-    meet = keys(commits) & keys(candidates)
-    need = [s for s in info if not info[s].merge and (info[s].author, info[s].date) in meet]
-    pids = repo.patch_ids(need) if len(need) > 1 else {}
-    return match_equivalents(commits, candidates, rewrite_map, info, pids)
-
-
-def squash_pending(repo: Repo) -> list[str]:
-    """The commits a `merge --squash` has staged (SQUASH_MSG), oldest first; [] when none."""
-    from exai_git.landing import squashed_commits
-
-    try:
-        text = (repo.git_dir / "SQUASH_MSG").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return list(reversed(squashed_commits(text)))
-
-
-def note_squash(repo: Repo) -> list[str]:
-    """Remember, for the checked-out branch, the commits a `merge --squash` has staged, so
-    the next commit on it carries their markers (landing.take_squash in post-commit); forget
-    a squash abandoned since (reset: no SQUASH_MSG any more). post-merge calls it with the
-    squash flag; commit-msg on every commit (SQUASH_MSG is gone by post-commit), which also
-    covers a conflicted squash, where post-merge never runs."""
-    from exai_git import landing
-
-    ref = head_ref(repo)
-    branch = ref[len(landing.HEADS):] if ref else "HEAD"
-    commits = squash_pending(repo)
-    base = rev_parse_optional(repo, "HEAD") or landing.ZERO
-    state = repo.common_dir / landing.STATE_DIR / "squash.json"
-    if commits or state.exists():
-        landing.record_squash(repo.common_dir, branch, base, commits)
-    return commits
-
-
-def merge_brought(repo: Repo, merge: str) -> list[str]:
-    """M^1..M, oldest first: the commits a merge brought, M itself last (reverting M undoes
-    them all). A commit that is not a merge brings itself only."""
-    sha = repo.resolve(merge)
-    if rev_parse_optional(repo, f"{sha}^2") is None:
-        return [sha]
-    return rev_list(repo, [sha], [f"{sha}^1"])
-
-
-def origin_url(repo: Repo, remote: str = "origin") -> str | None:
-    out = repo.run("remote", "get-url", "--", remote, check=False)
-    return out.decode(errors="replace").strip() or None
-
-
-def repository(repo: Repo, setting: str | None = None) -> str:
-    """The name links and heads are recorded under (landing.repository_name)."""
-    from exai_git.landing import repository_name
-
-    return repository_name(setting, None if setting else origin_url(repo), repo.root)
-
-
-def off_branches(repo: Repo, shas: Sequence[str]) -> set[str]:
-    """Those of shas no branch, local or remote-tracking, reaches any more (orphaned
-    progress in `status`): one walk."""
-    if not shas:
-        return set()
-    out = repo.run("rev-list", "--ignore-missing", *shas, "--not", "--branches", "--remotes",
-                   "--")
-    return set(out.decode().split()) & set(shas)
-
-
-def require_full_history(repo: Repo) -> None:
-    """`apply --branch` walks the branch's whole history: a shallow clone is refused (exit 1)."""
-    if repo.is_shallow():
-        raise GitError("this clone is shallow: apply --branch needs the branch's whole history; "
-                       "fetch it (git fetch --unshallow, or fetch-depth: 0 in CI)", exit_code=1)
-
-
-def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: str | None = None,
-                 remote_only: bool = False, remote: str = "origin") -> Plan:
-    """The reconciliation every hook, status, sync and apply starts with: one for-each-ref
-    and the recorded heads; a git walk only when a tracked ref moved. before: the rev the
-    checked-out branch was at before the event (HEAD^ in post-commit, ORIG_HEAD in
-    post-merge), used only when the clone has recorded no heads yet. Nothing is recorded
-    here: once the plan is applied, landing.save_heads(repo.common_dir, plan.heads)."""
-    import dataclasses
-
-    from exai_git import landing
-
-    snap = read_refs(repo)
-    default = landing.origin_head(snap.symrefs, remote)
-    names = landing.tracked_names(branches, default)
-    current = landing.tracked_refs(snap.refs, names, remote=remote, remote_only=remote_only)
-    main = landing.main_line(snap.refs, names, remote=remote, remote_only=remote_only,
-                             prefer=(default, *landing.DEFAULT_BRANCHES))
-    recorded = landing.load_heads(repo.common_dir)
-    started = recorded is None
-    if recorded is None:
-        start = None if before is None else (rev_parse_optional(repo, before) or landing.ZERO)
-        recorded = landing.initial_heads(current, head_ref(repo) if start else None, start)
-    result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc))
-    return dataclasses.replace(result, main_line=main, started=started)
-
-
-# --------------------------------------------------------------------------- locations
-# (v2 locations: locations.py maps issue lines from their anchor commit to another commit)
-
-
-def missing_commits(repo: Repo, shas: Sequence[str]) -> set[str]:
-    """Those of shas that are not commits this clone has (not fetched, or not a commit):
-    one `git cat-file --batch-check` call."""
-    wanted = sorted({s for s in shas if s})
-    if not wanted:
-        return set()
-    out = repo.run("cat-file", "--batch-check=%(objectname) %(objecttype)",
-                   input="".join(f"{s}^{{commit}}\n" for s in wanted).encode())
-    found: set[str] = set()
-    for line in out.decode(errors="replace").splitlines():
-        parts = line.split()
-        if len(parts) == 2 and parts[1] == "commit":
-            found.add(parts[0])
-    return {s for s in wanted if s not in found}
-
-
-def changes_between(repo: Repo, base: str, to: str,
-                    paths: Sequence[str] = ()) -> list[FileChange]:
-    """What `git diff -M base to [-- paths]` changes (renames followed when no paths are
-    given; a path list limits the diff to those files)."""
-    from exai_git import diff
-
-    return diff.parse(repo.run("diff", *_DIFF, base, to, "--", *paths))
-
-
-# --------------------------------------------------------------------------- by hand (w5)
-
-
-def path_in_repo(repo: Repo, path: str, cwd: str | None = None) -> str:
-    """PATH as given on the command line (relative to cwd) as a path relative to the
-    repository's root, with '/' separators; a usage error when it lies outside it."""
-    here = Path(cwd or os.getcwd())
-    full = Path(os.path.normpath(here / path))
-    # resolve the directory only: a tracked symlink is named, not followed
-    parent = Path(os.path.realpath(full.parent))
-    root = Path(os.path.realpath(repo.root))
-    try:
-        rel = (parent / full.name).relative_to(root) if full.name else parent.relative_to(root)
-    except ValueError:
-        raise GitError(f"{path} is outside the repository ({repo.root})",
-                       exit_code=2) from None
-    text = rel.as_posix()
-    if text in ("", "."):
-        raise GitError(f"{path} is the repository itself, not a file in it", exit_code=2)
-    return text
-
-
-def lines_at_head(repo: Repo, path: str) -> int | None:
-    """How many lines the file at path (relative to the root) has at HEAD; None when HEAD
-    has no such file (or no HEAD). One git call."""
-    out = repo.run("cat-file", "--batch", input=f"HEAD:{path}\n".encode(errors="surrogateescape"),
-                   check=False)
-    header, _, body = out.partition(b"\n")
-    fields = header.split()
-    if len(fields) != 3 or fields[1] != b"blob":
-        return None
-    data = body[:int(fields[2])]
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+from exai_git.repo.landing import (
+    RefSnapshot,
+    equivalents,
+    head_ref,
+    head_reflog,
+    idents,
+    landing_plan,
+    merge_brought,
+    note_squash,
+    off_branches,
+    origin_url,
+    read_refs,
+    rebase_in_progress,
+    repository,
+    require_full_history,
+    rev_list,
+    rev_parse_optional,
+    rewrites,
+    rewritten_list,
+    squash_pending,
+)
+from exai_git.repo.paths import changes_between, lines_at_head, missing_commits, path_in_repo

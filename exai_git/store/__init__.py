@@ -1,0 +1,400 @@
+"""PostgreSQL I/O (psycopg 3): connecting, migrations, and one function per query.
+
+Every parameter is bound. Connections use no prepared statements (they must work through
+Supabase's transaction pooler) and a short connect timeout (they run inside git hooks).
+
+Here: migrations, load_state and write_effects. The other blocks live in submodules and are
+re-exported: connecting.py, reads.py (what the CLI renders, the scanner's query), heads.py
+(branch heads), locations.py (v2 anchors), hand.py (new, step, note, mark).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exai_git.errors import ExaiError, SchemaError
+from exai_git.paths import norm_path
+from exai_git.store.connecting import (
+    NO_TRACKER,
+    connect,
+    endpoint,
+    pipeline,
+    pipelined,
+    redact_dsn,
+    scrub,
+    set_timeouts,
+    transaction,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from exai_git.config import Settings
+    from exai_git.model import Effects, State, Work
+
+__all__ = [  # every store.NAME; the blocks below "re-exported" live in submodules
+    "MIGRATION_LOCK", "NO_TRACKER", "SEVERITY_ORDER", "AnchoredIssue", "Located", "Migration",
+    "MigrationState", "OpenIssue", "add_step", "anchor_unanchored", "check_schema_version",
+    "connect", "conversation", "endpoint", "file_issue", "issue_detail", "issue_for_edit",
+    "issues_to_check", "linked_actions", "list_issues", "load_state", "locations_to_move",
+    "lock_branch_head", "migrate", "migration_status", "migrations", "open_issue_paths",
+    "open_issues_touched", "open_issues_touched_at", "pipeline", "pipelined",
+    "record_branch_head", "redact_dsn", "require_schema", "scrub", "set_timeouts",
+    "transaction", "write_effects", "write_locations",
+]
+
+MIGRATION_LOCK = 0x45584149  # "EXAI": pg_advisory_xact_lock key for db migrate
+_MIGRATION_RE = re.compile(r"(\d{3})_([a-z0-9_]+)\.sql\Z")
+
+
+# --------------------------------------------------------------------------- migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def _sql_dir() -> Path:
+    from importlib import resources  # migrations only: 7 ms that other commands skip
+
+    packaged = Path(str(resources.files("exai_git"))) / "sql"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+def migrations() -> list[Migration]:
+    """The migrations shipped with this version, in order."""
+    found = []
+    for path in sorted(_sql_dir().glob("*.sql")):
+        match = _MIGRATION_RE.match(path.name)
+        if match:
+            found.append(
+                Migration(int(match.group(1)), match.group(2), path.read_text(encoding="utf-8"))
+            )
+    if not found:
+        raise ExaiError(f"no migrations found in {_sql_dir()}; the installation is incomplete")
+    return found
+
+
+_CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS exai_git_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    checksum   text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)"""
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    version: int
+    name: str
+    applied_at: Any | None  # datetime when applied
+    checksum_ok: bool | None  # None when not applied or unknown to this version
+
+
+def migrate(conn: psycopg.Connection[Any]) -> list[Migration]:
+    """Apply the pending migrations in one transaction under an advisory lock.
+
+    Two migrate runs at once: the second waits for the first, then finds nothing to do.
+    """
+    pending: list[Migration] = []
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        cur.execute("SET LOCAL client_min_messages = warning")
+        cur.execute(_CREATE_MIGRATIONS_TABLE)
+        cur.execute("SELECT version FROM exai_git_migrations")
+        applied = {row[0] for row in cur.fetchall()}
+        known = migrations()
+        newest = max(m.version for m in known)
+        if applied and max(applied) > newest:
+            raise SchemaError(
+                f"the database schema is at version {max(applied)}, newer than this exai-git "
+                f"knows ({newest}); upgrade exai-git"
+            )
+        for migration in known:
+            if migration.version in applied:
+                continue
+            cur.execute(migration.sql.encode())
+            cur.execute(
+                "INSERT INTO exai_git_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+            pending.append(migration)
+    return pending
+
+
+def migration_status(conn: psycopg.Connection[Any]) -> list[MigrationState]:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('exai_git_migrations') IS NOT NULL")
+        row = cur.fetchone()
+        rows: dict[int, tuple[str, str, Any]] = {}
+        if row and row[0]:
+            cur.execute("SELECT version, name, checksum, applied_at FROM exai_git_migrations")
+            rows = {r[0]: (r[1], r[2], r[3]) for r in cur.fetchall()}
+    states = []
+    known = {m.version: m for m in migrations()}
+    for version in sorted(set(known) | set(rows)):
+        m = known.get(version)
+        if version in rows:
+            name, checksum, applied_at = rows[version]
+            ok = None if m is None else (checksum == m.checksum)
+            states.append(MigrationState(version, name, applied_at, ok))
+        else:
+            assert m is not None
+            states.append(MigrationState(version, m.name, None, None))
+    return states
+
+
+_SCHEMA_VERSION_SQL = (
+    "SELECT CASE WHEN to_regclass('exai_git_migrations') IS NULL THEN -1"
+    " ELSE (SELECT coalesce(max(version), 0) FROM exai_git_migrations) END AS version"
+)
+
+
+def require_schema(cur: psycopg.Cursor[Any]) -> None:
+    """Fail with what to do when the database has no (or a too new) schema."""
+    cur.execute(_SCHEMA_VERSION_SQL)
+    row: Any = cur.fetchone()
+    if isinstance(row, dict):
+        row = [row["version"]]
+    check_schema_version(row[0] if row else -1)
+
+
+def check_schema_version(version: int) -> None:
+    newest = max(m.version for m in migrations())
+    if version < 0:
+        raise SchemaError("the database has no exai-git schema; run `exai-git db migrate`")
+    if version > newest:
+        raise SchemaError(
+            f"the database schema is at version {version}, newer than this exai-git knows "
+            f"({newest}); upgrade exai-git"
+        )
+    if version < newest:
+        raise SchemaError(
+            f"the database schema is at version {version}, older than this exai-git "
+            f"({newest}); run `exai-git db migrate`"
+        )
+
+
+# --------------------------------------------------------------------------- applying
+
+_ISSUE_COLUMNS = ("id, issue_number, status, fix_conversation_id, fix_date, file_path,"
+                  " line_start, line_end, created_at")
+
+
+def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
+    """Lock and read what a batch touches: the issues it names (and those its reverts and moves
+    reach), their steps and their links to these commits. Inside pipelined(), one round trip:
+    the statements name each other's rows by subquery, not by earlier answers. The issues are
+    locked in id order, so concurrent appliers never deadlock."""
+    from exai_git.model import Issue, Link, State, Step
+
+    reverted = sorted({s for w in works for s in w.reverts})
+    # Every commit whose links the batch may read: its own, the ones it reverts, the ones it
+    # is the same work as. Links undone by these (a revert's undoing, applied again when it is
+    # reverted in turn), and links moved from them to an equivalent commit, come along.
+    named = sorted({w.sha for w in works} | set(reverted)
+                   | {e for w in works for e in w.equivalent_of})
+    # Revert chains (a revert of a revert of ...): every commit they reach, both ways.
+    chain = ("WITH RECURSIVE chain(sha) AS (SELECT unnest(%(named)s::text[])"
+             " UNION SELECT CASE WHEN l.commit_sha = c.sha THEN l.effects->>'of'"
+             "  ELSE l.commit_sha END FROM exai_commit_links l JOIN chain c"
+             "  ON (l.commit_sha = c.sha OR l.undone_by = c.sha)"
+             "  WHERE l.action = 'revert' AND l.effects ? 'of'),"
+             # a commit that repeated another's markers (cherry-pick) leads to that one
+             " same(sha) AS (SELECT jsonb_array_elements_text(effects->'same_as')"
+             "  FROM exai_commit_links WHERE commit_sha = ANY(%(named)s) AND action = 'rewrite'"
+             "  AND effects ? 'same_as') ")
+    chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
+              " OR id IN (SELECT issue_id FROM exai_commit_links"
+              "  WHERE commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same))"
+              " OR (exai_norm_path(file_path) = ANY(%(paths)s)"
+              "  AND status IN ('open', 'in_progress'))")
+    params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
+              "named": named, "pids": sorted({w.patch_id for w in works if w.patch_id}),
+              "paths": sorted({norm_path(c.old_path) for w in works for c in w.changes
+                               if c.old_path})}
+    with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
+        issues_cur.execute(f"{chain}SELECT {_ISSUE_COLUMNS} FROM exai_issues"
+                           f" WHERE id IN ({chosen}) ORDER BY id FOR UPDATE", params)
+        steps_cur.execute(
+            f"{chain}SELECT issue_id, step_number, status, conversation_id, completed_at"
+            f" FROM exai_issue_checklist WHERE issue_id IN ({chosen})", params)
+        links_cur.execute(
+            f"{chain}SELECT issue_id, commit_sha, patch_id, action, steps, effects,"
+            " conversation_id, repository, subject, committed_at, undone_by, undone_why"
+            f" FROM exai_commit_links WHERE issue_id IN ({chosen})"
+            " AND (commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same)"
+            "  OR undone_by IN (SELECT sha FROM chain)"
+            "  OR patch_id = ANY(%(pids)s) OR (effects ? 'was' AND effects->'was' ?| %(named)s)"
+            "  OR (action = 'rewrite' AND commit_sha = ANY(%(named)s)))", params)
+        issues = {r[1]: Issue(*r) for r in issues_cur.fetchall()}
+        by_id = {i.id: i for i in issues.values()}
+        for issue_id, n, status, conv, completed in steps_cur.fetchall():
+            by_id[issue_id].steps[n] = Step(status, conv, completed)
+        links = [Link(r[0], r[1], r[2], r[3], tuple(r[4] or ()), r[5] or {}, *r[6:])
+                 for r in links_cur.fetchall()]
+    return State(issues, links)
+
+
+def _rows(rows: Sequence[Sequence[Any]]) -> str:
+    """A batch of rows as one JSON array of arrays: one text parameter that the database
+    unpacks (jsonb_array_elements), instead of a typed array per column that the driver would
+    build element by element, or a statement per row (executemany)."""
+    return json.dumps(rows, default=_json_value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)  # UUID
+
+
+def write_effects(conn: psycopg.Connection[Any], effects: Effects) -> None:
+    """Write what engine.apply() returned: one statement per table, each row set passed as one
+    JSON parameter. Inside pipelined(), no round trip of its own. Links undone are marked
+    before links are written, so one undone and applied again in the batch ends in force."""
+    with conn.cursor() as cur:
+        if effects.undone:
+            cur.execute(
+                "UPDATE exai_commit_links l SET undone_by = u.v->>3, undone_why = u.v->>4,"
+                " undone_at = now() FROM jsonb_array_elements(%s::jsonb) AS u(v)"
+                " WHERE l.issue_id = (u.v->>0)::uuid AND l.commit_sha = u.v->>1"
+                " AND l.action = u.v->>2",
+                (_rows([(lk.issue_id, lk.sha, lk.action, lk.undone_by, lk.undone_why)
+                        for lk in effects.undone]),))
+        if effects.issues:
+            cur.execute(
+                "UPDATE exai_issues i SET status = u.v->>1, fix_conversation_id = u.v->>2,"
+                " fix_date = (u.v->>3)::timestamptz, file_path = u.v->>4,"
+                " line_start = (u.v->>5)::int, line_end = (u.v->>6)::int"
+                " FROM jsonb_array_elements(%s::jsonb) AS u(v) WHERE i.id = (u.v->>0)::uuid",
+                (_rows([(i.id, i.status, i.fix_conversation_id, i.fix_date, i.file_path,
+                         i.line_start, i.line_end) for i in effects.issues]),))
+        if effects.steps:
+            cur.execute(
+                "UPDATE exai_issue_checklist c SET status = u.v->>2, conversation_id = u.v->>3,"
+                " completed_at = (u.v->>4)::timestamptz"
+                " FROM jsonb_array_elements(%s::jsonb) AS u(v)"
+                " WHERE c.issue_id = (u.v->>0)::uuid AND c.step_number = (u.v->>1)::int",
+                (_rows([(i, n, s.status, s.conversation_id, s.completed_at)
+                        for i, n, s in effects.steps]),))
+        if effects.updates:
+            cur.execute(
+                "INSERT INTO exai_issue_updates (issue_id, update_type, content, conversation_id,"
+                " created_at)"
+                " SELECT u.issue_id, u.kind, u.content, u.conv,"
+                " coalesce(last.at, u.at) + make_interval(secs => u.seq * 1e-6)"
+                " FROM (SELECT (v->>0)::uuid AS issue_id, v->>1 AS kind, v->>2 AS content,"
+                "  v->>3 AS conv, (v->>4)::timestamptz AS at, (v->>5)::int AS seq, ord"
+                "  FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, ord)) u"
+                # git dates commits to the second: an earlier commit's rows in the same second
+                # stay before this one's
+                " LEFT JOIN LATERAL (SELECT max(x.created_at) AS at FROM exai_issue_updates x"
+                "  WHERE x.issue_id = u.issue_id AND x.created_at >= u.at"
+                "  AND x.created_at < u.at + interval '1 second') last ON true"
+                " ORDER BY u.ord",
+                (_rows([(u.issue_id, u.kind, u.content, u.conversation_id, u.at, u.seq)
+                        for u in effects.updates]),))
+        if effects.links:
+            cur.execute(
+                "INSERT INTO exai_commit_links (issue_id, commit_sha, patch_id, action, steps,"
+                " conversation_id, repository, subject, committed_at, effects, undone_by,"
+                " undone_why, undone_at)"
+                " SELECT (v->>0)::uuid, v->>1, v->>2, v->>3,"
+                " (v->>4)::int[], v->>5, v->>6, v->>7,"
+                " (v->>8)::timestamptz, v->9, v->>10, v->>11,"
+                " CASE WHEN v->>10 IS NOT NULL THEN now() END"
+                " FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(v, ord) ORDER BY ord"
+                # a link in force is never written over; an undone one is, when its commit
+                # applies again (landed again, or a revert of its revert)
+                " ON CONFLICT ON CONSTRAINT exai_commit_links_once DO UPDATE SET"
+                " patch_id = EXCLUDED.patch_id, steps = EXCLUDED.steps,"
+                " conversation_id = EXCLUDED.conversation_id, effects = EXCLUDED.effects,"
+                " applied_at = now(), undone_by = EXCLUDED.undone_by,"
+                " undone_why = EXCLUDED.undone_why, undone_at = EXCLUDED.undone_at"
+                " WHERE exai_commit_links.undone_by IS NOT NULL",
+                (_rows([(lk.issue_id, lk.sha, lk.patch_id, lk.action,
+                         "{" + ",".join(map(str, lk.steps)) + "}",  # an int[] literal
+                         lk.conversation_id, lk.repository, lk.subject, lk.committed_at,
+                         lk.effects, lk.undone_by, lk.undone_why) for lk in effects.links]),))
+
+
+def issues_to_check(conn: psycopg.Connection[Any], numbers: Sequence[int],
+                    settings: Settings) -> dict[int, tuple[str, dict[int, str]]]:
+    """{issue number: (status, {step: status})} of those of numbers that exist, as
+    engine.check_known() takes them. One round trip."""
+    with conn.cursor() as cur:
+        with pipelined(conn, settings):
+            cur.execute(
+                "SELECT i.issue_number, i.status, coalesce(array_agg(c.step_number ORDER BY"
+                " c.step_number) FILTER (WHERE c.step_number IS NOT NULL), '{}'),"
+                " coalesce(array_agg(c.status ORDER BY c.step_number)"
+                " FILTER (WHERE c.step_number IS NOT NULL), '{}')"
+                " FROM exai_issues i LEFT JOIN exai_issue_checklist c ON c.issue_id = i.id"
+                " WHERE i.issue_number = ANY(%s) GROUP BY i.issue_number, i.status",
+                (sorted(numbers),))
+        return {r[0]: (r[1], dict(zip(r[2], r[3]))) for r in cur.fetchall()}
+
+
+def open_issue_paths(conn: psycopg.Connection[Any]) -> set[str]:
+    """Every (normalised) path an open issue sits on."""
+    with conn.cursor() as cur:
+        cur.execute(_OPEN_PATHS)
+        return {r[0] for r in cur.fetchall()}
+
+
+def linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
+                   ) -> dict[str, set[tuple[int, str]]]:
+    """(issue number, action) already linked to each of shas."""
+    if not shas:
+        return {}
+    out: dict[str, set[tuple[int, str]]] = {}
+    with conn.cursor() as cur:
+        cur.execute("SELECT l.commit_sha, i.issue_number, l.action FROM exai_commit_links l"
+                    " JOIN exai_issues i ON i.id = l.issue_id WHERE l.commit_sha = ANY(%s)",
+                    (list(shas),))
+        for sha, number, action in cur.fetchall():
+            out.setdefault(sha, set()).add((number, action))
+    return out
+
+
+# --------------------------------------------------------------------------- re-exported
+# The blocks that live in submodules. Imported last: they use names defined above (_rows,
+# _ISSUE_COLUMNS, the schema check).
+
+from exai_git.store.hand import add_step, file_issue, issue_for_edit
+from exai_git.store.heads import lock_branch_head, record_branch_head
+from exai_git.store.locations import (
+    AnchoredIssue,
+    Located,
+    anchor_unanchored,
+    locations_to_move,
+    open_issues_touched_at,
+    write_locations,
+)
+from exai_git.store.reads import (
+    _OPEN_PATHS,
+    SEVERITY_ORDER,
+    OpenIssue,
+    conversation,
+    issue_detail,
+    list_issues,
+    open_issues_touched,
+)
