@@ -247,10 +247,10 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     try:
         result = scan_staged(repo, settings, say, use_path_cache=True)
     finally:
-        hookstate.mark_post_commit_quiet(repo, result is not None and (
-            settings.apply_on != "commit" or (result.issues_on_paths == 0
-                                              and not result.findings
-                                              and outbox(repo).count() == 0)))
+        # post-commit moves no location (only the main line's moves do): with nothing
+        # queued it has nothing to do unless the message names an issue
+        hookstate.mark_post_commit_quiet(repo, settings.apply_on != "commit"
+                                         or outbox(repo).count() == 0)
     if result is None:
         return 0
     for f in result.findings:
@@ -261,17 +261,15 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
 
 
 def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
-    """Apply HEAD's markers and move issue locations through its hunks."""
+    """Apply HEAD's markers. Issue locations do not move here: they move only when the main
+    line moves (reconcile -> locations.move_locations)."""
     if settings.apply_on != "commit":
         return 0
     commit = repo.commit("HEAD")
     parsed = parse_message(commit.message, settings, None)
-    changes = repo.changes_of(commit)
-    if (not parsed.actions and not parsed.reverts
-            and hookstate.scan_said_nothing(repo, hookstate.changes_key(changes))
-            and outbox(repo).count() == 0):
-        return 0  # nothing to apply and nothing to move: no database, no psycopg
-    work = work_for(repo, commit, settings, parsed=parsed, changes=changes)
+    if not parsed.actions and not parsed.reverts and outbox(repo).count() == 0:
+        return 0  # nothing to apply: no database, no psycopg
+    work = work_for(repo, commit, settings, parsed=parsed)
     apply_or_queue(repo, [work], settings, say)
     return 0
 

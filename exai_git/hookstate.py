@@ -89,16 +89,11 @@ def cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
     return data if data is not None and data.get("key") == key else None
 
 
-def scan_said_nothing(repo: Repo, key: str) -> bool:
-    """The scan of this change found no open issue on its files."""
-    data = cached_scan(repo, key)
-    return data is not None and data.get("issues") == 0
-
-
 def mark_post_commit_quiet(repo: Repo, quiet: bool) -> None:
     """Tell the native post-commit hook, a shell script, that the commit about to be made
-    from the index has nothing to apply or move unless its message names an issue: the scan
-    found no open issue on the changed files and nothing is queued. It then starts no Python.
+    from the index has nothing to apply unless its message names an issue: nothing is queued
+    (locations move only when the main line moves, never in post-commit). It then starts no
+    Python.
 
     The file holds Repo.staged_commit_key(), which the script computes again for the commit
     it follows; any other commit (amended, merged, --no-verify, an index changed by another
