@@ -259,6 +259,7 @@ def _repo() -> Repo:
 
 
 @cli.command("parse")
+@dsn_option
 @click.argument("file", default="-", metavar="[FILE|-]")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctx
@@ -266,12 +267,18 @@ def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
     """Dry run: the actions a commit message would trigger (reads stdin by default)."""
     from exai_git import hooks, markers, render
 
-    parsed = hooks.parse_draft(hooks.read_message_file(file), ctx.settings, _repo_or_none())
+    checked = hooks.check_draft(hooks.read_message_file(file), ctx.settings, _repo_or_none())
+    parsed, prefix = checked.parsed, ctx.settings.prefix
     if as_json:
-        echo(render.to_json(parsed.to_json()))
+        data = parsed.to_json()
+        data["warnings"] += [{"reason": w} for w in checked.db_warnings]
+        data["errors"] += [{"reason": e} for e in checked.db_errors]
+        data["checked"] = "syntax" if checked.db_note or not parsed.actions else "tracker"
+        echo(render.to_json(data))
     else:
-        for action in parsed.actions:
-            echo(render.clean(markers.describe(action, ctx.settings.prefix)))
+        for action in parsed.actions:  # not "-> fixed" for an issue the tracker lacks
+            if not any(e.startswith(f"{prefix}-{action.issue}:") for e in checked.db_errors):
+                echo(render.clean(markers.describe(action, prefix)))
         if not parsed.actions:
             echo("no actions")
         for note in parsed.ignored:
@@ -280,7 +287,13 @@ def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
             echo(render.note_line("warning", note))
         for note in parsed.errors:
             echo(render.note_line("error", note))
-    if parsed.errors:
+        for line in checked.db_warnings:
+            echo(f"warning: {render.clean(line)}")
+        for line in checked.db_errors:
+            echo(f"error: {render.clean(line)}")
+        if checked.db_note:
+            echo(f"note: {render.clean(checked.db_note)}")
+    if not checked.ok:
         raise SystemExit(EXIT_CHECK_FAILED)
 
 
@@ -337,7 +350,7 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
         # as a hook, git shows a hook's standard output on the terminal too
         for f in result.findings:
             echo(scanner.finding_line(f, prefix))
-        if result.findings:
+        if result.findings and target is None:  # past commits' messages are written
             echo(scanner.hint(result.findings, prefix))
     if scanner.fails(result.findings, fail_on or ctx.settings.fail_on):
         raise SystemExit(EXIT_CHECK_FAILED)
@@ -429,6 +442,29 @@ def sync_cmd(ctx: Ctx, drop_id: int | None) -> None:
         raise SystemExit(EXIT_CHECK_FAILED)
 
 
+@cli.command("status")
+@dsn_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--undo-orphaned", is_flag=True,
+              help="Undo the progress of commits that no branch reaches any more.")
+@pass_ctx
+def status_cmd(ctx: Ctx, as_json: bool, undo_orphaned: bool) -> None:
+    """This clone: branch, tracked or not, the main line, held markers, orphaned progress,
+    queued and failed work, the last scan (after reconciling with the tracked branches)."""
+    from exai_git import render, status
+
+    say: Callable[[str], None] = lambda line: click.echo(line, err=True)
+    if undo_orphaned:
+        for o in status.undo_orphaned(_repo(), ctx.settings, say):
+            echo(f"undone: progress of {o.commit[:10]} {render.clean(o.subject)}")
+    result = status.status(_repo(), ctx.settings, say)
+    if as_json:
+        echo(render.to_json(result.to_json(ctx.settings.prefix)))
+    else:
+        for line in status.lines(result, ctx.settings.prefix):
+            echo(render.clean(line))
+
+
 @cli.command("install")
 @click.option("--uninstall", is_flag=True, help="Remove the hooks exai-git installed.")
 @pass_ctx
@@ -485,6 +521,14 @@ def demo_cmd(ctx: Ctx, keep: bool) -> None:
     from exai_git import demo
 
     demo.run(ctx.settings, echo, keep=keep)
+
+
+# --------------------------------------------------------------------------- writing
+# new, step, note, mark live in cli_write.py (registered with this module's helpers).
+
+from exai_git import cli_write
+
+cli_write.register(cli, sys.modules[__name__])
 
 
 # --------------------------------------------------------------------------- entry point

@@ -11,21 +11,52 @@ import os
 import sys
 
 HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit", "pre-push",
-         "post-rewrite")
+         "post-rewrite", "post-merge", "post-checkout")
+# The frameworks' exai-land runs in three stages and names none: the environment they set
+# for each says which (pre-commit: PRE_COMMIT_IS_SQUASH_MERGE, prek: PRE_COMMIT_SQUASH_MERGE).
+LAND_STAGES = (("post-checkout", "PRE_COMMIT_CHECKOUT_TYPE"),
+               ("post-merge", "PRE_COMMIT_IS_SQUASH_MERGE"),
+               ("post-merge", "PRE_COMMIT_SQUASH_MERGE"),
+               ("post-rewrite", "PRE_COMMIT_REWRITE_COMMAND"))
+
+
+def _arg_or_env(args: list[str], index: int, *names: str) -> str | None:
+    """A hook argument as git passes it, else as pre-commit (first name) or prek passes it
+    in the environment (the frameworks run hooks without git's arguments)."""
+    if len(args) > index:
+        return args[index]
+    return next((os.environ[n] for n in names if os.environ.get(n)), None)
+
+
+def _stdin_text() -> str:
+    """What git wrote to the hook's standard input (post-rewrite's mapping, pre-push's refs);
+    '' on a terminal or when there is none."""
+    if sys.stdin is None or sys.stdin.isatty():
+        return ""
+    try:
+        return sys.stdin.read()
+    except (OSError, ValueError):
+        return ""
 
 
 def _stdin_lines() -> list[str]:
-    if sys.stdin is None or sys.stdin.isatty():
-        return []
-    return sys.stdin.read().splitlines()
+    return _stdin_text().splitlines()
+
+
+def _land_stage() -> str:
+    """The git hook `exai-git-hook land` runs in; "post-checkout" (a plain reconciliation)
+    when the environment names none."""
+    return next((hook for hook, var in LAND_STAGES if os.environ.get(var)), "post-checkout")
 
 
 def run(name: str, args: list[str]) -> int:
+    if name == "land":
+        name, args = _land_stage(), []
     from exai_git import budget
 
     budget.hook_started()  # the hook's budget for database work counts from here
     if _nothing_to_do(name, args):
-        return 0  # skipped, or a message given (-m, -F) or reused: no template to add to
+        return 0
     try:
         os.getcwd()
     except OSError as e:
@@ -75,20 +106,33 @@ def _run(name: str, args: list[str]) -> int:
         lines = hooks.pre_commit_framework_push_lines() or _stdin_lines()
         remote = args[0] if args else os.environ.get("PRE_COMMIT_REMOTE_NAME")
         return hooks.pre_push(repo, settings, lines, remote)
+    if name == "post-merge":
+        squash = _arg_or_env(args, 0, "PRE_COMMIT_IS_SQUASH_MERGE", "PRE_COMMIT_SQUASH_MERGE")
+        return hooks.post_merge(repo, settings, squash=squash == "1")
+    if name == "post-checkout":
+        return hooks.post_checkout(repo, settings)
     assert name == "post-rewrite"
-    return hooks.post_rewrite(repo, settings, _stdin_lines())
+    command = _arg_or_env(args, 0, "PRE_COMMIT_REWRITE_COMMAND")
+    return hooks.post_rewrite(repo, settings, command, _stdin_text())
 
 
 def _nothing_to_do(name: str, args: list[str]) -> bool:
-    return bool(os.environ.get("EXAI_GIT_SKIP")) or (
-        name == "prepare-commit-msg" and len(args) > 1 and args[1] in (
-            "message", "merge", "squash", "commit"))
+    """Skipped, a message given (-m, -F) or reused (no template to add to), or a checkout of
+    files (post-checkout's third argument 0: no branch moved)."""
+    if os.environ.get("EXAI_GIT_SKIP"):
+        return True
+    if name == "prepare-commit-msg":
+        return len(args) > 1 and args[1] in ("message", "merge", "squash", "commit")
+    if name == "post-checkout":
+        return _arg_or_env(args, 2, "PRE_COMMIT_CHECKOUT_TYPE") == "0"
+    return False
 
 
 def main() -> None:
     argv = sys.argv[1:]
     if not argv:
-        print(f"usage: exai-git-hook NAME [ARGS] (NAME: {', '.join(HOOKS)})", file=sys.stderr)
+        print(f"usage: exai-git-hook NAME [ARGS] (NAME: {', '.join(HOOKS)}, land)",
+              file=sys.stderr)
         sys.exit(2)
     sys.exit(run(argv[0], argv[1:]))
 

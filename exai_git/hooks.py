@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from exai_git import hookstate, markers
-from exai_git.apply import apply_or_queue, work_for
+from exai_git.apply import apply_or_queue
 from exai_git.errors import (
     EXIT_DB_UNREACHABLE,
     DatabaseUnreachable,
@@ -22,6 +22,7 @@ from exai_git.errors import (
     NoTracker,
     from_database,
 )
+from exai_git.hookland import land, note_squash, start_point
 
 if TYPE_CHECKING:
 
@@ -99,7 +100,33 @@ class MessageCheck:
 
 
 def check_message(path: str, settings: Settings, *, repo: Repo | None = None) -> MessageCheck:
-    parsed = parse_draft(read_message_file(path), settings, repo)
+    return check_parsed(parse_draft(read_message_file(path), settings, repo), settings)
+
+
+def check_draft(text: str, settings: Settings, repo: Repo | None) -> MessageCheck:
+    """`parse`: a message's markers, checked against the tracker when one is configured (or
+    the embedded one runs) and answers within a short timeout, so an unknown issue or step is
+    an error as in the commit-msg hook; otherwise the syntax only, and db_note says so."""
+    import dataclasses
+
+    from exai_git import embedded
+
+    parsed = parse_draft(text, settings, repo)
+    if settings.dsn is None and not embedded.running():
+        note = None
+        if parsed.actions and not parsed.errors:
+            note = ("no tracker configured (--dsn, EXAI_GIT_DSN or DATABASE_URL); checked "
+                    "the markers' syntax only")
+        return MessageCheck(parsed, db_note=note)
+    quick = dataclasses.replace(settings, connect_timeout=min(settings.connect_timeout, 2))
+    try:
+        return check_parsed(parsed, quick)
+    except ExaiError as e:  # no schema yet, say: the syntax is all that could be checked
+        return MessageCheck(parsed, db_note=f"{e}; checked the markers' syntax only")
+
+
+def check_parsed(parsed: markers.Parsed, settings: Settings) -> MessageCheck:
+    """parsed's actions against the tracker: unknown issues and steps are db_errors."""
     result = MessageCheck(parsed)
     if parsed.errors or not parsed.actions:
         return result
@@ -194,13 +221,17 @@ def scan_staged(repo: Repo, settings: Settings, say: Say, *,
 
 
 def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_err) -> int:
-    """The commit-msg hook: 1 (refuse) on a malformed marker or an unknown issue or step."""
+    """The commit-msg hook: 1 (refuse) on a malformed marker or an unknown issue or step.
+    Also remembers what a `merge --squash` staged (git deletes SQUASH_MSG before post-commit;
+    after a conflicted squash no post-merge runs)."""
     from exai_git.render import clean, note_line
 
     too_big = _too_big(path, settings)
     if too_big:
         say(f"EXAI: {too_big}")
         return 1
+    if repo is not None:
+        note_squash(repo, say)
     result = check_message(path, settings, repo=repo)
     for note in result.parsed.warnings:
         say("EXAI: " + note_line("warning", note))
@@ -215,7 +246,22 @@ def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_
     if not result.ok:
         say("EXAI: commit refused; fix the marker, or skip the check with --no-verify")
         return 1
+    if repo is not None:
+        _hint_unmarked(repo, settings, result.parsed, say)
     return 0
+
+
+def _hint_unmarked(repo: Repo, settings: Settings, parsed: markers.Parsed, say: Say) -> None:
+    """The pre-commit scan's hint, now that the message is known: only for the touched issues
+    the message has no marker for (git writes the message after the pre-commit hook runs)."""
+    from exai_git import scanner
+
+    cached = hookstate.take_scan(repo)
+    touched = [n for n in (cached or {}).get("touched") or [] if isinstance(n, int)]
+    marked = {a.issue for a in parsed.actions}
+    left = [n for n in touched if n not in marked]
+    if cached and left and cached.get("key") == hookstate.changes_key(repo.staged_changes()):
+        say(scanner.hint_for(left, settings.prefix))
 
 
 def _too_big(path: str, settings: Settings) -> str | None:
@@ -242,43 +288,83 @@ def _too_big(path: str, settings: Settings) -> str | None:
 def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     """The pre-commit hook: warn about open issues the staged change touches."""
     from exai_git import scanner
+    from exai_git.repo import squash_pending
 
     result = None
+    start_point(repo, settings, say)
     try:
         result = scan_staged(repo, settings, say, use_path_cache=True)
     finally:
-        # post-commit moves no location (only the main line's moves do): with nothing
-        # queued it has nothing to do unless the message names an issue
-        hookstate.mark_post_commit_quiet(repo, settings.apply_on != "commit"
-                                         or outbox(repo).count() == 0)
+        # post-commit reconciles: on the main line it moves the locations of open issues on
+        # the changed files (none there: a later reconciliation moves them from the head
+        # recorded); a squash to carry, or queued work: it has work whatever the message
+        hookstate.mark_post_commit_quiet(repo, result is not None and (
+            settings.apply_on != "commit" or (result.issues_on_paths == 0
+                                              and not result.findings
+                                              and not squash_pending(repo)
+                                              and outbox(repo).count() == 0)))
     if result is None:
         return 0
-    for f in result.findings:
+    for f in result.findings:  # the hint waits for the message: commit_msg says it
         say(scanner.finding_line(f, settings.prefix))
-    if result.findings:
-        say(scanner.hint(result.findings, settings.prefix))
     return 1 if scanner.fails(result.findings, settings.fail_on) else 0
 
 
 def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
-    """Apply HEAD's markers. Issue locations do not move here: they move only when the main
-    line moves (reconcile -> locations.move_locations)."""
-    if settings.apply_on != "commit":
+    """Reconcile (HEAD^ is where a clone's first hook starts): a commit on a tracked branch
+    lands now; on any other branch its markers are held and only progress counts. Mid-rebase
+    nothing: the rebase's post-rewrite reconciles once the branch is updated."""
+    from exai_git.repo import rebase_in_progress
+
+    if rebase_in_progress(repo):
         return 0
-    commit = repo.commit("HEAD")
-    parsed = parse_message(commit.message, settings, None)
-    if not parsed.actions and not parsed.reverts and outbox(repo).count() == 0:
-        return 0  # nothing to apply: no database, no psycopg
-    work = work_for(repo, commit, settings, parsed=parsed)
-    apply_or_queue(repo, [work], settings, say)
+    land(repo, settings, "post-commit", before="HEAD^", say=say)
+    hookstate.note_held_progress(repo, settings)
+    return 0
+
+
+def post_merge(repo: Repo, settings: Settings, *, squash: bool, say: Say = say_err) -> int:
+    """A merge (or a pull) moved the branch: reconcile (ORIG_HEAD is where a clone's first
+    hook starts). `merge --squash` moves nothing: remember what it staged, for the commit
+    that follows."""
+    if squash:
+        note_squash(repo, say)
+        return 0
+    land(repo, settings, "post-merge", before="ORIG_HEAD", say=say)
+    return 0
+
+
+def post_checkout(repo: Repo, settings: Settings, say: Say = say_err) -> int:
+    """A branch checkout, a clone, a rebase's start (pull --rebase after its fetch): reconcile.
+    (A checkout of files never gets here: hookmain and the native script stop at once.)"""
+    land(repo, settings, "post-checkout", say=say)
+    return 0
+
+
+def post_rewrite(repo: Repo, settings: Settings, command: str | None, stdin: str = "",
+                 say: Say = say_err) -> int:
+    """amend / rebase: reconcile, with git's old->new mapping when it was given (the
+    frameworks give none: the rebase's rewritten-list and the reflog stand in). An amend
+    made in the middle of a rebase waits for the rebase's own post-rewrite."""
+    from exai_git.repo import rebase_in_progress
+
+    if command == "amend" and rebase_in_progress(repo):
+        return 0
+    land(repo, settings, "post-rewrite", rewrites_stdin=stdin or None, say=say)
     return 0
 
 
 def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str | None,
              say: Say = say_err) -> int:
-    """With apply_on = "push": apply what is pushed to the configured branches."""
+    """Reconcile before the push leaves (what a fetch brought lands now). With apply_on =
+    "push", apply what is pushed to the tracked branches instead."""
     if settings.apply_on != "push":
+        land(repo, settings, "pre-push", say=say)
         return 0
+    # TODO(w1): reconcile(..., pushes=...) planning against landing.with_pushed(current,
+    # parse_push_lines(stdin), names) with remote_only=True; until then, the commits sent.
+    from exai_git.apply import work_for
+
     works: list[Work] = []
     seen: set[str] = set()
     for line in lines:
@@ -323,22 +409,6 @@ def pre_commit_framework_push_lines() -> list[str]:
     remote_branch = os.environ.get("PRE_COMMIT_REMOTE_BRANCH") or "HEAD"
     local_branch = os.environ.get("PRE_COMMIT_LOCAL_BRANCH") or "HEAD"
     return [f"{local_branch} {to_ref} {remote_branch} {from_ref}"]
-
-
-def post_rewrite(repo: Repo, settings: Settings, lines: Sequence[str], say: Say = say_err) -> int:
-    """amend / rebase: rewritten commits are the same work; post-commit already saw them
-    (patch-id), so only commits it could not see (no post-commit under this git) remain."""
-    works = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 2:
-            try:
-                works.append(work_for(repo, repo.commit(parts[1]), settings))
-            except ExaiError:
-                continue
-    if settings.apply_on == "commit" and works:
-        apply_or_queue(repo, [w for w in works if w.actions or w.reverts], settings, say)
-    return 0
 
 
 def prepare_commit_msg(repo: Repo, settings: Settings, path: str, source: str | None) -> int:

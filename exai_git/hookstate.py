@@ -5,7 +5,11 @@ needs no database (and imports no psycopg):
   shows it, post-commit knows there is nothing to move);
 - post-commit-quiet: the key of a commit with nothing to apply, for the native post-commit
   hook's shell early exit;
-- issue-paths.json: the files open issues sit on, kept for scan_cache_seconds.
+- issue-paths.json: the files open issues sit on, kept for scan_cache_seconds;
+- refs-seen: the branches as the last reconciliation left them, for the native landing
+  hooks' shell early exit (post-checkout, post-merge, post-rewrite);
+- held-progress.json: commits on branches that are not tracked whose progress markers
+  counted at once (`status` flags those no branch reaches any more).
 
 Every file is a hint: one missing, stale or unreadable only makes a hook do the work itself.
 """
@@ -27,6 +31,14 @@ if TYPE_CHECKING:
     from exai_git.repo import Repo
 
 POST_COMMIT_QUIET = "post-commit-quiet"
+# The scan found issues: commit-msg runs (past its shell early exit) to hint at them when the
+# message does not name them.
+HINT_PENDING = "hint-pending"
+REFS_SEEN = "refs-seen"
+# The refs a reconciliation reads, as the native hooks' shell hashes them (install.py).
+REFS_FORMAT = "%(refname)%00%(objectname)%00%(symref)"
+REFS_ENV = ("EXAI_GIT_BRANCHES", "EXAI_GIT_APPLY_ON")  # settings the shell test also compares
+HELD_LIMIT = 200  # held-progress commits remembered
 
 
 def state_dir(repo: Repo) -> Path:
@@ -78,9 +90,16 @@ def remember_scan(repo: Repo, result: ScanResult, settings: Settings) -> None:
     from exai_git import scanner
 
     _replace(state_dir(repo) / "scan-cache.json", json.dumps({
-        "key": result.diff_key, "issues": result.issues_on_paths,
+        "key": result.diff_key, "issues": result.issues_on_paths, "at": time.time(),
         "findings": [scanner.finding_line(f, settings.prefix) for f in result.findings],
-        "first": result.findings[0].issue if result.findings else None}))
+        "first": result.findings[0].issue if result.findings else None,
+        "touched": sorted({f.issue for f in result.findings})}))
+    _replace(state_dir(repo) / HINT_PENDING, "1\n" if result.findings else None)
+
+
+def last_scan(repo: Repo) -> dict[str, Any] | None:
+    """What the last pre-commit scan found (`status`), None when none was kept."""
+    return _read(state_dir(repo) / "scan-cache.json")
 
 
 def cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
@@ -89,11 +108,23 @@ def cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
     return data if data is not None and data.get("key") == key else None
 
 
+def take_scan(repo: Repo) -> dict[str, Any] | None:
+    """What the last scan left, whatever change it was of (check its key before use); the
+    hint it left for commit-msg is taken."""
+    _replace(state_dir(repo) / HINT_PENDING, None)
+    return _read(state_dir(repo) / "scan-cache.json")
+
+
+def scan_said_nothing(repo: Repo, key: str) -> bool:
+    """The scan of this change found no open issue on its files."""
+    data = cached_scan(repo, key)
+    return data is not None and data.get("issues") == 0
+
+
 def mark_post_commit_quiet(repo: Repo, quiet: bool) -> None:
     """Tell the native post-commit hook, a shell script, that the commit about to be made
-    from the index has nothing to apply unless its message names an issue: nothing is queued
-    (locations move only when the main line moves, never in post-commit). It then starts no
-    Python.
+    from the index has nothing to apply or move unless its message names an issue: the scan
+    found no open issue on the changed files and nothing is queued. It then starts no Python.
 
     The file holds Repo.staged_commit_key(), which the script computes again for the commit
     it follows; any other commit (amended, merged, --no-verify, an index changed by another
@@ -133,3 +164,75 @@ class IssuePaths:
 def forget_issue_paths(repo: Repo) -> None:
     """Issue locations changed (a rename moved one): the next scan asks the database."""
     _replace(state_dir(repo) / "issue-paths.json", None)
+
+
+# --------------------------------------------------------------------------- landing
+
+
+def refs_seen_line(key: str) -> str:
+    """The line the native landing hooks compare: the refs' hash, then the settings from the
+    environment that change what is tracked (install.py builds the same in shell)."""
+    return " ".join([key, "|".join(os.environ.get(v, "") for v in REFS_ENV)]).strip()
+
+
+def remember_refs(repo: Repo, settings: Settings) -> None:
+    """After a reconciliation: when the recorded heads are the tracked refs of one snapshot of
+    the refs, leave its hash for the native hooks (nothing moved since: no Python). A hint:
+    when refs moved meanwhile, or it cannot be written, the next hook just reconciles."""
+    from exai_git import landing
+
+    path = state_dir(repo) / REFS_SEEN
+    raw = repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/", "refs/remotes/",
+                   check=False)
+    refs: dict[str, str] = {}
+    symrefs: dict[str, str] = {}
+    for line in raw.decode(errors="surrogateescape").splitlines():
+        name, sha, target = (line.split("\0") + ["", ""])[:3]
+        if target:
+            symrefs[name] = target
+        elif name and sha:
+            refs[name] = sha
+    names = landing.tracked_names(settings.branches or None, landing.origin_head(symrefs))
+    if landing.load_heads(repo.common_dir) != landing.tracked_refs(refs, names):
+        _replace(path, None)
+        return
+    key = repo.run("hash-object", "--stdin", input=raw, check=False).decode().strip()
+    _replace(path, refs_seen_line(key) + "\n" if key else None)
+
+
+def note_held_progress(repo: Repo, settings: Settings) -> None:
+    """post-commit on a branch that is not tracked: remember HEAD when its progress markers
+    counted at once, so `status` can flag it once no branch reaches it."""
+    from exai_git import landing
+    from exai_git.hooks import parse_message
+    from exai_git.repo import head_ref, read_refs
+
+    commit = repo.commit("HEAD")
+    actions = parse_message(commit.message, settings, None).actions
+    if not any(a.action == "progress" for a in actions):
+        return
+    snap = read_refs(repo)
+    names = landing.tracked_names(settings.branches or None, landing.origin_head(snap.symrefs))
+    tracked = landing.tracked_refs(snap.refs, names)
+    ref = head_ref(repo)
+    if ref in tracked or commit.sha in tracked.values():
+        return
+    held = held_progress(repo)
+    held[commit.sha] = {"subject": commit.subject, "committed_at": commit.committed_at,
+                        "branch": landing.branch_of(ref) if ref else None}
+    save_held_progress(repo, dict(list(held.items())[-HELD_LIMIT:]))
+
+
+def held_progress(repo: Repo) -> dict[str, dict[str, Any]]:
+    """sha -> {subject, committed_at, branch} of the held commits whose progress counted."""
+    data = _read(state_dir(repo) / "held-progress.json")
+    return {k: v for k, v in (data or {}).items() if isinstance(v, dict)}
+
+
+def save_held_progress(repo: Repo, held: dict[str, dict[str, Any]]) -> None:
+    _replace(state_dir(repo) / "held-progress.json", json.dumps(held) if held else None)
+
+
+def squash_recorded(repo: Repo) -> bool:
+    """A `merge --squash` is remembered for some branch (landing's squash.json)."""
+    return bool(_read(state_dir(repo) / "squash.json"))

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exai_git.hookmain import HOOKS
-from exai_git.hookstate import POST_COMMIT_QUIET, _replace, state_dir
+from exai_git.hookstate import (
+    HINT_PENDING,
+    POST_COMMIT_QUIET,
+    REFS_ENV,
+    REFS_FORMAT,
+    REFS_SEEN,
+    _replace,
+    state_dir,
+)
 
 if TYPE_CHECKING:
     from exai_git.config import Settings
@@ -29,6 +37,16 @@ HEAD_COMMIT_KEY = (
     ' $(git diff-tree -r --raw -z --no-abbrev --no-renames --ignore-submodules=none'
     ' --no-commit-id HEAD 2>/dev/null | git hash-object --stdin 2>/dev/null)"'
 )
+# Shell: $seen, what hookstate.refs_seen_line() records after a reconciliation, for the refs
+# and settings as they are now: equal, and nothing tracked can have moved.
+REFS_SEEN_KEY = (
+    f"seen=\"$(git for-each-ref --format='{REFS_FORMAT}' refs/heads/ refs/remotes/ 2>/dev/null"
+    ' | git hash-object --stdin 2>/dev/null)'
+    f' {"|".join("${" + v + "}" for v in REFS_ENV)}"\n'
+)
+# Shell: true while a rebase is under way (its post-rewrite reconciles at the end).
+IN_REBASE = ('g="$(git rev-parse --git-dir 2>/dev/null)"\n'
+             '[ -d "$g/rebase-merge" ] || [ -d "$g/rebase-apply" ]')
 MARK = "# exai-git hook: installed by `exai-git install`; safe to remove with --uninstall"
 PREFIX_FILE = "prefix"  # <common dir>/exai-git/prefix: the prefix the shell scripts test for
 HOOK_COMMAND = "exai-git-hook"
@@ -43,14 +61,28 @@ def hook_script(name: str, hook_command: str) -> str:
         # a message given with -m/-F, a merge or a reused message has no template to fill
         early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
     elif name == "commit-msg":
-        # a message naming no issue key, conversation or revert has nothing to check
+        # a message naming no issue key, conversation or revert has nothing to check (unless
+        # a `merge --squash` staged commits: their markers are remembered for post-commit;
+        # or the pre-commit scan left a hint to give when the message does not say it)
         early = (_read_prefix()
-                 + f'[ -n "$p" ] && ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
+                 + 'g="$(git rev-parse --git-dir 2>/dev/null)"\n'
+                 f'[ -n "$p" ] && [ ! -f "$g/SQUASH_MSG" ] && [ ! -e "$d/{HINT_PENDING}" ] &&'
+                 f' ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
+    elif name in ("post-checkout", "post-merge", "post-rewrite"):
+        # a checkout of files ($3 = 0) and an amend mid-rebase do nothing; otherwise there is
+        # nothing to do when no ref moved since the last reconciliation (but a squash merge,
+        # $1 = 1, moves none and stages commits to remember)
+        first = {"post-checkout": '[ "$3" = 0 ] && exit 0\n', "post-merge": "",
+                 "post-rewrite": f'if [ "$1" = amend ]; then\n{IN_REBASE} && exit 0\nfi\n'}
+        keep = ' && [ "$1" != 1 ]' if name == "post-merge" else ""
+        early = (first[name] + _read_prefix() + REFS_SEEN_KEY
+                 + f'[ -n "$p" ]{keep} && [ -r "$d/{REFS_SEEN}" ] &&'
+                 f' read -r want < "$d/{REFS_SEEN}" && [ "$seen" = "$want" ] && exit 0\n')
     elif name == "post-commit":
-        # nothing to apply or move: the pre-commit scan of this parent and staged change
-        # found no open issue on the changed files, nothing is queued, and the message names
-        # no issue
-        early = (_read_prefix()
+        # mid-rebase: nothing (the rebase's post-rewrite reconciles); nothing to apply or
+        # move: the pre-commit scan of this parent and staged change found no open issue on
+        # the changed files, nothing is queued, and the message names no issue
+        early = (f"{IN_REBASE} && exit 0\n" + _read_prefix()
                  + f'q="$d/{POST_COMMIT_QUIET}"\n'
                  'if [ -n "$p" ] && [ -r "$q" ] && read -r want < "$q"; then\n'
                  f'  {HEAD_COMMIT_KEY}\n'
@@ -157,6 +189,9 @@ def install(repo: Repo, *, uninstall: bool = False, hook_command: str | None = N
         lines.append(f"installed {name}")
     if not uninstall and settings is not None:
         remember_prefix(repo, settings)
+        from exai_git.hookland import start_point
+
+        start_point(repo, settings, lines.append)  # the clone's start: nothing before applies
     return lines
 
 

@@ -611,3 +611,38 @@ def changes_between(repo: Repo, base: str, to: str,
     from exai_git import diff
 
     return diff.parse(repo.run("diff", *_DIFF, base, to, "--", *paths))
+
+
+# --------------------------------------------------------------------------- by hand (w5)
+
+
+def path_in_repo(repo: Repo, path: str, cwd: str | None = None) -> str:
+    """PATH as given on the command line (relative to cwd) as a path relative to the
+    repository's root, with '/' separators; a usage error when it lies outside it."""
+    here = Path(cwd or os.getcwd())
+    full = Path(os.path.normpath(here / path))
+    # resolve the directory only: a tracked symlink is named, not followed
+    parent = Path(os.path.realpath(full.parent))
+    root = Path(os.path.realpath(repo.root))
+    try:
+        rel = (parent / full.name).relative_to(root) if full.name else parent.relative_to(root)
+    except ValueError:
+        raise GitError(f"{path} is outside the repository ({repo.root})",
+                       exit_code=2) from None
+    text = rel.as_posix()
+    if text in ("", "."):
+        raise GitError(f"{path} is the repository itself, not a file in it", exit_code=2)
+    return text
+
+
+def lines_at_head(repo: Repo, path: str) -> int | None:
+    """How many lines the file at path (relative to the root) has at HEAD; None when HEAD
+    has no such file (or no HEAD). One git call."""
+    out = repo.run("cat-file", "--batch", input=f"HEAD:{path}\n".encode(errors="surrogateescape"),
+                   check=False)
+    header, _, body = out.partition(b"\n")
+    fields = header.split()
+    if len(fields) != 3 or fields[1] != b"blob":
+        return None
+    data = body[:int(fields[2])]
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)

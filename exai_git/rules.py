@@ -134,7 +134,10 @@ class Applier:
         if missing:
             self.result.errors.append(f"{self.key(issue)}: {missing}")
             return False
+        was = issue.status
         getattr(self, "_" + action.action)(issue, action)
+        if action.steps and issue.status == "fixed" != was:  # the last step done: say so
+            desc += f"; {self.key(issue)} -> fixed"
         self.result.applied.append(desc)
         return True
 

@@ -127,9 +127,13 @@ def finding_line(f: Finding, prefix: str) -> str:
 
 
 def hint(found: Sequence[Finding], prefix: str) -> str:
-    keys = ", ".join(f"{prefix}-{f.issue}" for f in found)
+    return hint_for([f.issue for f in found], prefix)
+
+
+def hint_for(issues: Sequence[int], prefix: str) -> str:
+    keys = ", ".join(f"{prefix}-{n}" for n in dict.fromkeys(issues))
     return (f"hint: this change touches {keys}; if it fixes one, say so in the message, "
-            f"e.g. `Fixes {prefix}-{found[0].issue}` (or `Refs {prefix}-{found[0].issue}`)")
+            f"e.g. `Fixes {prefix}-{issues[0]}` (or `Refs {prefix}-{issues[0]}`)")
 
 
 def sarif(found: Sequence[Finding], prefix: str, version: str) -> dict[str, Any]:

@@ -149,6 +149,9 @@ def test_amend_rebase_cherry_pick_apply_once(hooked: Path, seeded: Database) -> 
     assert len(updates_of(seeded, 1)) == count
     git(hooked, "checkout", "-q", "main")
     git(hooked, "rebase", "-q", "side")
+    # every commit of main was already on side: the rebase only moved main, and git runs no
+    # post-rewrite for that; the next reconciliation (any hook, or status) sees it
+    assert exai("status", cwd=hooked).returncode == 0
     assert len(updates_of(seeded, 1)) == count
     assert steps_of(seeded, 1)[1][0] == "complete"
     shas = {r[0] for r in seeded.query("SELECT commit_sha FROM exai_commit_links")}
@@ -239,6 +242,8 @@ def test_install_from_a_worktree(hooked: Path, seeded: Database, tmp_path: Path)
     wt = tmp_path / "wt"
     git(hooked, "worktree", "add", "-q", str(wt), "-b", "wt")
     commit(wt, "Fixes EXAI-2", {"w.txt": "w\n"})
+    assert issue_of(seeded, 2)[0] == "open"  # held: branch wt is not tracked
+    git(hooked, "merge", "-q", "wt")  # lands on main: post-merge, with the common dir's state
     assert issue_of(seeded, 2)[0] == "fixed"
 
 

@@ -151,7 +151,8 @@ def test_readme_snippet_through_the_framework_and_pgbouncer(
                           timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     hooks = repo / ".git" / "hooks"
-    for kind in ("commit-msg", "pre-commit", "post-commit", "pre-push"):
+    for kind in ("commit-msg", "pre-commit", "post-commit", "pre-push", "post-merge",
+                 "post-rewrite", "post-checkout"):
         assert (hooks / kind).exists(), f"{tool} did not install {kind}"
     doctor = exai("doctor", cwd=repo)
     assert "commit-msg, pre-commit, post-commit, pre-push" in doctor.stdout, doctor.stdout

@@ -101,11 +101,12 @@ CASES = [
         status={1: "fixed"}, steps={3: "complete"}, updates=["fix_applied", "status_change"],
         links=[("fix", {"steps": {"3": "pending"}, "status": ["in_progress", "fixed"],
                         "fix": [None, None]})],
-        applied=["EXAI-1: step 3 -> complete"]), id="fix-last-step-fixes"),
+        applied=["EXAI-1: step 3 -> complete; EXAI-1 -> fixed"]), id="fix-last-step-fixes"),
     pytest.param(issue(steps="p"), work(fix(1)), expect(
         status={1: "fixed"}, steps={1: "complete"}, updates=["fix_applied", "status_change"],
         links=[("fix", {"steps": {"1": "pending"}, **FIXED})],
-        applied=["EXAI-1: step 1 -> complete"]), id="fix-only-step-open-to-fixed"),
+        applied=["EXAI-1: step 1 -> complete; EXAI-1 -> fixed"]),
+        id="fix-only-step-open-to-fixed"),
     pytest.param(issue("in_progress", steps="cp"), work(fix(1)), expect(
         updates=["fix_applied"], links=[("fix", {"steps": {}})],
         applied=["EXAI-1: step 1 -> complete"]), id="fix-step-already-complete"),
@@ -246,7 +247,7 @@ CASES = [
         links=[("fix", {"steps": {"1": "pending"}, "status": ["open", "fixed"],
                         "fix": [None, None]}), ("revert", {"of": OLD})],
         undone=[("0", "revert", "revert of 0000000000")],
-        applied=["EXAI-1: step 1 -> complete (again: aaaaaaaaaa)",
+        applied=["EXAI-1: step 1 -> complete (again: aaaaaaaaaa); EXAI-1 -> fixed",
                  "EXAI-1: revert of 0000000000"]), id="revert-of-a-revert-applies-again"),
     # leaving: a commit on no tracked branch any more is undone exactly
     pytest.param(State({1: issue("fixed", steps="cc")},

@@ -116,7 +116,8 @@ def test_demo_runs_against_a_given_server(pg_server: str) -> None:
     after = out.stdout.split("== The tracker after ==")[1]
     assert "EXAI-1  critical  fixed   7/7 (100%)" in after
     assert "EXAI-2: reference (comment)" in out.stdout
-    assert "touches EXAI-2" in out.stdout
+    assert "EXAI-2 [high, open]" in out.stdout  # the scan's finding
+    assert "hint:" not in out.stdout  # the message says Refs EXAI-2 already (issue 17)
 
 
 @pytest.mark.slow
@@ -209,12 +210,12 @@ def test_post_commit_starts_no_python_when_the_scan_found_nothing(
     assert started("--allow-empty", "-m", "Refs EXAI-2") == ["pre-commit", "commit-msg",
                                                             "post-commit"]
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links WHERE action = 'ref'") == 1
-    # no marker, but the change is on a file an open issue sits on: locations move only when
-    # the main line moves (the reconciliation), so post-commit has nothing to do either
+    # no marker, but the change is on a file an open issue sits on and main moved:
+    # post-commit reconciles, which moves the issue's lines with the main line
     kimi = (tracked / "src/providers/async_kimi.py").read_text()
     assert started("-m", "shift", files={"src/providers/async_kimi.py": "new\n" + kimi}) == [
-        "pre-commit"]
-    assert seeded.scalar("SELECT line_start FROM exai_issues WHERE issue_number = 2") == 58
+        "pre-commit", "post-commit"]
+    assert seeded.scalar("SELECT line_start FROM exai_issues WHERE issue_number = 2") == 59
     # amending: the commit's parent is not what the scan saw, so post-commit looks itself
     assert "post-commit" in started("--amend", "-m", "plain, amended", "--allow-empty")
     # skipping the pre-commit scan leaves no fresh answer: post-commit looks itself
