@@ -17,10 +17,9 @@ if TYPE_CHECKING:
 
     from exai_git import markers
     from exai_git.config import Settings
-    from exai_git.diff import FileChange
     from exai_git.engine import Check
     from exai_git.markers import Action
-    from exai_git.model import CommitResult, PathChange, Report, Work
+    from exai_git.model import CommitResult, Report, Work
     from exai_git.repo import Commit, Repo
 
 Say = Callable[[str], None]
@@ -99,11 +98,15 @@ def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Se
 # --------------------------------------------------------------------------- landing
 
 
-def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
+def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, *,
+                   then: Callable[[psycopg.Connection[Any]], None] | None = None
                    ) -> Report | None:
     """Apply the queue, oldest first, then works, and say what happened; on an unreachable
-    database, queue works instead (durably: the caller may then record its heads). Returns
-    what was applied, None when nothing was (queued, or nothing to do)."""
+    database, queue works instead (durably: the caller may then record its heads). then: more
+    database work (the main line's location move) on the same connection, under the same
+    budget, once the works are applied; it is never queued, and its own failure is said and
+    raised no further (then's caller learns it from then not having returned). Returns what
+    was applied, None when nothing was (queued, or nothing to do)."""
     from exai_git import store
     from exai_git.errors import (
         BackedOff,
@@ -113,7 +116,6 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
         TrackerTimeout,
     )
     from exai_git.hooks import outbox
-    from exai_git.hookstate import forget_issue_paths
     from exai_git.outbox import OutboxError
 
     box = outbox(repo)
@@ -125,18 +127,21 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
             box.put(needed, str(e))
             say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
         return None
-    if not needed and not queued:
+    if not needed and not queued and then is None:
         return None
+    applied = False
     try:
         with store.connect(settings) as conn:
             report = apply(conn, [w for _, w in queued] + needed, settings)
-        for item in box.settle(queued, report):  # h3: unappliable work kept as failed
-            say(f"EXAI: error: queued work {item.id} ({item.sha[:10]}) cannot apply: "
-                f"{item.reason}; kept as failed (`exai-git sync --drop {item.id}` removes it)")
-        if report.moves:
-            forget_issue_paths(repo)
-        for line in report_lines(report, settings.prefix):
-            say(line)
+            applied = True
+            for item in box.settle(queued, report):  # h3: unappliable work kept as failed
+                say(f"EXAI: error: queued work {item.id} ({item.sha[:10]}) cannot apply: "
+                    f"{item.reason}; kept as failed (`exai-git sync --drop {item.id}` removes "
+                    "it)")
+            for line in report_lines(report, settings.prefix):
+                say(line)
+            if then is not None:
+                then(conn)
         return report
     except (BackedOff, NoTracker, TrackerTimeout) as e:  # the budget said why already
         state, reason = str(e), ""
@@ -149,6 +154,10 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say
         if mapped is None:
             raise
         state, reason = mapped
+    if applied or (not needed and not queued):  # only then failed or had anything to do
+        say(f"EXAI: {state}; issue locations not moved yet, the next reconciliation moves "
+            f"them{f' ({reason})' if reason else ''}")
+        return report if applied else None
     if needed:
         box.put(needed, reason or state)
     total = box.count()
@@ -202,8 +211,6 @@ def report_lines(report: Report, prefix: str) -> list[str]:
     for c in report.commits:
         for text in c.applied:
             lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
-        for text in c.moves:
-            lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
         for text in c.warnings:
             lines.append(f"EXAI: warning: {c.sha[:10]} {clean(text)}")
         for text in c.errors:
@@ -215,10 +222,10 @@ def report_lines(report: Report, prefix: str) -> list[str]:
 
 
 def work_for(repo: Repo, commit: Commit, settings: Settings, *,
-             parsed: markers.Parsed | None = None, patch_id: str | None = None,
-             changes: Sequence[FileChange] | None = None) -> Work:
-    """The work of a landed commit: its actions, the commits it reverts, its patch-id (when it
-    has markers) and what it did to files open issues may sit on."""
+             parsed: markers.Parsed | None = None, patch_id: str | None = None) -> Work:
+    """The work of a landed commit: its actions, the commits it reverts and its patch-id (when
+    it has markers). What it did to files is not part of it: issue locations move only when
+    the main line moves (locations.move_locations)."""
     from exai_git.model import Work
 
     parsed = parsed or _parse(commit.message, settings)
@@ -228,10 +235,8 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
         reverts = tuple(dict.fromkeys(_expand_merges(repo, reverts, merges)))
     if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
         patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
-    if changes is None:
-        changes = repo.changes_of(commit)
     return Work(commit.sha, commit.subject, commit.committed_at, parsed.actions, reverts,
-                patch_id, _path_changes(changes), settings.repository or repo.root.name)
+                patch_id, settings.repository or repo.root.name)
 
 
 def _parse(message: str, settings: Settings) -> markers.Parsed:
@@ -239,13 +244,6 @@ def _parse(message: str, settings: Settings) -> markers.Parsed:
 
     return markers.parse(message, prefix=settings.prefix, comment_char=None,
                          env_conversation=os.environ.get("EXAI_CONVERSATION_ID"))
-
-
-def _path_changes(changes: Iterable[FileChange]) -> tuple[PathChange, ...]:
-    from exai_git.model import PathChange
-
-    return tuple(PathChange(c.status, c.old_path, c.new_path, c.hunks, c.binary or c.submodule)
-                 for c in changes if c.old_path and c.status != "added")
 
 
 def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
@@ -307,16 +305,13 @@ def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterat
                  settings: Settings) -> Iterator[Work]:
     """Work for each commit of a range, streamed from one `git log` (log, started by the
     caller). Commits whose actions are all linked already are reported as such without more
-    work; patch-ids and diffs are asked for only where a commit has new markers or touches a
-    file an open issue is on."""
+    work; patch-ids are asked for only where a commit has new markers."""
     from exai_git import markers, store
     from exai_git.engine import merged_actions
     from exai_git.model import Work
 
     with store.connect(settings) as conn:
         conn.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
-        issue_paths = store.open_issue_paths(conn)
-        touched = repo.commits_touching(include, exclude, issue_paths) if issue_paths else set()
         pending: list[tuple[Commit, markers.Parsed]] = []
         started: list[Callable[[], Iterator[Work]]] = []
 
@@ -329,7 +324,7 @@ def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterat
             for commit, parsed in pending:
                 actions = merged_actions(parsed.actions)
                 keys = {(a.issue, a.action) for a in actions}
-                if (keys and not parsed.reverts and commit.sha not in touched
+                if (keys and not parsed.reverts
                         and keys <= linked.get(commit.sha, set())):
                     batch.append(Work(commit.sha, commit.subject, commit.committed_at,
                                       applied_before=tuple(markers.describe(a, settings.prefix)
@@ -348,9 +343,8 @@ def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterat
                         yield item
                         continue
                     commit, parsed = item
-                    changes: list[FileChange] | None = None if commit.sha in touched else []
                     yield work_for(repo, commit, settings, parsed=parsed,
-                                   patch_id=pids.get(commit.sha), changes=changes)
+                                   patch_id=pids.get(commit.sha))
 
             started.append(finish)
             if len(started) > 1:
@@ -358,7 +352,7 @@ def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterat
 
         for commit in log:
             parsed = _parse(commit.message, settings)
-            if not (parsed.actions or parsed.reverts or commit.sha in touched):
+            if not (parsed.actions or parsed.reverts):
                 yield Work(commit.sha, commit.subject, commit.committed_at)
                 continue
             pending.append((commit, parsed))

@@ -24,7 +24,6 @@ from exai_git.model import (
     Effects,
     Issue,
     Link,
-    PathChange,
     Report,
     State,
     Step,
@@ -42,7 +41,7 @@ from exai_git.rules import (
     missing_steps,
 )
 
-__all__ = ["FROZEN", "Check", "CommitResult", "Effects", "Issue", "Link", "PathChange", "Report",
+__all__ = ["FROZEN", "Check", "CommitResult", "Effects", "Issue", "Link", "Report",
            "State", "Step", "Update", "Work", "apply", "check_known", "merged_actions", "undo",
            "undo_link_rows"]
 
@@ -79,8 +78,6 @@ def apply(state: State, works: Sequence[Work], prefix: str = "EXAI", *,
         if not work.progress_only:
             for target in work.reverts:
                 applier.revert(target)
-        for change in work.changes:
-            applier.move(change)
     return _effects(state, issues, applier.out)
 
 

@@ -100,7 +100,21 @@ class MessageCheck:
 
 
 def check_message(path: str, settings: Settings, *, repo: Repo | None = None) -> MessageCheck:
-    return check_parsed(parse_draft(read_message_file(path), settings, repo), settings)
+    parsed = parse_draft(read_message_file(path), settings, repo)
+    if repo is not None and parsed.actions and not parsed.errors \
+            and "psycopg" not in sys.modules:
+        # Loading the database driver and connecting cost more than the rest of the hook:
+        # when the pre-commit scan of this same staged change read every issue the markers
+        # name moments ago, check against that reading (a marker commit then connects twice:
+        # the scan and post-commit).
+        read = hookstate.issues_read(repo, settings, {a.issue for a in parsed.actions})
+        if read is not None:
+            from exai_git import engine
+
+            checked = engine.check_known(read, parsed.actions, settings.prefix)
+            return MessageCheck(parsed, db_errors=checked.errors,
+                                db_warnings=checked.warnings)
+    return check_parsed(parsed, settings)
 
 
 def check_draft(text: str, settings: Settings, repo: Repo | None) -> MessageCheck:
@@ -161,6 +175,8 @@ class ScanResult:
     paths: list[str]
     diff_key: str
     issues_on_paths: int = 0  # open issues on the changed files, touched or not
+    # the issues the scan read: number -> (status, {step: status}), for commit-msg's check
+    read: dict[int, tuple[str, dict[int, str]]] = field(default_factory=dict)
 
 
 def scan(repo: Repo, settings: Settings, target: str | None, *,
@@ -184,7 +200,9 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
             with_all_paths=cache is not None and known is None)
     if cache is not None and every is not None:
         cache.save(every)
-    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths))
+    read = {i.issue_number: (i.status, {int(n): str(st) for n, st in i.steps or ()})
+            for i in issues}
+    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths), read)
 
 
 def _changes_for(repo: Repo, target: str | None) -> tuple[list[FileChange], str]:
@@ -294,7 +312,10 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     start_point(repo, settings, say)
     try:
         result = scan_staged(repo, settings, say, use_path_cache=True)
-    finally:  # a squash to carry, or queued work: post-commit has work whatever the message
+    finally:
+        # post-commit reconciles: on the main line it moves the locations of open issues on
+        # the changed files (none there: a later reconciliation moves them from the head
+        # recorded); a squash to carry, or queued work: it has work whatever the message
         hookstate.mark_post_commit_quiet(repo, result is not None and (
             settings.apply_on != "commit" or (result.issues_on_paths == 0
                                               and not result.findings

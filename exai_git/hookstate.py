@@ -2,7 +2,8 @@
 needs no database (and imports no psycopg):
 
 - scan-cache.json: what the pre-commit scan of the staged change found (prepare-commit-msg
-  shows it, post-commit knows there is nothing to move);
+  shows it, post-commit knows there is nothing to move, commit-msg checks against the
+  issues it read);
 - post-commit-quiet: the key of a commit with nothing to apply, for the native post-commit
   hook's shell early exit;
 - issue-paths.json: the files open issues sit on, kept for scan_cache_seconds;
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from exai_git.repo import Repo
 
 POST_COMMIT_QUIET = "post-commit-quiet"
+# How long the commit-msg check may take the scan's reading of an issue for the tracker's:
+# the two hooks run within one `git commit`, the message's editor between them.
+SCAN_READ_SECONDS = 120
 # The scan found issues: commit-msg runs (past its shell early exit) to hint at them when the
 # message does not name them.
 HINT_PENDING = "hint-pending"
@@ -93,8 +97,38 @@ def remember_scan(repo: Repo, result: ScanResult, settings: Settings) -> None:
         "key": result.diff_key, "issues": result.issues_on_paths, "at": time.time(),
         "findings": [scanner.finding_line(f, settings.prefix) for f in result.findings],
         "first": result.findings[0].issue if result.findings else None,
-        "touched": sorted({f.issue for f in result.findings})}))
+        "touched": sorted({f.issue for f in result.findings}),
+        "read": {"at": time.time(), "source": _tracker_id(settings),
+                 "issues": {str(n): [status, sorted(steps.items())]
+                            for n, (status, steps) in result.read.items()}}}))
     _replace(state_dir(repo) / HINT_PENDING, "1\n" if result.findings else None)
+
+
+def issues_read(repo: Repo, settings: Settings, numbers: set[int]
+                ) -> dict[int, tuple[str, dict[int, str]]] | None:
+    """What the pre-commit scan of the staged change read of these issues (number -> status,
+    {step: status}), when it read them all, from this tracker with this prefix, in the last
+    SCAN_READ_SECONDS; else None. It spares the commit-msg hook of a marker commit a
+    connection of its own to the tracker."""
+    data = _read(state_dir(repo) / "scan-cache.json")
+    read = data.get("read") if data else None
+    if not isinstance(read, dict) or read.get("source") != _tracker_id(settings):
+        return None
+    try:
+        age = time.time() - float(read.get("at", 0))
+    except (TypeError, ValueError):
+        return None
+    issues = read.get("issues")
+    if not isinstance(issues, dict) or not 0 <= age <= SCAN_READ_SECONDS \
+            or not all(str(n) in issues for n in numbers):
+        return None
+    if data is None or data.get("key") != changes_key(repo.staged_changes()):
+        return None  # another change than the one scanned
+    try:
+        return {n: (str(issues[str(n)][0]), {int(k): str(v) for k, v in issues[str(n)][1]})
+                for n in numbers}
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def last_scan(repo: Repo) -> dict[str, Any] | None:

@@ -368,6 +368,31 @@ def save_heads(common_dir: Path, heads: Refs) -> None:
     _save(common_dir / STATE_DIR / "heads.json", {"heads": dict(sorted(heads.items()))})
 
 
+# Issue locations (MARKERS.md v2, "Locations") move when the main line moves. When the tracker
+# cannot take that move, nothing is queued: issues with an anchor carry their own start
+# (`git diff anchor..head`), and issues without one (filed by SQL) must be mapped from the
+# main line's head before the first move that was not applied. That head is kept here until
+# a reconciliation moves the locations; the first failed move sets it, later ones keep it.
+
+def locations_from(common_dir: Path) -> tuple[str | None] | None:
+    """(head,) the main line was at before the first move whose locations are not moved yet
+    (head None: the main line did not exist then); None when no move is pending."""
+    data = _load(common_dir / STATE_DIR / "locations.json")
+    if not isinstance(data, dict) or "from" not in data:
+        return None
+    head = data["from"]
+    return (str(head) if head else None,)
+
+
+def save_locations_from(common_dir: Path, head: tuple[str | None] | None) -> None:
+    """Record (head,) as the start of the pending location move; None: nothing pending."""
+    path = common_dir / STATE_DIR / "locations.json"
+    if head is None:
+        path.unlink(missing_ok=True)
+    else:
+        _save(path, {"from": head[0]})
+
+
 def record_squash(common_dir: Path, branch: str, base: str, commits: Sequence[str]) -> None:
     """`merge --squash` on branch (HEAD at base) staged commits; the next commit takes them."""
     path = common_dir / STATE_DIR / "squash.json"

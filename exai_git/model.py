@@ -12,20 +12,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from exai_git.markers import Action
-from exai_git.ranges import Hunk
 
 # --------------------------------------------------------------------------- work
-
-
-@dataclass(frozen=True)
-class PathChange:
-    """What one commit did to one file, as far as issue locations care."""
-
-    status: str
-    old_path: str | None
-    new_path: str | None
-    hunks: tuple[Hunk, ...] = ()
-    binary: bool = False
 
 
 @functools.lru_cache(maxsize=1024)
@@ -43,7 +31,6 @@ class Work:
     actions: tuple[Action, ...] = ()
     reverts: tuple[str, ...] = ()
     patch_id: str | None = None
-    changes: tuple[PathChange, ...] = ()
     repository: str | None = None
     # Actions a backfill found already linked to this sha: reported as skipped, not re-read.
     applied_before: tuple[str, ...] = ()
@@ -72,10 +59,6 @@ class Work:
             {"issue": a.issue, "action": a.action, "steps": list(a.steps),
              "conversation_id": a.conversation_id} for a in self.actions
         ]
-        data["changes"] = [
-            {**asdict(c), "hunks": [[h.old_start, h.old_count, h.new_start, h.new_count]
-                                    for h in c.hunks]} for c in self.changes
-        ]
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -86,9 +69,8 @@ class Work:
             actions=tuple(Action(a["issue"], a["action"], tuple(a["steps"]), a["conversation_id"])
                           for a in data["actions"]),
             reverts=tuple(data["reverts"]), patch_id=data["patch_id"],
-            changes=tuple(PathChange(c["status"], c["old_path"], c["new_path"],
-                                     tuple(Hunk(*h) for h in c["hunks"]), c["binary"])
-                          for c in data["changes"]),
+            # "changes" (v1 per-commit line moves) in older queued work is ignored: locations
+            # move only when the main line moves (locations.move_locations)
             repository=data.get("repository"),
             applied_before=tuple(data.get("applied_before", ())),
             equivalent_of=tuple(data.get("equivalent_of") or ()), only_adds=bool(data.get("only_adds")),
@@ -97,7 +79,7 @@ class Work:
 
     @property
     def needs_database(self) -> bool:
-        return bool(self.actions or self.reverts or self.changes or self.left
+        return bool(self.actions or self.reverts or self.left
                     or self.equivalent_of)
 
 
@@ -112,7 +94,6 @@ class CommitResult:
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    moves: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,15 +119,11 @@ class Report:
     def errors(self) -> int:
         return self._total("errors")
 
-    @property
-    def moves(self) -> int:
-        return self._total("moves")
-
     def to_json(self) -> dict[str, Any]:
         return {"commits_read": self.read, "actions_applied": self.applied,
-                "skipped": self.skipped, "errors": self.errors, "moves": self.moves,
+                "skipped": self.skipped, "errors": self.errors,
                 "commits": [c.to_json() for c in self.commits if
-                            c.applied or c.skipped or c.errors or c.warnings or c.moves]}
+                            c.applied or c.skipped or c.errors or c.warnings]}
 
 
 

@@ -1,22 +1,28 @@
 """Landing is reconciliation (MARKERS.md, "When a commit counts"): the one function every
 hook, `status`, `sync` and `apply` calls. It compares the tracked branches with the heads
 this clone has applied through (repo.landing_plan), applies what landed, oldest first, undoes
-what left, and records the new heads once the work is applied or durably queued.
+what left, and records the new heads once the work is applied or durably queued. When the
+main line moved, the open issues' locations move with it (locations.move_locations), on the
+same connection, after the work.
 
-When nothing moved it returns at once: no database, no psycopg import."""
+When nothing moved (and no location move is pending) it returns at once: no database, no
+psycopg import."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import psycopg
+
     from exai_git.config import Settings
-    from exai_git.landing import Equivalent
+    from exai_git.landing import Equivalent, Plan
     from exai_git.model import Report, Work
     from exai_git.repo import Repo
 
@@ -53,14 +59,43 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                 "`exai-git apply A..B`")
             if plan.nothing:
                 landing.save_heads(repo.common_dir, plan.heads)
-        if plan.nothing and not held:
+        pending = landing.locations_from(repo.common_dir)
+        if plan.nothing and not held and pending is None:
             return None
         branch = plan.main_line[0]
         works = landed_works(repo, settings, plan.landed, plan.left, branch=branch,
                              rewrite_map=git.rewrites(repo, rewrites_stdin), heads=plan.heads)
-        report = _apply_or_queue(repo, [*works, *held], settings, say)
+        move = _location_move(plan, pending)
+        report = _apply_or_queue(repo, [*works, *held], settings, say, move)
         landing.save_heads(repo.common_dir, plan.heads)
         return report
+
+
+@dataclasses.dataclass
+class _LocationMove:
+    """The main line's move whose issue locations this reconciliation moves: from old (the
+    head before the first move not applied yet; None: no main line then) to new (None: the
+    main line is gone, nothing to move to); anchor: the head unanchored issues are anchored at
+    on the clone's first run (plan.started), else None."""
+
+    old: str | None
+    new: str | None
+    anchor: str | None
+    done: bool = False
+
+
+def _location_move(plan: Plan, pending: tuple[str | None] | None) -> _LocationMove | None:
+    """What the locations need (MARKERS.md v2, "Locations"), or None: the main line did not
+    move, nothing is pending and the clone did not just start."""
+    assert plan.main_line is not None
+    current = plan.heads.get(plan.main_line[1])
+    move = plan.main_line_move
+    before = move[0] if move else current  # the main line's head before this reconciliation
+    anchor = before if plan.started else None
+    if move is None and pending is None:
+        return None if anchor is None else _LocationMove(current, current, anchor)
+    old = pending[0] if pending is not None else before
+    return _LocationMove(old, current, anchor)
 
 
 def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Sequence[str], *,
@@ -189,15 +224,39 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -
     parsed = _parse(commit.message, settings)
     if not any(a.action == "progress" for a in parsed.actions):
         return []
-    work = work_for(repo, commit, settings, parsed=parsed, changes=[])
+    work = work_for(repo, commit, settings, parsed=parsed)
     return [dataclasses.replace(work, progress_only=True, reverts=())]
 
 
-def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say) -> Report:
+def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
+                    move: _LocationMove | None) -> Report:
+    """Apply works (or queue them), then, on the same connection and budget, move the issue
+    locations. A move the tracker did not take is not queued: its start is kept
+    (landing.save_locations_from) and the next reconciliation that reaches the tracker moves
+    them from there (issues with an anchor carry their own start)."""
+    from exai_git import landing
     from exai_git.apply import apply_or_queue
     from exai_git.model import Report
 
-    return apply_or_queue(repo, works, settings, say) or Report()
+    if move is None:
+        return apply_or_queue(repo, works, settings, say) or Report()
+
+    def locate(conn: psycopg.Connection[Any]) -> None:
+        from exai_git import locations
+
+        if move.anchor is not None:
+            locations.anchor_new_issues(conn, move.anchor)
+        if move.new is not None and move.old != move.new:
+            for line in locations.move_locations(conn, repo, move.old, move.new,
+                                                 settings.prefix):
+                say(f"EXAI: {line}")
+        move.done = True
+
+    try:
+        return apply_or_queue(repo, works, settings, say, then=locate) or Report()
+    finally:
+        # set on the first move not done, kept over later ones, cleared once one is done
+        landing.save_locations_from(repo.common_dir, None if move.done else (move.old,))
 
 
 @contextlib.contextmanager
@@ -243,7 +302,7 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
     apply what landed, oldest first, undo what left (a force-push), record the new head, all in
     one transaction under one advisory lock per repository and branch. No recorded head: from
     --since REV (REV itself counted as applied), else only the head is recorded."""
-    from exai_git import landing, store
+    from exai_git import landing, locations, store
     from exai_git import repo as git
     from exai_git.apply import apply
     from exai_git.errors import GitError
@@ -273,6 +332,10 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
                 return Report()
             works = _branch_works(repo, settings, name, ref, head, start, known=recorded is not None)
             report = apply(conn, works, settings, in_transaction=True)
+            # the branch's head moved start -> head: the issue locations move with it, in
+            # the same transaction as the head recorded
+            for line in locations.move_locations(conn, repo, start, head, settings.prefix):
+                say(f"EXAI: {line}")
             store.record_branch_head(cur, repository, name, head)
     return report
 

@@ -13,9 +13,7 @@ from typing import Any
 
 from exai_git import markers
 from exai_git.markers import Action
-from exai_git.model import CommitResult, Effects, Issue, Link, PathChange, Step, Update, Work
-from exai_git.paths import norm_path
-from exai_git.ranges import remap
+from exai_git.model import CommitResult, Effects, Issue, Link, Step, Update, Work
 
 OPEN_STATES = ("open", "in_progress")
 DONE_STEP = ("complete", "skipped")
@@ -258,50 +256,6 @@ class Applier:
             self.note(issue, "comment", "reopen: already open", conv)
         self.link(issue, "reopen", action.steps, conv, effects)
 
-    # ------------------------------------------------------------------ moves
-
-    def move(self, change: PathChange) -> None:
-        old = norm_path(change.old_path or "")
-        for issue in list(self.issues.values()):
-            if issue.status not in OPEN_STATES or not issue.file_path:
-                continue
-            if norm_path(issue.file_path) != old:
-                continue
-            if issue.created_at is not None and \
-                    int(issue.created_at.timestamp()) > self.work.committed_at:
-                continue  # the issue was written against a later version of the file
-            if (issue.id, self.work.sha, "move") in self.links:
-                continue
-            self._move_issue(issue, change)
-
-    def _move_issue(self, issue: Issue, change: PathChange) -> None:
-        before = _where(issue)
-        effects: dict[str, Any] = {"from": [issue.file_path, issue.line_start, issue.line_end]}
-        report = None
-        if change.status == "deleted":
-            report = f"{issue.file_path} was deleted; location left as it was"
-        else:
-            if change.status == "renamed" and change.new_path:
-                issue.file_path = change.new_path
-            if issue.line_start and not change.binary and change.hunks:
-                end = issue.line_end or issue.line_start
-                moved = remap(issue.line_start, end, change.hunks)
-                if moved is None:
-                    report = (f"lines {issue.line_start}-{end} of {issue.file_path} were all "
-                              "deleted; location left as it was")
-                elif moved != (issue.line_start, end):
-                    issue.line_start, issue.line_end = moved
-        after = _where(issue)
-        if report is None and after == before:
-            return
-        message = report or f"location moved: {before} -> {after}"
-        self.note(issue, "comment", message, None)
-        effects["to"] = [issue.file_path, issue.line_start, issue.line_end]
-        self.link(issue, "move", (), None, effects)
-        self.result.moves.append(f"{self.key(issue)}: {message}")
-        if report:
-            self.result.warnings.append(f"{self.key(issue)}: {report}")
-
 
 def merge_effects(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
     """One record of two changes made in turn by the same link: first's old values win."""
@@ -310,12 +264,6 @@ def merge_effects(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str
     if first.get("status") and then.get("status"):
         out["status"] = [first["status"][0], then["status"][1]]
     return out
-
-
-def _where(issue: Issue) -> str:
-    if issue.line_start:
-        return f"{issue.file_path}:{issue.line_start}-{issue.line_end or issue.line_start}"
-    return str(issue.file_path)
 
 
 def iso(value: Any) -> str | None:

@@ -276,3 +276,27 @@ def test_one_oversized_message_drops_no_other_commits_markers(
     assert out.returncode == 0, out.stdout + out.stderr
     assert step_status(seeded, 1) == "complete"
     assert links(seeded, git(hooked_repo, "rev-parse", "HEAD~1").stdout.strip()) == 0
+
+
+# --------------------------------------------------------------------------- B5
+
+
+def test_a_marker_commit_opens_at_most_two_connections(
+        fault_proxy: FaultProxy, hooked_repo: Path, seeded: Database,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pre-commit scan reads the issue the marker names (its line is touched); commit-msg
+    checks against that reading instead of connecting again; post-commit applies."""
+    monkeypatch.setenv("EXAI_GIT_DSN", fault_proxy.dsn(seeded.dsn))
+    kimi = hooked_repo / "src/providers/async_kimi.py"
+    kimi.write_text(kimi.read_text().replace("l59\n", "changed\n"))
+    git(hooked_repo, "add", "-A")
+    before = fault_proxy.accepted
+    out = git(hooked_repo, "commit", "-q", "-m", f"Refs EXAI-2 conv:{U}")
+    assert "src/providers/async_kimi.py:58-60 EXAI-2" in out.stderr, out.stderr
+    assert fault_proxy.accepted - before <= 2, out.stderr
+    assert links(seeded, head(hooked_repo)) == 1
+    # a marker on an issue the scan did not read: commit-msg asks the tracker itself
+    write(hooked_repo / "other.txt", "y\n")
+    git(hooked_repo, "add", "-A")
+    out = git(hooked_repo, "commit", "-q", "-m", "Refs EXAI-99", check=False)
+    assert out.returncode != 0 and "EXAI-99: no such issue" in out.stderr, out.stderr

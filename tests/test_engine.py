@@ -13,8 +13,6 @@ import pytest
 from exai_git import engine
 from exai_git.engine import Effects, Issue, Link, State, Step, Work
 from exai_git.markers import Action
-from exai_git.model import PathChange
-from exai_git.ranges import Hunk
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
 SHA, OLD = "c" * 40, "0" * 40
@@ -32,9 +30,8 @@ def issue(status: str = "open", steps: str = "", **fields: Any) -> Issue:
 
 
 def work(*actions: Action, reverts: tuple[str, ...] = (), patch_id: str | None = None,
-         changes: tuple[PathChange, ...] = (), **landing: Any) -> Work:
-    return Work(SHA, "the subject", WHEN, actions, reverts, patch_id, changes, "repo",
-                **landing)
+         **landing: Any) -> Work:
+    return Work(SHA, "the subject", WHEN, actions, reverts, patch_id, "repo", **landing)
 
 
 def fix(*steps: int, conv: str | None = None) -> Action:
@@ -60,7 +57,7 @@ def summary(eff: Effects) -> dict[str, Any]:
         "links": [(lk.action, dict(lk.effects)) for lk in eff.links],
         "undone": [(lk.sha[:1], lk.action, lk.undone_why) for lk in eff.undone],
         "applied": result.applied, "skipped": result.skipped,
-        "warnings": result.warnings, "errors": result.errors, "moves": result.moves,
+        "warnings": result.warnings, "errors": result.errors,
     }
 
 
@@ -68,7 +65,7 @@ def expect(**parts: Any) -> dict[str, Any]:
     """Expected effects: what is not named is expected to be empty."""
     base: dict[str, Any] = {"status": {}, "steps": {}, "updates": [], "links": [], "undone": [],
                             "applied": [],
-                            "skipped": [], "warnings": [], "errors": [], "moves": []}
+                            "skipped": [], "warnings": [], "errors": []}
     return {**base, **parts}
 
 
@@ -314,25 +311,6 @@ CASES = [
                         applied=["EXAI-1: -> in_progress; step 2 -> in_progress"],
                         skipped=["EXAI-1: step 1 -> complete (held until it lands on a tracked"
                                  " branch)"]), id="held-but-progress"),
-    # locations move with the commit's hunks
-    pytest.param(issue(file_path="a.py", line_start=10, line_end=12, created_at=EARLIER),
-                 work(changes=(PathChange("modified", "a.py", "a.py", (Hunk(1, 0, 1, 3),)),)),
-                 expect(status={1: "open"}, updates=["comment"],
-                        links=[("move", {"from": ["a.py", 10, 12], "to": ["a.py", 13, 15]})],
-                        moves=["EXAI-1: location moved: a.py:10-12 -> a.py:13-15"]),
-                 id="move-lines"),
-    pytest.param(issue(file_path="a.py", created_at=EARLIER),
-                 work(changes=(PathChange("renamed", "a.py", "b.py"),)),
-                 expect(status={1: "open"}, updates=["comment"],
-                        links=[("move", {"from": ["a.py", None, None],
-                                         "to": ["b.py", None, None]})],
-                        moves=["EXAI-1: location moved: a.py -> b.py"]), id="move-rename"),
-    pytest.param(issue(file_path="a.py", line_start=3, created_at=AT + dt.timedelta(days=1)),
-                 work(changes=(PathChange("modified", "a.py", "a.py", (Hunk(1, 0, 1, 3),)),)),
-                 expect(), id="move-skips-issue-filed-later"),
-    pytest.param(issue("fixed", file_path="a.py", line_start=3),
-                 work(changes=(PathChange("modified", "a.py", "a.py", (Hunk(1, 0, 1, 3),)),)),
-                 expect(), id="move-skips-closed-issue"),
 ]
 
 
@@ -436,3 +414,16 @@ KNOWN = {1: ("open", {1: "complete", 2: "pending"}), 2: ("fixed", {}), 3: ("clos
 def test_check_known(actions: list[Action], errors: list[str], warnings: list[str]) -> None:
     checked = engine.check_known(KNOWN, actions, "EXAI")
     assert (checked.errors, checked.warnings) == (errors, warnings)
+
+
+def test_queued_work_from_before_v2_locations_still_loads() -> None:
+    """Work queued by an older version carries "changes" (per-commit line moves): ignored,
+    locations move only with the main line now."""
+    import json
+
+    queued = work(fix(1))
+    data = json.loads(queued.to_json())
+    assert "changes" not in data
+    data["changes"] = [{"status": "modified", "old_path": "a.py", "new_path": "a.py",
+                        "hunks": [[1, 0, 1, 3]], "binary": False}]
+    assert Work.from_json(json.dumps(data)) == queued

@@ -210,7 +210,8 @@ def test_post_commit_starts_no_python_when_the_scan_found_nothing(
     assert started("--allow-empty", "-m", "Refs EXAI-2") == ["pre-commit", "commit-msg",
                                                             "post-commit"]
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links WHERE action = 'ref'") == 1
-    # no marker, but the change is on a file an open issue sits on: post-commit moves it
+    # no marker, but the change is on a file an open issue sits on and main moved:
+    # post-commit reconciles, which moves the issue's lines with the main line
     kimi = (tracked / "src/providers/async_kimi.py").read_text()
     assert started("-m", "shift", files={"src/providers/async_kimi.py": "new\n" + kimi}) == [
         "pre-commit", "post-commit"]

@@ -219,6 +219,80 @@ def test_the_hook_role_may_move_locations(main: Path, seeded: Database) -> None:
         conn.execute(next(m.sql for m in store.migrations() if m.version == 7))
 
 
+# --------------------------------------------------------------------------- through reconcile
+
+GLM = "src/providers/async_glm.py"  # issue 1: lines 48-51
+
+
+def reconciled(db: Database, repo: Path, dsn: str | None = None) -> list[str]:
+    import dataclasses
+
+    from exai_git.reconcile import reconcile
+
+    said: list[str] = []
+    settings_ = db.settings(connect_timeout=1)
+    if dsn is not None:
+        settings_ = dataclasses.replace(settings_, dsn=dsn)
+    reconcile(Repo(repo), settings_, hook=None, say=said.append)
+    return said
+
+
+def test_a_feature_commit_moves_nothing_and_its_fast_forward_moves_once(
+        main: Path, seeded: Database) -> None:
+    """Through the real hooks: a commit on a feature branch leaves EXAI-1's lines where main
+    has them, so editing its real line back on main warns; the fast-forward of main moves
+    them once, in the post-merge hook's reconciliation."""
+    a = head(main)
+    assert exai("install", cwd=main).returncode == 0
+    reconciled(seeded, main)  # the clone follows main from here
+    git(main, "checkout", "-qb", "feature")
+    prepend(main / GLM, "f1\nf2\nf3\n")
+    git(main, "commit", "-qam", "feature: three lines on top")
+    b = head(main)
+    assert where(seeded, 1) == (GLM, 48, 51, a)
+    git(main, "checkout", "-q", "main")
+    edit_line(main / GLM, 48, "the issue's real line")
+    out = git(main, "commit", "-qam", "edit EXAI-1's line on main")
+    assert f"{GLM}:48-51 EXAI-1" in out.stderr
+    assert where(seeded, 1)[1:3] == (48, 51)  # main moved: re-anchored, the lines unchanged
+    git(main, "reset", "-q", "--hard", a)
+    reconciled(seeded, main)  # main back where it was (reset runs no hook)
+    assert where(seeded, 1) == (GLM, 48, 51, a)
+    out = git(main, "merge", "-q", "--ff-only", "feature")
+    moved = f"location moved: {GLM}:48-51 -> {GLM}:51-54 (main moved {a[:7]}..{b[:7]})"
+    assert f"EXAI: EXAI-1: {moved}" in out.stderr
+    assert where(seeded, 1) == (GLM, 51, 54, b)
+    assert reconciled(seeded, main) == []  # nothing moved since: nothing moves again
+    assert where(seeded, 1) == (GLM, 51, 54, b)
+    assert comments(seeded, 1) == [moved]
+
+
+def test_an_unreachable_tracker_moves_them_later_from_the_first_head_not_applied(
+        main: Path, seeded: Database) -> None:
+    """Nothing is queued for locations: anchored issues carry their start, and an issue filed
+    without an anchor meanwhile is mapped from main's head before the first move the tracker
+    did not take, not from the head the clone recorded since."""
+    a = head(main)
+    reconciled(seeded, main)
+    down = "postgresql://postgres@127.0.0.1:1/none"
+    seeded.query("UPDATE exai_issues SET anchor_sha = NULL WHERE issue_number = 3")
+    prepend(main / KIMI, "n1\n")
+    prepend(main / BASE, "n1\n")
+    git(main, "commit", "-qam", "one line on top")
+    said = reconciled(seeded, main, down)
+    assert any("locations not moved yet" in line for line in said), said
+    prepend(main / KIMI, "n2\n")
+    prepend(main / BASE, "n2\n")
+    git(main, "commit", "-qam", "another line on top")
+    reconciled(seeded, main, down)
+    c = head(main)
+    assert where(seeded, 2) == (KIMI, 58, 60, a)
+    assert reconciled(seeded, main) != []  # reachable again, nothing moved: it catches up
+    assert where(seeded, 2) == (KIMI, 60, 62, c)
+    assert where(seeded, 3) == (BASE, 21, 24, c)  # from a, not from the head recorded since
+    assert reconciled(seeded, main) == []  # caught up: nothing pending, no database
+
+
 # --------------------------------------------------------------------------- scanning
 
 

@@ -296,9 +296,16 @@ def test_queued_when_unreachable_then_synced(a: Clone, seeded: Database) -> None
                          connect_timeout=1)
     reconcile(Repo(a.path), bad, hook="post-commit", say=a.said.append)
     assert any("queued" in s for s in a.said) and a.status(2) == "open"
-    assert a.reconcile() is None  # heads were recorded: the work is in the queue
+    a.said.clear()
+    reconcile(Repo(a.path), bad, hook=None, say=a.said.append)
+    # heads were recorded: the work is in the queue once, not landed again
+    assert any("1 commit queued" in s for s in a.said), a.said
     count, _ = sync(Repo(a.path), settings)
     assert count == 1 and a.status(2) == "fixed"
+    # the locations' move the tracker did not take is not queued: the next reconciliation
+    # that reaches it moves them, then there is nothing left to do
+    assert a.reconcile() is not None
+    assert a.reconcile() is None
 
 
 # ---------------------------------------------------------------------- apply --branch (CI)

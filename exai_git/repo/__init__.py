@@ -222,22 +222,6 @@ class Repo:
         return self.commit_changes(commit.sha,
                                    commit.parents[0] if commit.parents else self.empty_tree())
 
-    def commits_touching(self, include: Sequence[str], exclude: Sequence[str],
-                         paths: set[str]) -> set[str]:
-        """Commits of include ^exclude that change one of paths (normalised): one git call."""
-        from exai_git.paths import norm_path
-
-        out = self.run("log", "-z", "--no-renames", "--name-only", "--format=%x01%H",
-                       *include, *(f"^{e}" for e in exclude), "--")
-        found: set[str] = set()
-        for record in out.split(b"\x01"):
-            parts = record.split(b"\0")
-            sha = parts[0].strip().decode()
-            if sha and any(norm_path(os.fsdecode(p.strip(b"\n"))) in paths
-                           for p in parts[1:] if p.strip(b"\n")):
-                found.add(sha)
-        return found
-
     def patch_ids(self, shas: Sequence[str]) -> dict[str, str]:
         """git patch-id --stable of each commit's first-parent diff (merges have none)."""
         return self.start_patch_ids(shas)()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exai_git.errors import ExaiError, SchemaError
-from exai_git.paths import norm_path
 from exai_git.store.connecting import (
     NO_TRACKER,
     connect,
@@ -44,7 +43,7 @@ __all__ = [  # every store.NAME; the blocks below "re-exported" live in submodul
     "MigrationState", "OpenIssue", "add_step", "anchor_unanchored", "check_schema_version",
     "connect", "conversation", "endpoint", "file_issue", "issue_detail", "issue_for_edit",
     "issues_to_check", "linked_actions", "list_issues", "load_state", "locations_to_move",
-    "lock_branch_head", "migrate", "migration_status", "migrations", "open_issue_paths",
+    "lock_branch_head", "migrate", "migration_status", "migrations",
     "open_issues_touched", "open_issues_touched_at", "pipeline", "pipelined",
     "record_branch_head", "redact_dsn", "require_schema", "scrub", "set_timeouts",
     "transaction", "write_effects", "write_locations",
@@ -199,7 +198,7 @@ _ISSUE_COLUMNS = ("id, issue_number, status, fix_conversation_id, fix_date, file
 
 
 def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
-    """Lock and read what a batch touches: the issues it names (and those its reverts and moves
+    """Lock and read what a batch touches: the issues it names (and those its reverts
     reach), their steps and their links to these commits. Inside pipelined(), one round trip:
     the statements name each other's rows by subquery, not by earlier answers. The issues are
     locked in id order, so concurrent appliers never deadlock."""
@@ -223,13 +222,9 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
              "  AND effects ? 'same_as') ")
     chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
               " OR id IN (SELECT issue_id FROM exai_commit_links"
-              "  WHERE commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same))"
-              " OR (exai_norm_path(file_path) = ANY(%(paths)s)"
-              "  AND status IN ('open', 'in_progress'))")
+              "  WHERE commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same))")
     params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
-              "named": named, "pids": sorted({w.patch_id for w in works if w.patch_id}),
-              "paths": sorted({norm_path(c.old_path) for w in works for c in w.changes
-                               if c.old_path})}
+              "named": named, "pids": sorted({w.patch_id for w in works if w.patch_id})}
     with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
         issues_cur.execute(f"{chain}SELECT {_ISSUE_COLUMNS} FROM exai_issues"
                            f" WHERE id IN ({chosen}) ORDER BY id FOR UPDATE", params)
@@ -282,11 +277,10 @@ def write_effects(conn: psycopg.Connection[Any], effects: Effects) -> None:
         if effects.issues:
             cur.execute(
                 "UPDATE exai_issues i SET status = u.v->>1, fix_conversation_id = u.v->>2,"
-                " fix_date = (u.v->>3)::timestamptz, file_path = u.v->>4,"
-                " line_start = (u.v->>5)::int, line_end = (u.v->>6)::int"
+                " fix_date = (u.v->>3)::timestamptz"
                 " FROM jsonb_array_elements(%s::jsonb) AS u(v) WHERE i.id = (u.v->>0)::uuid",
-                (_rows([(i.id, i.status, i.fix_conversation_id, i.fix_date, i.file_path,
-                         i.line_start, i.line_end) for i in effects.issues]),))
+                (_rows([(i.id, i.status, i.fix_conversation_id, i.fix_date)
+                        for i in effects.issues]),))
         if effects.steps:
             cur.execute(
                 "UPDATE exai_issue_checklist c SET status = u.v->>2, conversation_id = u.v->>3,"
@@ -353,13 +347,6 @@ def issues_to_check(conn: psycopg.Connection[Any], numbers: Sequence[int],
         return {r[0]: (r[1], dict(zip(r[2], r[3]))) for r in cur.fetchall()}
 
 
-def open_issue_paths(conn: psycopg.Connection[Any]) -> set[str]:
-    """Every (normalised) path an open issue sits on."""
-    with conn.cursor() as cur:
-        cur.execute(_OPEN_PATHS)
-        return {r[0] for r in cur.fetchall()}
-
-
 def linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
                    ) -> dict[str, set[tuple[int, str]]]:
     """(issue number, action) already linked to each of shas."""
@@ -390,7 +377,6 @@ from exai_git.store.locations import (
     write_locations,
 )
 from exai_git.store.reads import (
-    _OPEN_PATHS,
     SEVERITY_ORDER,
     OpenIssue,
     conversation,
