@@ -236,7 +236,22 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
     if patch_id is None and (parsed.actions or reverts) and len(commit.parents) <= 1:
         patch_id = repo.patch_ids([commit.sha]).get(commit.sha)
     return Work(commit.sha, commit.subject, commit.committed_at, parsed.actions, reverts,
-                patch_id, settings.repository or repo.root.name)
+                patch_id, repository_of(repo, settings))
+
+
+_REPOSITORIES: dict[tuple[str, str | None], str] = {}
+
+
+def repository_of(repo: Repo, settings: Settings) -> str:
+    """The name links are recorded under, the same as `apply --branch` records its heads under
+    (the setting, else the normalised origin URL, else the directory name): every clone and CI
+    agree. Asked of git once per repository in a process."""
+    key = (str(repo.root), settings.repository)
+    if key not in _REPOSITORIES:
+        from exai_git.repo import repository
+
+        _REPOSITORIES[key] = repository(repo, settings.repository)
+    return _REPOSITORIES[key]
 
 
 def _parse(message: str, settings: Settings) -> markers.Parsed:

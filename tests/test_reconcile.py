@@ -506,3 +506,18 @@ def test_nothing_moved_imports_no_database_driver(a: Clone) -> None:
     out = subprocess.run([sys.executable, "-c", code], cwd=a.path, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_links_and_branch_heads_name_the_repository_alike(remote: Path, seeded: Database
+                                                          ) -> None:
+    """Two clones of one origin, in directories of different names, and CI: links and heads
+    are recorded under one repository name (was: each clone's directory name)."""
+    a, b = clone_of(remote, "a", seeded), clone_of(remote, "b", seeded)
+    a.commit("one\n\nRefs EXAI-1")
+    a.reconcile("post-commit")
+    b.commit("two\n\nRefs EXAI-2")
+    b.reconcile("post-commit")
+    assert ci(a).returncode == 0
+    names = {r[0] for r in seeded.query("SELECT DISTINCT repository FROM exai_commit_links")}
+    heads = {r[0] for r in seeded.query("SELECT DISTINCT repository FROM exai_branch_heads")}
+    assert len(names) == 1 and names == heads, (names, heads)
