@@ -385,12 +385,17 @@ def locations_from(common_dir: Path) -> tuple[str | None] | None:
 
 
 def save_locations_from(common_dir: Path, head: tuple[str | None] | None) -> None:
-    """Record (head,) as the start of the pending location move; None: nothing pending."""
+    """Record (head,) as the start of the pending location move; None: nothing pending. Best
+    effort, like the hooks' other state files: a state directory that cannot be written is
+    reported by the outbox, which needs it first, in its own one line."""
     path = common_dir / STATE_DIR / "locations.json"
-    if head is None:
-        path.unlink(missing_ok=True)
-    else:
-        _save(path, {"from": head[0]})
+    try:
+        if head is None:
+            path.unlink(missing_ok=True)
+        else:
+            _save(path, {"from": head[0]})
+    except OSError:
+        pass
 
 
 def record_squash(common_dir: Path, branch: str, base: str, commits: Sequence[str]) -> None:
