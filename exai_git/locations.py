@@ -164,7 +164,7 @@ def open_issues_touched(conn: psycopg.Connection[Any], repo: Repo, settings: Set
                         changes: Sequence[FileChange], target: str | None, *,
                         with_all_paths: bool = False
                         ) -> tuple[list[AnchoredIssue], bool, list[str] | None]:
-    """store.open_issues_touched() for the scanner, with lines at the commit compared
+    """store.open_issues_touched_at() for the scanner, with lines at the commit compared
     against (scan_base), so a feature branch is warned about the lines it has."""
     from exai_git import scanner, store
 

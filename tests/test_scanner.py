@@ -329,8 +329,8 @@ def test_database_prefilter_agrees_with_the_scanner(db: Database) -> None:
             "INSERT INTO exai_issues (title, severity, file_path, line_start, line_end)"
             " VALUES ('t', 'low', %s, %s, %s)", rows)
         settings = db.settings()
-        every = store.open_issues_touched(conn, settings, scanner.Probe(paths, paths, [], [], [],
-                                                                        []))[0]
+        every = store.open_issues_touched_at(
+            conn, settings, scanner.Probe(paths, paths, [], [], [], []), None)[0]
         for _trial in range(40):
             changes = []
             for path in rng.sample(paths, rng.randint(1, 3)):
@@ -344,7 +344,8 @@ def test_database_prefilter_agrees_with_the_scanner(db: Database) -> None:
                     pos += count
                 changes.append(diff.FileChange(status, path, path, "100644", "100644",
                                                tuple(hunks)))
-            narrowed = store.open_issues_touched(conn, settings, scanner.probe(changes))[0]
+            narrowed = store.open_issues_touched_at(conn, settings, scanner.probe(changes),
+                                                    None)[0]
             assert scanner.findings(changes, narrowed) == scanner.findings(changes, every)
 
 

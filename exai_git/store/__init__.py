@@ -44,7 +44,7 @@ __all__ = [  # every store.NAME; the blocks below "re-exported" live in submodul
     "connect", "conversation", "endpoint", "file_issue", "issue_detail", "issue_for_edit",
     "issues_to_check", "linked_actions", "list_issues", "load_state", "locations_to_move",
     "lock_branch_head", "migrate", "migration_status", "migrations",
-    "open_issues_touched", "open_issues_touched_at", "pipeline", "pipelined",
+    "open_issues_touched_at", "pipeline", "pipelined",
     "record_branch_head", "redact_dsn", "require_schema", "scrub", "set_timeouts",
     "transaction", "write_effects", "write_locations",
 ]
@@ -382,5 +382,4 @@ from exai_git.store.reads import (
     conversation,
     issue_detail,
     list_issues,
-    open_issues_touched,
 )

@@ -25,9 +25,12 @@ class AnchoredIssue(OpenIssue):
     anchor_sha: str | None = None
 
 
-# The scanner's query (_TOUCHED_SQL) with the anchor, plus: issues on the changed files whose
-# anchor is another commit than the one compared against, whatever their stored lines, since
-# those lines are mapped to that commit before they are compared.
+# The scanner's query, with the anchor. Per hunk, the issues whose range it overlaps (an
+# insertion after line lo overlaps when it falls strictly inside: the range holds both lo and
+# lo + 1); the GiST index on (path, exai_line_range) serves it. Issues without lines, and files
+# touched whole, by path. Plus: issues on the changed files whose anchor is another commit than
+# the one compared against, whatever their stored lines, since those lines are mapped to that
+# commit before they are compared.
 _ANCHORED = _ISSUE_FIELDS + ", anchor_sha"
 _TOUCHED_AT_SQL = f"""
 SELECT t.*, (SELECT coalesce(json_agg(json_build_array(c.step_number, c.status)
@@ -62,8 +65,9 @@ def open_issues_touched_at(
     conn: psycopg.Connection[Any], settings: Settings, probe: Any, base: str | None,
     *, with_all_paths: bool = False,
 ) -> tuple[list[AnchoredIssue], bool, list[str] | None]:
-    """open_issues_touched(), with each issue's anchor, and with every issue on the changed
-    files whose anchor is not base (their lines are mapped to base by the caller)."""
+    """The open issues a change touches (whole-file issues on its paths, line ranges its hunks
+    overlap), with each issue's anchor, and with every issue on the changed files whose anchor
+    is not base (their lines are mapped to base by the caller)."""
     from psycopg.rows import class_row
 
     params = {"paths": probe.paths, "whole": probe.whole, "hp": probe.hunk_path,

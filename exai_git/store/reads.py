@@ -11,7 +11,6 @@ from exai_git.store.connecting import pipelined
 if TYPE_CHECKING:
     import psycopg
 
-    from exai_git.config import Settings
 
 
 # --------------------------------------------------------------------------- reading
@@ -136,59 +135,3 @@ _ISSUE_FIELDS = ("issue_number, title, severity, status, file_path,"
                  " exai_norm_path(file_path) AS norm_path, line_start, line_end")
 _OPEN = "status IN ('open', 'in_progress') AND file_path IS NOT NULL"
 _OPEN_PATHS = f"SELECT DISTINCT exai_norm_path(file_path) FROM exai_issues WHERE {_OPEN}"
-# Per hunk, the issues whose range it overlaps (an insertion after line lo overlaps when it
-# falls strictly inside: the range holds both lo and lo + 1); the GiST index on
-# (path, exai_line_range) serves it. Issues without lines, and files touched whole, by path.
-_TOUCHED_SQL = f"""
-SELECT t.*, (SELECT coalesce(json_agg(json_build_array(c.step_number, c.status)
-                                      ORDER BY c.step_number), '[]'::json)
-             FROM exai_issue_checklist c JOIN exai_issues x ON x.id = c.issue_id
-             WHERE x.issue_number = t.issue_number) AS steps
-FROM (
-SELECT {_ISSUE_FIELDS} FROM exai_issues
-WHERE exai_norm_path(file_path) = ANY(%(paths)s) AND {_OPEN} AND line_start IS NULL
-UNION
-SELECT {_ISSUE_FIELDS} FROM exai_issues
-WHERE exai_norm_path(file_path) = ANY(%(whole)s) AND {_OPEN}
-UNION
-SELECT {_ISSUE_FIELDS.replace("issue_number", "i.issue_number")}
-FROM unnest(%(hp)s::text[], %(hlo)s::int[], %(hhi)s::int[], %(hk)s::int[]) AS h(path, lo, hi, kind)
-JOIN LATERAL (
-    SELECT * FROM exai_issues i
-    WHERE exai_norm_path(i.file_path) = h.path AND {_OPEN} AND i.line_start IS NOT NULL
-      AND exai_line_range(i.line_start, i.line_end) && int4range(h.lo, h.hi, '[]')
-      AND (h.kind = 0 OR exai_line_range(i.line_start, i.line_end) @> int4range(h.lo, h.lo + 1, '[]'))
-) i ON true
-) t
-ORDER BY t.issue_number
-"""
-
-
-def open_issues_touched(
-    conn: psycopg.Connection[Any], settings: Settings, probe: Any,
-    *, with_all_paths: bool = False,
-) -> tuple[list[OpenIssue], bool, list[str] | None]:
-    """Open issues a change may touch (the database filters by line range, so the answer
-    grows with the change, not with the tracker) with their checklists, whether any open
-    issue sits on the changed files at all, and (when asked) every path an open issue sits
-    on. One round trip."""
-    from psycopg.rows import class_row
-
-    all_paths: list[str] | None = None
-    params = {"paths": probe.paths, "whole": probe.whole, "hp": probe.hunk_path,
-              "hlo": probe.hunk_lo, "hhi": probe.hunk_hi, "hk": probe.hunk_kind}
-    with conn.cursor(row_factory=class_row(OpenIssue)) as cur, conn.cursor() as any_, \
-            conn.cursor() as every:
-        with pipelined(conn, settings):
-            cur.execute(_TOUCHED_SQL, params)
-            any_.execute(
-                "SELECT EXISTS (SELECT 1 FROM exai_issues WHERE exai_norm_path(file_path) ="
-                " ANY(%s) AND status IN ('open', 'in_progress') AND file_path IS NOT NULL)",
-                (probe.paths,))
-            if with_all_paths:
-                every.execute(_OPEN_PATHS)
-        issues = cur.fetchall()
-        row = any_.fetchone()
-        if with_all_paths:
-            all_paths = [r[0] for r in every.fetchall()]
-    return issues, bool(row and row[0]), all_paths
