@@ -41,6 +41,7 @@ CLAUSE_END = re.compile(r"[.!?;,]")
 SEP = r"\s*(?:,\s*and(?!\w)|,|&|(?<!\w)and(?!\w))\s*"
 SEP_RE = re.compile(SEP, re.IGNORECASE)
 STEP_KW_RE = re.compile(r"\s+steps?\s*:?\s*(?=[0-9])", re.IGNORECASE)
+_STEP_ITEM = r"[0-9]{1,12}(?:\s*-\s*[0-9]{1,12})?"  # a step or a range, in a plain marker
 STEP_ITEM_RE = re.compile(r"([0-9]{1,12})(?:\s*(?:-|\.\.|–)\s*([0-9]{1,12}))?(?![\w.]*[0-9A-Za-z_])")
 CONV_RE = re.compile(r"\s+conv(?:ersation)?\s*[:=]\s*([^\s,;&()\[\]<>]*)", re.IGNORECASE)
 WORD_NUM_RE = re.compile(r"\s+([A-Za-z]{2,7})\s*:?\s*([0-9]+)")
@@ -102,6 +103,11 @@ class Patterns(NamedTuple):
     issue: re.Pattern[str]
     near: re.Pattern[str]
     trailer: re.Pattern[str]
+    # A whole ASCII line in lower case that is one plain marker: the verb and first issue,
+    # then the rest of the line (more issues, or steps and a conversation id).
+    canonical: re.Pattern[str]
+    canonical_rest: re.Pattern[str]
+    numbers: re.Pattern[str]  # the numbers in a plain marker's issues or steps
 
 
 def verb_of(text: str) -> str:
@@ -113,6 +119,12 @@ def verb_of(text: str) -> str:
         return verb
     return next(v for v in sorted(VERB_ACTION, key=len, reverse=True)
                 if re.fullmatch(r"\s+".join(map(re.escape, v.split())), text, re.IGNORECASE))
+
+
+def _forward(phrases: Iterable[str]) -> str:
+    """Phrases as regex alternatives, longest first, any whitespace between their words."""
+    return "|".join(r"\s+".join(map(re.escape, v.split()))
+                    for v in sorted(phrases, key=len, reverse=True))
 
 
 def _reversed(phrases: Iterable[str]) -> str:
@@ -147,4 +159,14 @@ def patterns(prefix: str) -> Patterns:
                         re.IGNORECASE),
         trailer=re.compile(rf"\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*\Z",
                            re.IGNORECASE),
+        # The marker most lines hold, read in one match: nothing but a verb, one issue, at
+        # most one step and a conversation id (grammar.parse_line says when it applies).
+        canonical=re.compile(
+            rf"\s*({_forward(VERB_ACTION)})(?:\s+:?|:)\s*{key.lower()}-([0-9]{{1,12}})"),
+        canonical_rest=re.compile(
+            rf"((?:{SEP}{key.lower()}-[0-9]{{1,12}})*)"
+            rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*))?"
+            r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
+            r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?\s*\Z"),
+        numbers=re.compile(r"([0-9]+)(?:\s*-\s*([0-9]+))?"),
     )
