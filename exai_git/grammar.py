@@ -399,11 +399,12 @@ def _canonical(line: str, number: int, prefix: str, out: Collected, low: str,
         if conv and len(issues) > 1:
             return False
         end = rest.end(rest.lastindex or 1)
-    if low.count(prefix.lower()) != len(issues) or not all(
-            1 <= n <= MAX_NUMBER for n in issues):
+    if low.count(prefix.lower()) != len(issues) or not (
+            1 <= min(issues) and max(issues) <= MAX_NUMBER):
         return False
     text = line[m.start(1) : end]
-    out.actions.extend(Action(n, verb, steps, conv, text, number) for n in issues)
+    for n in issues:
+        out.actions.append(Action(n, verb, steps, conv, text, number))
     return True
 
 
