@@ -239,7 +239,7 @@ def run_day_one(tmp_path: Path, script: str) -> subprocess.CompletedProcess[str]
 
 def test_readme_day_one_runs_as_written(tmp_path: Path, empty_db: Database) -> None:
     blocks, shown = day_one_blocks()
-    assert any("pip install exai-git" in b for b in blocks)
+    assert any("pip install ./exai-git" in b for b in blocks)
     done = run_day_one(tmp_path, day_one_script(blocks, empty_db.dsn, "native"))
     out = normalized(done.stdout)
     assert done.returncode == 0, out
