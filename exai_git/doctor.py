@@ -202,12 +202,11 @@ def _repository(repo: Repo, settings: Settings) -> list[Check]:
 def _secrets_in_tracked_files(repo: Repo) -> list[str]:
     found = []
     try:
-        names = repo.run("ls-files", "-z").split(b"\0")
+        names = repo.tracked_files()
     except ExaiError:
         return []
-    for raw in names:
-        name = raw.decode(errors="surrogateescape")
-        if not name or not _CONFIG_FILE.search(name):
+    for name in names:
+        if not _CONFIG_FILE.search(name):
             continue
         path = repo.root / name
         try:

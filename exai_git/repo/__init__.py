@@ -170,6 +170,12 @@ class Repo:
     def merge_base(self, a: str, b: str) -> str | None:
         return self.run("merge-base", a, b, check=False).decode().strip() or None
 
+    def tracked_files(self) -> list[str]:
+        """The paths of the files in the index, relative to the root (undecodable bytes kept
+        as surrogate escapes)."""
+        names = self.run("ls-files", "-z").split(b"\0")
+        return [raw.decode(errors="surrogateescape") for raw in names if raw]
+
     def hooks_dir(self) -> Path:
         """Where git runs this repository's hooks from (core.hooksPath honoured)."""
         path = Path(os.fsdecode(self.run("rev-parse", "--git-path", "hooks").strip()))
