@@ -98,6 +98,26 @@ class Applier:
         self.undone[issue.id] += (status not in DONE_STEP) - (step.status not in DONE_STEP)
         step.status = status
 
+    def move_steps(self, issue: Issue, numbers: Sequence[int], to: str, conv: str | None,
+                   only_from: str | None = None) -> dict[str, str]:
+        """The steps numbered go to status `to`, in order: those not there already (and, with
+        only_from, only those in that status). A step completed gets the work's time, one back
+        to pending loses its; conv, when given, becomes the step's conversation. Returns
+        {step number: old status} of the steps moved, as a link's effects record them."""
+        old: dict[str, str] = {}
+        for n in numbers:
+            step = issue.steps[n]
+            if step.status == to or (only_from is not None and step.status != only_from):
+                continue
+            old[str(n)] = step.status
+            self.set_step(issue, step, to)
+            if to == "complete":
+                step.completed_at = self.work.when
+            elif to == "pending":
+                step.completed_at = None
+            step.conversation_id = conv or step.conversation_id
+        return old
+
     def set_status(self, issue: Issue, new: str, conv: str | None, why: str) -> dict[str, Any]:
         old = issue.status
         effects: dict[str, Any] = {"status": [old, new]}
@@ -156,15 +176,7 @@ class Applier:
         conv = action.conversation_id
         effects: dict[str, Any] = {}
         if action.steps:
-            old_steps = {}
-            for n in action.steps:
-                step = issue.steps[n]
-                if step.status != "complete":
-                    old_steps[str(n)] = step.status
-                    self.set_step(issue, step, "complete")
-                    step.completed_at = self.work.when
-                    step.conversation_id = conv or step.conversation_id
-            effects["steps"] = old_steps
+            effects["steps"] = self.move_steps(issue, action.steps, "complete", conv)
             noun = "step" if len(action.steps) == 1 else "steps"
             self.note(issue, "fix_applied",
                       f"{noun} {', '.join(map(str, action.steps))} complete", conv)
@@ -188,13 +200,7 @@ class Applier:
             return
         conv = action.conversation_id
         effects: dict[str, Any] = {}
-        old_steps = {}
-        for n in action.steps:
-            step = issue.steps[n]
-            if step.status == "pending":
-                old_steps[str(n)] = step.status
-                self.set_step(issue, step, "in_progress")
-                step.conversation_id = conv or step.conversation_id
+        old_steps = self.move_steps(issue, action.steps, "in_progress", conv, only_from="pending")
         if old_steps:
             effects["steps"] = old_steps
         if issue.status == "open":
@@ -236,13 +242,7 @@ class Applier:
             self.note(issue, "comment", message, conv)
             self.link(issue, "reopen", action.steps, conv, {"ignored": True})
             return
-        old_steps = {}
-        for n in action.steps:
-            step = issue.steps[n]
-            if step.status != "pending":
-                old_steps[str(n)] = step.status
-                self.set_step(issue, step, "pending")
-                step.completed_at = None
+        old_steps = self.move_steps(issue, action.steps, "pending", None)
         effects["steps"] = old_steps
         if issue.status in ("fixed", "verified", "closed"):
             kept = ""
