@@ -195,7 +195,9 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
         # as a hook, git shows a hook's standard output on the terminal too
         for f in result.findings:
             echo(scanner.finding_line(f, prefix))
-        if result.findings and target is None:  # past commits' messages are written
+        if not result.findings:
+            echo(render.clean(f"{target or 'the staged change'} touches no open issue"))
+        elif target is None:  # past commits' messages are written
             echo(scanner.hint(result.findings, prefix))
     if scanner.fails(result.findings, fail_on or ctx.settings.fail_on):
         raise SystemExit(EXIT_CHECK_FAILED)
