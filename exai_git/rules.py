@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -67,10 +68,8 @@ class Applier:
             self.out.links.append(new)
 
     def mark_undone(self, lk: Link, why: str, by: str | None = None) -> None:
-        why = why.strip()
-        if why.startswith("(") and why.endswith(")"):
-            why = why[1:-1]
-        done = dataclasses.replace(lk, undone_by=by or self.work.sha, undone_why=why)
+        done = dataclasses.replace(lk, undone_by=by or self.work.sha,
+                                   undone_why=aside(why)[2:-1])
         self.links[lk.key] = done
         if lk.key in self.new:
             self.out.links[self.new[lk.key]] = done
@@ -264,6 +263,22 @@ def merge_effects(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str
     if first.get("status") and then.get("status"):
         out["status"] = [first["status"][0], then["status"][1]]
     return out
+
+
+_INNER = re.compile(r"\s*\(([^()]*)\)")
+
+
+def aside(text: str) -> str:
+    """text as the aside an update row ends with, " (text)", and without parentheses inside:
+    an outer pair given is kept once, and an aside of its own becomes a clause ("left main
+    (rewritten or reset)" reads " (left main, rewritten or reset)"). "" for no text."""
+    t = text.strip()
+    if t.startswith("(") and t.endswith(")"):
+        t = t[1:-1].strip()
+    while _INNER.search(t):
+        t = _INNER.sub(r", \1", t)
+    t = t.replace("(", "").replace(")", "")
+    return f" ({t})" if t else ""
 
 
 def iso(value: Any) -> str | None:
