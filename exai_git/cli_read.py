@@ -85,13 +85,14 @@ def register(group: click.Group, m: ModuleType) -> None:
         """Issues, steps, updates and commits of one conversation."""
         from exai_git import render, store
         from exai_git.markers import UUID_RE
+        from exai_git.nearmiss import UUID_FORM
 
         conversation_id = conversation_id.strip()
         if not conversation_id:
             raise ExaiError("conversation id is empty", exit_code=EXIT_USAGE)
         if not UUID_RE.match(conversation_id):  # a prefix or a typo would find nothing
-            raise ExaiError(f"not a whole conversation id: {conversation_id!r} (expected a "
-                            "UUID, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", exit_code=EXIT_USAGE)
+            raise ExaiError(f"not a whole conversation id: {conversation_id!r} (expected "
+                            f"{UUID_FORM})", exit_code=EXIT_USAGE)
         data = ctx.read(store.conversation, conversation_id.lower())
         if as_json:
             echo(render.to_json(data))

@@ -177,7 +177,7 @@ def test_conv_refuses_a_prefix(seeded: Database) -> None:
     out = exai("conv", "44444444", "--dsn", seeded.dsn)
     assert out.returncode == 2
     assert out.stderr == ("exai-git: not a whole conversation id: '44444444' (expected a UUID,"
-                          " xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)\n")
+                          " 8-4-4-4-12 hex digits)\n")
     assert exai("conv", U.upper(), "--dsn", seeded.dsn).returncode == 0
 
 
