@@ -85,161 +85,6 @@ def cli(ctx: click.Context, dsn: str | None) -> None:
     ctx.obj = Ctx(dsn)
 
 
-# --------------------------------------------------------------------------- db
-
-
-@cli.group()
-def db() -> None:
-    """Create or inspect the tracker's schema."""
-
-
-@db.command("migrate")
-@dsn_option
-@pass_ctx
-def db_migrate(ctx: Ctx) -> None:
-    """Apply pending migrations (idempotent; safe to run concurrently)."""
-    from exai_git import store
-
-    applied = ctx.read(store.migrate)
-    if applied:
-        for m in applied:
-            echo(f"applied {m.version:03d}_{m.name}")
-    else:
-        echo("schema is up to date")
-
-
-@db.command("status")
-@dsn_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_ctx
-def db_status(ctx: Ctx, as_json: bool) -> None:
-    """List migrations and whether each is applied."""
-    from exai_git import render, store
-
-    states = ctx.read(store.migration_status)
-    if as_json:
-        echo(render.to_json({"migrations": [
-            {"version": s.version, "name": s.name, "applied": s.applied_at is not None,
-             "applied_at": s.applied_at, "checksum_ok": s.checksum_ok} for s in states]}))
-        return
-    for s in states:
-        if s.applied_at is None:
-            state = "pending"
-        else:
-            state = f"applied {render.when(s.applied_at)}"
-            if s.checksum_ok is False:
-                state += " (file changed since)"
-            elif s.checksum_ok is None:
-                state += " (unknown to this version)"
-        echo(f"{s.version:03d}_{s.name}  {state}")
-
-
-@db.command("stop")
-def db_stop() -> None:
-    """Stop the embedded PostgreSQL server (the default when no database is configured)."""
-    from exai_git import embedded
-
-    if embedded.stop():
-        echo(f"stopped the embedded server ({embedded.data_dir() / 'pgdata'})")
-    else:
-        echo("the embedded server is not running")
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@cli.command("issues")
-@dsn_option
-@click.option("--all", "include_all", is_flag=True, help="Every issue, not only active ones.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_ctx
-def issues_cmd(ctx: Ctx, include_all: bool, as_json: bool) -> None:
-    """Active issues by severity, then number, with checklist progress."""
-    from exai_git import render, store
-
-    rows = ctx.read(store.list_issues, include_all=include_all)
-    if as_json:
-        echo(render.to_json({"issues": rows}))
-    else:
-        echo(render.issues_text(rows, ctx.settings.prefix))
-
-
-def issue_number(value: str, prefix: str = "EXAI") -> int:
-    from exai_git.config import PREFIX_RE
-
-    text = value.strip()
-    if "-" in text and PREFIX_RE.match(text.split("-", 1)[0]):
-        given, text = text.split("-", 1)
-        if given.upper() != prefix.upper():
-            raise ExaiError(f"unknown prefix {given!r}: this repository's issues are "
-                            f"{prefix}-N", exit_code=EXIT_USAGE)
-    if not text.isdigit() or int(text) < 1:
-        raise ExaiError(f"not an issue number: {value!r} (expected e.g. 1 or EXAI-1)",
-                        exit_code=EXIT_USAGE)
-    return int(text)
-
-
-@cli.command("show")
-@dsn_option
-@click.argument("number")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_ctx
-def show_cmd(ctx: Ctx, number: str, as_json: bool) -> None:
-    """An issue with its checklist, update history and linked commits."""
-    from exai_git import render, store
-
-    n = issue_number(number, ctx.settings.prefix)
-    detail = ctx.read(store.issue_detail, n)
-    if as_json:
-        echo(render.to_json(detail))
-    else:
-        echo(render.issue_text(detail, ctx.settings.prefix))
-
-
-@cli.command("conv")
-@dsn_option
-@click.argument("conversation_id")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@pass_ctx
-def conv_cmd(ctx: Ctx, conversation_id: str, as_json: bool) -> None:
-    """Issues, steps, updates and commits of one conversation."""
-    from exai_git import render, store
-
-    conversation_id = conversation_id.strip()
-    if not conversation_id:
-        raise ExaiError("conversation id is empty", exit_code=EXIT_USAGE)
-    from exai_git.markers import UUID_RE
-
-    if not UUID_RE.match(conversation_id):  # a prefix or a typo would find "nothing recorded"
-        raise ExaiError(f"not a whole conversation id: {conversation_id!r} (expected a UUID, "
-                        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", exit_code=EXIT_USAGE)
-    conversation_id = conversation_id.lower()
-    data = ctx.read(store.conversation, conversation_id)
-    if as_json:
-        echo(render.to_json(data))
-    else:
-        echo(render.conversation_text(data, ctx.settings.prefix))
-
-
-@cli.command("context")
-@dsn_option
-@click.argument("number")
-@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md",
-              show_default=True)
-@pass_ctx
-def context_cmd(ctx: Ctx, number: str, fmt: str) -> None:
-    """Everything an AI session needs to resume issue NUMBER."""
-    from exai_git import render, store
-
-    n = issue_number(number, ctx.settings.prefix)
-    detail = ctx.read(store.issue_detail, n)
-    if fmt == "json":
-        detail = dict(detail, key=f"{ctx.settings.prefix}-{n}")
-        echo(render.to_json(detail))
-    else:
-        click.echo(render.context_markdown(detail, ctx.settings.prefix), nl=False)
-
-
 # --------------------------------------------------------------------------- markers
 
 
@@ -350,7 +195,9 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
         # as a hook, git shows a hook's standard output on the terminal too
         for f in result.findings:
             echo(scanner.finding_line(f, prefix))
-        if result.findings and target is None:  # past commits' messages are written
+        if not result.findings:
+            echo(render.clean(f"{target or 'the staged change'} touches no open issue"))
+        elif target is None:  # past commits' messages are written
             echo(scanner.hint(result.findings, prefix))
     if scanner.fails(result.findings, fail_on or ctx.settings.fail_on):
         raise SystemExit(EXIT_CHECK_FAILED)
@@ -523,11 +370,13 @@ def demo_cmd(ctx: Ctx, keep: bool) -> None:
     demo.run(ctx.settings, echo, keep=keep)
 
 
-# --------------------------------------------------------------------------- writing
-# new, step, note, mark live in cli_write.py (registered with this module's helpers).
+# --------------------------------------------------------------------------- reading, writing
+# db, issues, show, conv, context live in cli_read.py and new, step, note, mark in
+# cli_write.py (registered with this module's helpers).
 
-from exai_git import cli_write
+from exai_git import cli_read, cli_write
 
+cli_read.register(cli, sys.modules[__name__])
 cli_write.register(cli, sys.modules[__name__])
 
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from exai_git.cli_read import issue_number
+
 if TYPE_CHECKING:
     from exai_git.cli import Ctx
 
@@ -39,7 +41,6 @@ def register(group: click.Group, m: ModuleType) -> None:
     dsn_option: Decorator = m.dsn_option
     pass_ctx: Decorator = m.pass_ctx
     echo: Callable[[str], None] = m.echo
-    issue_number: Callable[[str, str], int] = m.issue_number
 
     @group.command("new")
     @dsn_option

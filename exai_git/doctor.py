@@ -35,15 +35,17 @@ def run(root: Path | None, dsn_flag: str | None) -> list[Check]:
     from exai_git import config
 
     checks: list[Check] = []
-    try:
-        settings = config.load(root, overrides={"dsn": dsn_flag})
+    try:  # warnings about settings are said on the config line, not printed as well
+        settings = config.load(root, overrides={"dsn": dsn_flag}, warn=lambda _line: None)
     except ExaiError as e:
         return [Check(FAIL, "config", str(e))]
     where = settings.config_file or "defaults"
-    checks.append(Check(OK, "config", f"{where}; prefix {settings.prefix}, apply_on "
-                                      f"{settings.apply_on}"
-                        + (f", branches {', '.join(settings.branches)}" if settings.branches
-                           else "")))
+    summary = (f"{where}; prefix {settings.prefix}, apply_on {settings.apply_on}"
+               + (f", branches {', '.join(settings.branches)}" if settings.branches else ""))
+    if settings.warnings:  # an unknown setting: the rest of the file counts, this one not
+        checks.append(Check(WARN, "config", "; ".join(settings.warnings) + f" ({summary})"))
+    else:
+        checks.append(Check(OK, "config", summary))
     checks += _database(settings)
     repo = _repo(root)
     if repo is not None:
@@ -202,12 +204,11 @@ def _repository(repo: Repo, settings: Settings) -> list[Check]:
 def _secrets_in_tracked_files(repo: Repo) -> list[str]:
     found = []
     try:
-        names = repo.run("ls-files", "-z").split(b"\0")
+        names = repo.tracked_files()
     except ExaiError:
         return []
-    for raw in names:
-        name = raw.decode(errors="surrogateescape")
-        if not name or not _CONFIG_FILE.search(name):
+    for name in names:
+        if not _CONFIG_FILE.search(name):
             continue
         path = repo.root / name
         try:

@@ -62,7 +62,7 @@ def conversation(value: str | None) -> str | None:
     v = value.strip()
     if not UUID_RE.match(v):
         raise ExaiError(f"not a conversation id: {value!r} (expected a UUID, "
-                        "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)", exit_code=EXIT_USAGE)
+                        "8-4-4-4-12 hex digits)", exit_code=EXIT_USAGE)
     return v.lower()
 
 

@@ -36,6 +36,7 @@ from exai_git.rules import (
     NOT_WORK,
     OPEN_STATES,
     Applier,
+    aside,
     from_iso,
     merge_effects,
     missing_steps,
@@ -96,7 +97,7 @@ def _effects(state: State, issues: Mapping[int, Issue], out: Effects) -> Effects
 def undo(state: State, links: Sequence[Link], by: Work, why: str,
          prefix: str = "EXAI") -> Effects:
     """The effects of taking back the links given (those in force), on account of `by` (why
-    says so in the update rows, e.g. " (left main)"), newest first per issue."""
+    says so in the update rows, e.g. "left main"), newest first per issue."""
     issues = {n: i.copy() for n, i in state.issues.items()}
     applier = _Rewinder(issues, [*state.links, *links], prefix)
     applier.start(by)
@@ -161,8 +162,8 @@ class _Rewinder(Applier):
             issue = self.by_id.get(issue_id)
             if issue is not None:
                 self.undo_all(issue, [r for r in rows if r.issue_id == issue_id],
-                              f" ({self.work.short} {why})")
-                self.result.applied.append(f"{self.key(issue)}: undone ({why})")
+                              f"{self.work.short} {why}")
+                self.result.applied.append(f"{self.key(issue)}: undone{aside(why)}")
 
     def revert(self, target: str) -> None:
         rows = [r for r in undo_link_rows(list(self.links.values()), target)
@@ -179,7 +180,7 @@ class _Rewinder(Applier):
             if issue is None:
                 continue
             self.undo_all(issue, [r for r in rows if r.issue_id == issue_id],
-                          f" (revert of {target[:10]})")
+                          f"revert of {target[:10]}")
             self.link(issue, "revert", (), None, {"of": target})
             self.result.applied.append(f"{self.key(issue)}: revert of {target[:10]}")
 
@@ -221,7 +222,7 @@ class _Rewinder(Applier):
                 self.do(issue, extra, markers.describe(extra, self.prefix))
             else:
                 what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
-                self.undo_all(issue, prev, f" ({e} rewritten as {w.short}: {what} replaced)")
+                self.undo_all(issue, prev, f"{e} rewritten as {w.short}: {what} replaced")
                 self.do(issue, a, desc)
         if only_adds:
             return
@@ -230,7 +231,7 @@ class _Rewinder(Applier):
             if issue is None or (issue_id, action) in handled:
                 continue
             what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
-            self.undo_all(issue, prev, f" ({e} rewritten as {w.short}: {what} dropped)")
+            self.undo_all(issue, prev, f"{e} rewritten as {w.short}: {what} dropped")
             self.result.applied.append(f"{what}: undone (dropped when {e} was rewritten)")
 
     def relink(self, prev: Sequence[Link]) -> None:
@@ -256,7 +257,9 @@ class _Rewinder(Applier):
                  by: str | None = None) -> None:
         """Take back rows (links in force to issue), newest first: a work link's recorded
         effects are restored; a revert's undoing is taken back (what it undid applies
-        again). Each is marked undone by `by` (default: the work being applied)."""
+        again). Each is marked undone by `by` (default: the work being applied); why, the
+        reason, ends each update row as an aside (see rules.aside)."""
+        why = aside(why)
         changed = False
         for row in reversed(rows):
             self.mark_undone(row, why, by)
@@ -330,6 +333,9 @@ class _Rewinder(Applier):
 
 
 def _describe(link: Link, issue: Issue, prefix: str) -> str:
+    """A link's marker, as an undo's reason names it (no aside of its own: no "(comment)")."""
+    if link.action == "ref":
+        return f"{prefix}-{issue.number}: reference"
     return markers.describe(Action(issue.number, link.action, link.steps), prefix)
 
 

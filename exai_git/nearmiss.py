@@ -7,10 +7,10 @@ known (a conversation id), it names the expected form."""
 from __future__ import annotations
 
 # The form of a conversation id, as suggestions name it (never an example id: a user who
-# copied one would record the wrong conversation).
-CONV_FORM = "conv:<uuid>"
+# copied one would record the wrong conversation; nor a placeholder to paste).
 UUID_FORM = "a UUID, 8-4-4-4-12 hex digits"
-TRAILER_FORM = "Conversation: <uuid>"
+CONV_FORM = "conv: takes a UUID (8-4-4-4-12 hex digits)"
+TRAILER_FORM = "a Conversation: trailer takes a UUID (8-4-4-4-12 hex digits)"
 _SHOWN = 40  # characters of a user's malformed value quoted back in a message
 
 
@@ -22,15 +22,18 @@ def shown(value: str) -> str:
 def conv_error(value: str) -> tuple[str, str]:
     """(reason, suggestion) for a malformed conversation id in a marker."""
     if not value:
-        return "conv: has no conversation id", f"{CONV_FORM} ({UUID_FORM})"
-    return (f"conv:{shown(value)} is not a whole conversation id ({UUID_FORM})",
-            f"{CONV_FORM} ({UUID_FORM})")
+        return "conv: has no conversation id", CONV_FORM
+    return f"conv:{shown(value)} is not a whole conversation id", CONV_FORM
 
 
 def trailer_error(value: str) -> tuple[str, str]:
     """(reason, suggestion) for a malformed Conversation trailer."""
-    return (f"Conversation trailer {shown(value)!r} is not a UUID",
-            f"{TRAILER_FORM} ({UUID_FORM})")
+    return f"Conversation trailer {shown(value)!r} is not a UUID", TRAILER_FORM
+
+
+def is_form(suggestion: str) -> bool:
+    """True for a suggestion that states the expected form, not text to write instead."""
+    return suggestion in (CONV_FORM, TRAILER_FORM)
 
 
 def edit_distance_le(a: str, b: str, limit: int) -> bool:

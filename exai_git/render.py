@@ -314,6 +314,12 @@ def context_markdown(detail: Mapping[str, Any], prefix: str) -> str:
 
 def note_line(kind: str, note: Any) -> str:
     """A parser note (warning or error) as one line, with its suggestion."""
+    from exai_git import nearmiss
+
     where = f" (line {note.line})" if note.line else ""
-    tail = f"; did you mean `{clean(note.suggestion)}`?" if note.suggestion else ""
+    tail = ""
+    if note.suggestion and nearmiss.is_form(note.suggestion):  # the form, not a rewrite
+        tail = f"; {note.suggestion}"
+    elif note.suggestion:
+        tail = f"; did you mean `{clean(note.suggestion)}`?"
     return f"{kind}{where}: {clean(note.reason)}{tail}"

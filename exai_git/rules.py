@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -67,10 +68,8 @@ class Applier:
             self.out.links.append(new)
 
     def mark_undone(self, lk: Link, why: str, by: str | None = None) -> None:
-        why = why.strip()
-        if why.startswith("(") and why.endswith(")"):
-            why = why[1:-1]
-        done = dataclasses.replace(lk, undone_by=by or self.work.sha, undone_why=why)
+        done = dataclasses.replace(lk, undone_by=by or self.work.sha,
+                                   undone_why=aside(why)[2:-1])
         self.links[lk.key] = done
         if lk.key in self.new:
             self.out.links[self.new[lk.key]] = done
@@ -97,6 +96,26 @@ class Applier:
     def set_step(self, issue: Issue, step: Step, status: str) -> None:
         self.undone[issue.id] += (status not in DONE_STEP) - (step.status not in DONE_STEP)
         step.status = status
+
+    def move_steps(self, issue: Issue, numbers: Sequence[int], to: str, conv: str | None,
+                   only_from: str | None = None) -> dict[str, str]:
+        """The steps numbered go to status `to`, in order: those not there already (and, with
+        only_from, only those in that status). A step completed gets the work's time, one back
+        to pending loses its; conv, when given, becomes the step's conversation. Returns
+        {step number: old status} of the steps moved, as a link's effects record them."""
+        old: dict[str, str] = {}
+        for n in numbers:
+            step = issue.steps[n]
+            if step.status == to or (only_from is not None and step.status != only_from):
+                continue
+            old[str(n)] = step.status
+            self.set_step(issue, step, to)
+            if to == "complete":
+                step.completed_at = self.work.when
+            elif to == "pending":
+                step.completed_at = None
+            step.conversation_id = conv or step.conversation_id
+        return old
 
     def set_status(self, issue: Issue, new: str, conv: str | None, why: str) -> dict[str, Any]:
         old = issue.status
@@ -156,15 +175,7 @@ class Applier:
         conv = action.conversation_id
         effects: dict[str, Any] = {}
         if action.steps:
-            old_steps = {}
-            for n in action.steps:
-                step = issue.steps[n]
-                if step.status != "complete":
-                    old_steps[str(n)] = step.status
-                    self.set_step(issue, step, "complete")
-                    step.completed_at = self.work.when
-                    step.conversation_id = conv or step.conversation_id
-            effects["steps"] = old_steps
+            effects["steps"] = self.move_steps(issue, action.steps, "complete", conv)
             noun = "step" if len(action.steps) == 1 else "steps"
             self.note(issue, "fix_applied",
                       f"{noun} {', '.join(map(str, action.steps))} complete", conv)
@@ -188,13 +199,7 @@ class Applier:
             return
         conv = action.conversation_id
         effects: dict[str, Any] = {}
-        old_steps = {}
-        for n in action.steps:
-            step = issue.steps[n]
-            if step.status == "pending":
-                old_steps[str(n)] = step.status
-                self.set_step(issue, step, "in_progress")
-                step.conversation_id = conv or step.conversation_id
+        old_steps = self.move_steps(issue, action.steps, "in_progress", conv, only_from="pending")
         if old_steps:
             effects["steps"] = old_steps
         if issue.status == "open":
@@ -236,13 +241,7 @@ class Applier:
             self.note(issue, "comment", message, conv)
             self.link(issue, "reopen", action.steps, conv, {"ignored": True})
             return
-        old_steps = {}
-        for n in action.steps:
-            step = issue.steps[n]
-            if step.status != "pending":
-                old_steps[str(n)] = step.status
-                self.set_step(issue, step, "pending")
-                step.completed_at = None
+        old_steps = self.move_steps(issue, action.steps, "pending", None)
         effects["steps"] = old_steps
         if issue.status in ("fixed", "verified", "closed"):
             kept = ""
@@ -264,6 +263,22 @@ def merge_effects(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str
     if first.get("status") and then.get("status"):
         out["status"] = [first["status"][0], then["status"][1]]
     return out
+
+
+_INNER = re.compile(r"\s*\(([^()]*)\)")
+
+
+def aside(text: str) -> str:
+    """text as the aside an update row ends with, " (text)", and without parentheses inside:
+    an outer pair given is kept once, and an aside of its own becomes a clause ("left main
+    (rewritten or reset)" reads " (left main, rewritten or reset)"). "" for no text."""
+    t = text.strip()
+    if t.startswith("(") and t.endswith(")"):
+        t = t[1:-1].strip()
+    while _INNER.search(t):
+        t = _INNER.sub(r", \1", t)
+    t = t.replace("(", "").replace(")", "")
+    return f" ({t})" if t else ""
 
 
 def iso(value: Any) -> str | None:

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -174,6 +174,40 @@ def repo(tmp_path: Path) -> Path:
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+    return path
+
+
+# A bare remote and its clones: the base commit is dated before every commit a test makes
+# (tests that date their commits count up from 1_700_000_000).
+BASE_DATE = "1690000000 +0000"
+
+
+def bare_remote(where: Path, files: Mapping[str, str] | None = None) -> Path:
+    """A bare repository where/remote.git whose main holds one commit, "base", adding files
+    ({path: text}), pushed from a clone in where/seed; with files None, empty."""
+    remote = where / "remote.git"
+    git(where, "init", "-q", "--bare", "-b", "main", str(remote))
+    if files is None:
+        return remote
+    seed = clone_repo(remote, "seed")
+    git(seed, "checkout", "-q", "-b", "main")
+    for name, text in files.items():
+        write(seed / name, text)
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "base",
+        env={"GIT_AUTHOR_DATE": BASE_DATE, "GIT_COMMITTER_DATE": BASE_DATE})
+    git(seed, "push", "-q", "origin", "main")
+    return remote
+
+
+def clone_repo(remote: Path, name: str, *, hooks: bool = False) -> Path:
+    """A clone of remote beside it, remote.parent/name; with hooks, the native hooks
+    installed (`exai-git install`)."""
+    path = remote.parent / name
+    git(remote.parent, "clone", "-q", str(remote), str(path))
+    if hooks:
+        done = exai("install", cwd=path)
+        assert done.returncode == 0, done.stdout + done.stderr
     return path
 
 

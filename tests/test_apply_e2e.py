@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Database, exai, git, write
+from tests.conftest import Database, bare_remote, exai, git, write
 from tests.history import fast_import_history, issues_with_steps
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
@@ -213,9 +213,7 @@ def test_apply_on_push_only_for_listed_branches(repo: Path, seeded: Database,
     monkeypatch.setenv("EXAI_GIT_DSN", seeded.dsn)
     write(repo / ".exai-git.toml", 'apply_on = "push"\nbranches = ["main"]\n')
     assert exai("install", cwd=repo).returncode == 0
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(remote))
-    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "remote", "add", "origin", str(bare_remote(tmp_path)))
     commit(repo, "Fixes EXAI-2")
     assert issue_of(seeded, 2)[0] == "open"  # not on commit
     git(repo, "push", "-q", "origin", "main:feature")

@@ -6,6 +6,7 @@ PostgreSQL, the fault proxy of tests/proxy.py."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -129,6 +130,9 @@ def test_after_a_timeout_hooks_queue_at_once_and_sync_tries_anyway(
     assert fault_proxy.accepted == tried, said  # no hook of the second commit tried it
     assert took < plain + 0.5, (took, plain, said)  # python and git only: no connect
     assert "2 commits queued" in said and "not tried" in said, said
+    again = re.search(r"not tried: it failed (\d+) s ago \(hooks try it again in (\d+) s\)",
+                      said)
+    assert again and int(again[1]) + int(again[2]) in (30, 31), said
     fault_proxy.mode = "up"
     synced = exai("sync", cwd=hooked_repo)  # a command tries anyway, and clears the back-off
     assert synced.returncode == 0, synced.stdout + synced.stderr

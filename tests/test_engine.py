@@ -256,8 +256,8 @@ CASES = [
                  work(left="left main (rewritten or reset)"), expect(
         status={1: "in_progress"}, steps={2: "in_progress"},
         updates=["comment", "status_change"],
-        undone=[("c", "fix", "cccccccccc left main (rewritten or reset)")],
-        applied=["EXAI-1: undone (left main (rewritten or reset))"]), id="left"),
+        undone=[("c", "fix", "cccccccccc left main, rewritten or reset")],
+        applied=["EXAI-1: undone (left main, rewritten or reset)"]), id="left"),
     pytest.param(issue(), work(left="left main"), expect(), id="left-with-nothing-linked"),
     # equivalent commits: the latest landed message decides
     pytest.param(State({1: issue("in_progress", steps="cp")},
@@ -366,6 +366,45 @@ def test_undo_takes_back_what_links_recorded() -> None:
                                                              (OLD, "e" * 40)]
     undone = [dataclasses.replace(lk, undone_by="e" * 40) for lk in links]
     assert engine.undo(State({1: fixed}, undone), undone, by, "").undone == []  # once
+
+
+def nested(text: str) -> bool:
+    depth = 0
+    for c in text:
+        depth += (c == "(") - (c == ")")
+        if depth > 1:
+            return True
+    return False
+
+
+def test_undo_reasons_never_nest_parentheses() -> None:
+    """A reason with an aside of its own (a branch left "(rewritten or reset)", a marker's
+    "(comment)" or conversation) reads as one aside in update rows, links and results."""
+    orphan = "on no branch any more (orphaned progress, undone by `exai-git status`)"
+    left = engine.apply(State({1: issue("fixed", steps="cc")},
+                              [link("fix", {"steps": {"2": "in_progress"},
+                                            "status": ["in_progress", "fixed"]}, sha=SHA)]),
+                        [work(left=orphan)])
+    assert left.results[0].applied == [
+        "EXAI-1: undone (on no branch any more, orphaned progress, undone by `exai-git status`)"]
+    assert [u.content for u in left.updates] == [
+        "cccccccccc the subject: step(s) 2 back to in_progress (cccccccccc on no branch any "
+        "more, orphaned progress, undone by `exai-git status`)",
+        "cccccccccc the subject: fixed -> in_progress (cccccccccc on no branch any more, "
+        "orphaned progress, undone by `exai-git status`)"]
+    # a rewrite that drops a reference and replaces a fix named with a conversation
+    rewritten = engine.apply(
+        State({1: issue("fixed", fix_conversation_id=U, fix_date=AT)},
+              [link("fix", FIXED), link("ref", {}, steps=())]),
+        [work(fix(conv=U), act("ref", conv=U), equivalent_of=(OLD,))])
+    rows = [u.content for u in rewritten.updates] + [str(lk.undone_why) for lk in
+                                                     rewritten.undone]
+    rows += rewritten.results[0].applied + rewritten.results[0].skipped
+    assert rows and not [r for r in rows if nested(r)], rows
+    undo = engine.undo(State({1: issue("fixed")}, [link("fix", FIXED)]),
+                       [link("fix", FIXED)], work(), " (left main (rewritten or reset))")
+    assert [u.content for u in undo.updates] == [
+        "cccccccccc the subject: fixed -> open (left main, rewritten or reset)"]
 
 
 def test_revert_chain_alternates() -> None:

@@ -33,6 +33,18 @@ def test_doctor_on_a_database_without_the_schema_prints_the_whole_report(
     assert out.stderr == ""
 
 
+def test_doctor_says_warn_on_the_config_line_for_an_unknown_setting(
+        repo: Path, seeded: Database) -> None:
+    out = exai("doctor", "--dsn", seeded.dsn, cwd=repo)
+    assert "ok    config: defaults; prefix EXAI, apply_on commit" in out.stdout.splitlines()
+    write(repo / ".exai-git.toml", 'fail_onn = "high"\napply_on = "push"\n')
+    out = exai("doctor", "--dsn", seeded.dsn, cwd=repo)
+    [line] = [ln for ln in out.stdout.splitlines() if "config:" in ln]
+    assert line == ("warn  config: .exai-git.toml: unknown setting 'fail_onn' ignored; did you "
+                    "mean 'fail_on'? (.exai-git.toml; prefix EXAI, apply_on push)"), line
+    assert out.returncode == 0 and out.stderr == ""  # said once, on the config line
+
+
 def test_doctor_does_not_trust_a_config_nobody_installed(repo: Path, seeded: Database) -> None:
     write(repo / ".pre-commit-config.yaml", "repos:\n  - repo: local\n    hooks:\n"
           "      - id: exai-check-msg\n      - id: exai-apply\n")
@@ -165,7 +177,7 @@ def test_conv_refuses_a_prefix(seeded: Database) -> None:
     out = exai("conv", "44444444", "--dsn", seeded.dsn)
     assert out.returncode == 2
     assert out.stderr == ("exai-git: not a whole conversation id: '44444444' (expected a UUID,"
-                          " xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)\n")
+                          " 8-4-4-4-12 hex digits)\n")
     assert exai("conv", U.upper(), "--dsn", seeded.dsn).returncode == 0
 
 

@@ -242,7 +242,7 @@ def test_conv_finds_issues_steps_and_updates(seeded: Database) -> None:
     assert none.returncode == 0 and "nothing recorded" in none.stdout
     for bad in ("no-such-conversation", "44444444"):  # a prefix finds nothing: refused
         refused = exai("conv", bad, "--dsn", seeded.dsn)
-        assert refused.returncode == 2 and "xxxxxxxx-xxxx" in refused.stderr, refused.stderr
+        assert refused.returncode == 2 and "8-4-4-4-12 hex digits" in refused.stderr, refused.stderr
 
 
 def test_context_markdown_and_json(seeded: Database) -> None:

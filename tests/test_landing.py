@@ -18,7 +18,7 @@ from exai_git import repo as gitrepo
 from exai_git.errors import GitError
 from exai_git.landing import ZERO, Ident
 from exai_git.repo import Repo
-from tests.conftest import git, write
+from tests.conftest import bare_remote, clone_repo, git, write
 
 
 class Clone:
@@ -63,19 +63,11 @@ class Clone:
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Path:
-    path = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", str(path))
-    seed = Clone(tmp_path / "seed")
-    git(tmp_path, "clone", "-q", str(path), str(seed.path))
-    seed.commit("base", "base.txt")
-    seed.git("push", "-q", "origin", "main")
-    return path
+    return bare_remote(tmp_path, {"base.txt": "base\n"})
 
 
 def clone(remote: Path, name: str) -> Clone:
-    path = remote.parent / name
-    git(remote.parent, "clone", "-q", str(remote), str(path))
-    c = Clone(path)
+    c = Clone(clone_repo(remote, name))
     c.reconcile()  # install: start from the heads as they are
     return c
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Database, exai, git, write
+from tests.conftest import Database, bare_remote, clone_repo, exai, git, write
 
 CONV = "11111111-2222-3333-4444-555555555555"
 FRAMEWORK = [pytest.param(tool, marks=pytest.mark.slow) for tool in ("pre-commit", "prek")]
@@ -89,22 +89,10 @@ class Clone:
 
 
 def make_remote(tmp_path: Path, extra: dict[str, str]) -> Path:
-    remote = tmp_path / "remote.git"
-    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
-    seed = tmp_path / "seed"
-    git(tmp_path, "clone", "-q", str(remote), str(seed))
-    git(seed, "checkout", "-q", "-b", "main")
     lines = "".join(f"l{i}\n" for i in range(1, 101))
-    for name in ("src/providers/async_glm.py", "src/providers/async_kimi.py",
-                 "src/providers/async_base.py"):
-        write(seed / name, lines)
-    for name, text in extra.items():
-        write(seed / name, text)
-    git(seed, "add", "-A")
-    git(seed, "commit", "-qm", "base", env={"GIT_AUTHOR_DATE": "1690000000 +0000",
-                                             "GIT_COMMITTER_DATE": "1690000000 +0000"})
-    git(seed, "push", "-q", "origin", "main")
-    return remote
+    return bare_remote(tmp_path, {**{name: lines for name in (
+        "src/providers/async_glm.py", "src/providers/async_kimi.py",
+        "src/providers/async_base.py")}, **extra})
 
 
 def install(path: Path, mode: str) -> None:
@@ -137,8 +125,7 @@ def remote(tmp_path: Path, mode: str, request: pytest.FixtureRequest) -> Path:
 
 
 def clone_of(remote: Path, name: str, db: Database, mode: str, *, hooks: bool = True) -> Clone:
-    path = remote.parent / name
-    git(remote.parent, "clone", "-q", str(remote), str(path))
+    path = clone_repo(remote, name)
     c = Clone(path, db, mode)
     if hooks:
         install(path, mode)

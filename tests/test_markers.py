@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exai_git import render
 from exai_git.grammar import Collected, _canonical, parse_line, read_line
 from exai_git.markers import Action, MergeRevert, Parsed, parse
 from exai_git.vocabulary import VERB_ACTION, patterns
@@ -222,8 +223,10 @@ def test_json_shape() -> None:
 ])
 def test_a_malformed_conversation_names_the_form_not_an_example(message: str) -> None:
     (error,) = parse(message).errors
-    assert error.suggestion is not None and "<uuid>" in error.suggestion
-    assert "8-4-4-4-12" in error.suggestion
+    assert error.suggestion is not None and " takes a UUID (8-4-4-4-12 hex digits)" in \
+        error.suggestion  # the expected form, not a placeholder to paste
+    line = render.note_line("error", error)
+    assert "did you mean" not in line and line.endswith(error.suggestion), line
     said = error.text + error.reason + error.suggestion
     written = set(re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", message))
     assert set(re.findall(r"[0-9a-f]{8}-[0-9a-f-]{27}", said)) <= written  # none invented

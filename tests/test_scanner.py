@@ -244,6 +244,23 @@ def test_scan_revision_and_range(tracked: Path) -> None:
     assert [f["issue"] for f in scan_json(tracked, f"{base}..HEAD")] == [1, 3]
 
 
+def test_a_scan_that_finds_nothing_says_so_on_the_terminal_only(tracked: Path) -> None:
+    base = git(tracked, "rev-parse", "HEAD").stdout.strip()
+    edit_line(tracked / "src/providers/async_kimi.py", 5, "x")  # issue 2 is on 58-60
+    write(tracked / "notes.txt", "no issue here\n")
+    git(tracked, "add", "-A")
+    staged = exai("scan", "--staged", cwd=tracked)
+    assert (staged.returncode, staged.stdout) == (0, "the staged change touches no open issue\n")
+    assert exai("scan", cwd=tracked).stdout == staged.stdout
+    git(tracked, "commit", "-qm", "elsewhere")
+    for target in ("HEAD", f"{base}..HEAD"):
+        said = exai("scan", target, cwd=tracked)
+        assert (said.returncode, said.stdout) == (0, f"{target} touches no open issue\n")
+        assert scan_json(tracked, target) == []  # machine output: no such line
+        sarif = json.loads(exai("scan", target, "--sarif", cwd=tracked).stdout)
+        assert sarif["runs"][0]["results"] == []
+
+
 def test_rename_and_delete_touch_every_issue_on_the_file(tracked: Path) -> None:
     git(tracked, "mv", "src/providers/async_kimi.py", "src/providers/kimi.py")
     git(tracked, "rm", "-q", "src/providers/async_base.py")

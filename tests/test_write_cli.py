@@ -213,7 +213,7 @@ def test_new_json_and_whole_file_and_one_line(code: Path, seeded: Database) -> N
      "not a severity: 'huge' (one of critical, high, medium, low)"),
     (["new", "t", "--category", "misc"], 2, "not a category: 'misc' (one of timeout,"),
     (["new", "t", "--conv", "debb44af"], 2,
-     "not a conversation id: 'debb44af' (expected a UUID, xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"),
+     "not a conversation id: 'debb44af' (expected a UUID, 8-4-4-4-12 hex digits)"),
     (["new", "  "], 2, "the title is empty"),
     (["new", "t", "--step", ""], 2, "the step text is empty"),
     (["step", "9", "1", "complete"], 1, "no issue numbered 9"),

@@ -3,16 +3,15 @@
 git is always asked for machine-readable output (NUL-separated, no quoting, no colour, no
 external diff or textconv, fixed a/ b/ prefixes) and never takes the index lock.
 
-Here: the Repo class and log parsing. The landing block (MARKERS.md v2) lives in landing.py
-and the locations' and write commands' calls in paths.py; both are re-exported.
+Here: the Repo class. The log parsing lives in log.py, the landing block (MARKERS.md v2) in
+landing.py and the locations' and write commands' calls in paths.py; all are re-exported.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -171,6 +170,12 @@ class Repo:
     def merge_base(self, a: str, b: str) -> str | None:
         return self.run("merge-base", a, b, check=False).decode().strip() or None
 
+    def tracked_files(self) -> list[str]:
+        """The paths of the files in the index, relative to the root (undecodable bytes kept
+        as surrogate escapes)."""
+        names = self.run("ls-files", "-z").split(b"\0")
+        return [raw.decode(errors="surrogateescape") for raw in names if raw]
+
     def hooks_dir(self) -> Path:
         """Where git runs this repository's hooks from (core.hooksPath honoured)."""
         path = Path(os.fsdecode(self.run("rev-parse", "--git-path", "hooks").strip()))
@@ -269,62 +274,6 @@ class Repo:
         return result
 
 
-class LogStream(Iterator[Commit]):
-    """The commits of a running `git log -z --format=%H%x00%P%x00%ct%x00%B`, as they arrive.
-    Read to the end, a failed git raises GitError; closed early, git is stopped."""
-
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        self.proc: subprocess.Popen[bytes] | None = proc
-        self.commits = _parse_log_stream(proc.stdout)
-
-    def __iter__(self) -> LogStream:
-        return self
-
-    def __next__(self) -> Commit:
-        try:
-            return next(self.commits)
-        except StopIteration:
-            self._end()
-            raise
-
-    def _end(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        assert proc.stdout is not None
-        proc.stdout.close()
-        err = proc.stderr.read() if proc.stderr else b""
-        if proc.stderr:
-            proc.stderr.close()
-        if proc.wait() != 0:
-            raise _failed("log", err)
-
-    def close(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        proc.kill()
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
-        proc.wait()
-
-    def __del__(self) -> None:
-        self.close()
-
-
-def _widen_pipe(fd: int) -> None:
-    """Let git write up to 1 MiB ahead of its reader (Linux; elsewhere, or refused: as is)."""
-    try:
-        import fcntl
-    except ImportError:
-        return
-    setpipe = getattr(fcntl, "F_SETPIPE_SZ", None)
-    if setpipe is not None:
-        with contextlib.suppress(OSError):
-            fcntl.fcntl(fd, setpipe, 1 << 20)
-
-
 def _failed(command: str, stderr: bytes) -> GitError:
     """A failed git command, said with the last line of what it printed."""
     lines = stderr.decode(errors="replace").strip().splitlines()
@@ -333,49 +282,6 @@ def _failed(command: str, stderr: bytes) -> GitError:
 
 def _env() -> dict[str, str]:
     return dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C", GIT_TERMINAL_PROMPT="0")
-
-
-def _parse_log_records(data: bytes) -> Iterator[Commit]:
-    fields = data.split(b"\0")
-    for i in range(0, len(fields) - 3, 4):
-        yield _commit(fields[i : i + 4])
-
-
-def _commit(fields: Sequence[bytes]) -> Commit:
-    sha = fields[0].decode().strip()
-    parents = tuple(fields[1].decode().split())
-    message = fields[3]
-    if len(message) > MAX_MESSAGE_BYTES:
-        # w4: not read, so none of its markers apply (the commit-msg hook refuses such a
-        # message when it names any); the other commits of a push or a range still do
-        message = (f"(a message of {len(message)} bytes, over the {MAX_MESSAGE_BYTES}-byte "
-                   "limit: not read)").encode()
-    return Commit(sha, parents, int(fields[2] or b"0"), message.decode("utf-8", errors="replace"))
-
-
-def _parse_log_stream(stream: object) -> Iterator[Commit]:
-    """Commits from a `git log -z --format=%H%x00%P%x00%ct%x00%B` pipe, as they arrive."""
-    buffer = b""
-    fields: list[bytes] = []
-    read = stream.read1 if hasattr(stream, "read1") else stream.read  # type: ignore[attr-defined]
-    while True:
-        chunk = read(1 << 16)
-        if not chunk:
-            break
-        buffer += chunk
-        parts = buffer.split(b"\0")
-        buffer = parts.pop()
-        for part in parts:
-            fields.append(part)
-            if len(fields) == 4:
-                fields[0] = fields[0].lstrip(b"\n")
-                yield _commit(fields)
-                fields = []
-    if buffer:
-        fields.append(buffer)
-    if len(fields) == 4:
-        fields[0] = fields[0].lstrip(b"\n")
-        yield _commit(fields)
 
 
 # --------------------------------------------------------------------------- re-exported
@@ -402,4 +308,5 @@ from exai_git.repo.landing import (
     rewritten_list,
     squash_pending,
 )
+from exai_git.repo.log import LogStream, _parse_log_records, _widen_pipe
 from exai_git.repo.paths import changes_between, lines_at_head, missing_commits, path_in_repo

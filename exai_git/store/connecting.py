@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -152,9 +153,10 @@ def _check_back_off(dsn: str) -> None:
     from exai_git import budget
 
     ago = budget.backed_off(budget.tracker_key(dsn))
-    if ago is not None:
+    if ago is not None:  # hooks leave it alone for BACKOFF_SECONDS after a failure
+        left = max(1, math.ceil(budget.BACKOFF_SECONDS - ago))
         raise BackedOff(f"tracker at {endpoint(dsn)} not tried: it failed {ago:.0f} s ago "
-                        f"(tried again {budget.BACKOFF_SECONDS:g} s after)")
+                        f"(hooks try it again in {left} s)")
 
 
 NO_TRACKER = ("no tracker is configured (set EXAI_GIT_DSN or DATABASE_URL, or dsn in "
