@@ -1,9 +1,10 @@
 """Issue locations anchored at a commit (MARKERS.md v2, "Locations"): git + store glue.
 
 An issue's file_path/line_start/line_end are lines at its anchor commit (anchor_sha). They
-move only when the main line moves: the reconciliation calls move_locations(old head, new
-head), which maps them through `git diff anchor..new-head` (renames followed) and re-anchors
-them at the new head. Commits elsewhere never move them. The scanner maps them from the
+move only when the main line moves: the reconciliation moves them (LocationMove, in the
+transaction that applies the work that moved the main line; move_locations on its own), mapped
+through `git diff anchor..new-head` (renames followed), and re-anchors them at the new head.
+Commits elsewhere never move them. The scanner maps them from the
 anchor to the commit it compares against (issues_at) before comparing.
 """
 
