@@ -29,11 +29,9 @@ BATCH = 500
 
 
 class Finish(Protocol):
-    """More database work in the last batch's transaction (after every batch of the run, in a
-    transaction of its own when no work is left for one): read queues its locks and reads
-    (before the batch's, no answer waited for); write, once the batch's effects are known
-    (None: no batch), queues its writes before the COMMIT. A failure rolls the batch back
-    with it."""
+    """More work in the last batch's transaction (its own when no batch is left): read queues
+    locks and reads before the batch's; write, given the batch's effects (None: no batch),
+    queues writes before the COMMIT. A failure rolls the batch back with it."""
 
     def read(self, conn: psycopg.Connection[Any], works: Sequence[Work]) -> None: ...
 
@@ -124,11 +122,9 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
                    finish: Finish | None = None) -> Report | None:
     """Apply the queue, oldest first, then works, and say what happened; on an unreachable
     database, queue works instead (durably: the caller may then record its heads). finish:
-    more database work (the main line's location move) in the transaction of the last batch
-    (Finish), so the whole reconciliation waits for two answers; it is never queued: when it
-    fails the works are queued with it, and with no works its failure is said and raised no
-    further (its caller learns it from apply_or_queue not having returned a report). Returns
-    what was applied, None when nothing was (queued, or nothing to do)."""
+    the location move, in the last batch's transaction (Finish); never queued itself: when it
+    fails the works are queued, and alone its failure is said. Returns what was applied, None
+    when nothing was (queued, or nothing to do)."""
     from exai_git import store
     from exai_git.errors import (
         BackedOff,
@@ -324,9 +320,9 @@ def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
     log = None
     if ".." not in spec:
         works = [work_for(repo, repo.commit(spec), settings)]
-    else:
+    else:  # git walks the range while psycopg connects
         include, exclude = repo.range_shas(spec)
-        log = repo.iter_log(include, exclude)  # git walks the range while psycopg connects
+        log = repo.iter_log(include, exclude)
     try:
         with store.connect(settings) as conn:
             with conn.cursor() as cur:
@@ -354,9 +350,8 @@ def range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterato
     from exai_git.engine import merged_actions
     from exai_git.model import Work
 
-    own = conn is None
     with store.connect(settings) if conn is None else contextlib.nullcontext(conn) as db:
-        if own:
+        if db is not conn:
             db.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
         pending: list[tuple[Commit, markers.Parsed]] = []
         started: list[Callable[[], Iterator[Work]]] = []

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-
     from exai_git.config import Settings
     from exai_git.landing import Equivalent, Plan
     from exai_git.model import Report, Work
