@@ -3,14 +3,16 @@ queues it in the outbox when the database cannot take it. Also builds the work o
 (work_for) and streams a range's work for a backfill (apply_revs).
 
 A batch is one transaction of two round trips: store.load_state (which locks the issues the
-batch touches), then engine.apply in memory, and store.write_effects with the COMMIT.
+batch touches), then engine.apply in memory, and store.write_effects with the COMMIT. A
+reconciliation's last step (the main line's location move, Finish) rides in the last batch's
+transaction: its locks and reads join the first round trip, its writes the second.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import psycopg
@@ -19,11 +21,21 @@ if TYPE_CHECKING:
     from exai_git.config import Settings
     from exai_git.engine import Check
     from exai_git.markers import Action
-    from exai_git.model import CommitResult, Report, Work
+    from exai_git.model import CommitResult, Effects, Report, Work
     from exai_git.repo import Commit, Repo
 
 Say = Callable[[str], None]
 BATCH = 500
+
+
+class Finish(Protocol):
+    """More work in the last batch's transaction (its own when no batch is left): read queues
+    locks and reads before the batch's; write, given the batch's effects (None: no batch),
+    queues writes before the COMMIT. A failure rolls the batch back with it."""
+
+    def read(self, conn: psycopg.Connection[Any], works: Sequence[Work]) -> None: ...
+
+    def write(self, conn: psycopg.Connection[Any], effects: Effects | None) -> None: ...
 
 
 # --------------------------------------------------------------------------- load -> write
@@ -31,7 +43,7 @@ BATCH = 500
 
 def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settings, *,
           batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None,
-          in_transaction: bool = False) -> Report:
+          in_transaction: bool = False, finish: Finish | None = None) -> Report:
     """Apply works oldest first, a batch per transaction; idempotent. A batch that fails rolls
     back whole and ends the run.
 
@@ -39,7 +51,8 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
     so the database works on them while the next batch is read from git; that batch's first
     answer (its reads and row locks) comes after them. A batch is reported (on_progress) only
     once its COMMIT has been answered. in_transaction: the caller holds one transaction (and
-    pipeline) around the whole run (apply --branch records its head in it)."""
+    pipeline) around the whole run (apply --branch records its head in it). finish: the
+    run's last step, in the last batch's transaction (Finish)."""
     import contextlib
 
     from exai_git import engine, store
@@ -56,13 +69,20 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
                 on_progress(count)
         sent.clear()
 
-    def flush() -> None:
+    def flush(last: Finish | None = None) -> None:
+        effects = None
         with contextlib.nullcontext() if in_transaction else store.transaction(conn, settings):
-            state = store.load_state(conn, batch)  # answered after the batches sent before
-            committed()
-            effects = engine.apply(state, batch, settings.prefix)
-            store.write_effects(conn, effects)
-        sent.append((len(batch), effects.results))
+            if last is not None:
+                last.read(conn, batch)  # its locks first: one lock order with the batch's
+            if batch:
+                state = store.load_state(conn, batch)  # answered after the batches sent before
+                committed()
+                effects = engine.apply(state, batch, settings.prefix)
+                store.write_effects(conn, effects)
+            if last is not None:
+                last.write(conn, effects)
+        if effects is not None:
+            sent.append((len(batch), effects.results))
         batch.clear()
 
     with contextlib.nullcontext() if in_transaction else store.pipeline(conn):
@@ -79,8 +99,8 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
             batch.append(work)
             if len(batch) >= batch_size:
                 flush()
-        if batch:
-            flush()
+        if batch or finish is not None:
+            flush(finish)
     committed()
     return report
 
@@ -99,14 +119,12 @@ def check(conn: psycopg.Connection[Any], actions: Sequence[Action], settings: Se
 
 
 def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, *,
-                   then: Callable[[psycopg.Connection[Any]], None] | None = None
-                   ) -> Report | None:
+                   finish: Finish | None = None) -> Report | None:
     """Apply the queue, oldest first, then works, and say what happened; on an unreachable
-    database, queue works instead (durably: the caller may then record its heads). then: more
-    database work (the main line's location move) on the same connection, under the same
-    budget, once the works are applied; it is never queued, and its own failure is said and
-    raised no further (then's caller learns it from then not having returned). Returns what
-    was applied, None when nothing was (queued, or nothing to do)."""
+    database, queue works instead (durably: the caller may then record its heads). finish:
+    the location move, in the last batch's transaction (Finish); never queued itself: when it
+    fails the works are queued, and alone its failure is said. Returns what was applied, None
+    when nothing was (queued, or nothing to do)."""
     from exai_git import store
     from exai_git.errors import (
         BackedOff,
@@ -127,12 +145,12 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
             box.put(needed, str(e))
             say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
         return None
-    if not needed and not queued and then is None:
+    if not needed and not queued and finish is None:
         return None
     applied = False
     try:
         with store.connect(settings) as conn:
-            report = apply(conn, [w for _, w in queued] + needed, settings)
+            report = apply(conn, [w for _, w in queued] + needed, settings, finish=finish)
             applied = True
             for item in box.settle(queued, report):  # h3: unappliable work kept as failed
                 say(f"EXAI: error: queued work {item.id} ({item.sha[:10]}) cannot apply: "
@@ -140,8 +158,6 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
                     "it)")
             for line in report_lines(report, settings.prefix):
                 say(line)
-            if then is not None:
-                then(conn)
         return report
     except (BackedOff, NoTracker, TrackerTimeout) as e:  # the budget said why already
         state, reason = str(e), ""
@@ -154,10 +170,12 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
         if mapped is None:
             raise
         state, reason = mapped
-    if applied or (not needed and not queued):  # only then failed or had anything to do
+    if applied:  # the connection failed as it closed: the work is committed
+        return report
+    if not needed and not queued:  # only finish had anything to do
         say(f"EXAI: {state}; issue locations not moved yet, the next reconciliation moves "
             f"them{f' ({reason})' if reason else ''}")
-        return report if applied else None
+        return None
     if needed:
         box.put(needed, reason or state)
     total = box.count()
@@ -228,7 +246,7 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
     the main line moves (locations.move_locations)."""
     from exai_git.model import Work
 
-    parsed = parsed or _parse(commit.message, settings)
+    parsed = parsed or parse_commit(commit.message, settings)
     reverts = tuple(_resolve_reverts(repo, parsed.reverts))
     if parsed.merge_reverts:
         merges = {m.merge for m in parsed.merge_reverts}
@@ -254,7 +272,8 @@ def repository_of(repo: Repo, settings: Settings) -> str:
     return _REPOSITORIES[key]
 
 
-def _parse(message: str, settings: Settings) -> markers.Parsed:
+def parse_commit(message: str, settings: Settings) -> markers.Parsed:
+    """A commit message's markers, as every applier reads them."""
     from exai_git import markers
 
     return markers.parse(message, prefix=settings.prefix, comment_char=None,
@@ -297,36 +316,43 @@ def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
     from exai_git import store
 
     spec = spec or "HEAD"
+    works: Iterable[Work] = []
+    log = None
     if ".." not in spec:
-        works: Iterable[Work] = [work_for(repo, repo.commit(spec), settings)]
-        log = None
-    else:
+        works = [work_for(repo, repo.commit(spec), settings)]
+    else:  # git walks the range while psycopg connects
         include, exclude = repo.range_shas(spec)
-        # git walks the range while the database driver loads and connects
         log = repo.iter_log(include, exclude)
-        works = _range_works(repo, include, exclude, log, settings)
     try:
         with store.connect(settings) as conn:
             with conn.cursor() as cur:
                 store.require_schema(cur)
             conn.commit()
+            if log is not None:  # its linked actions are asked on this connection
+                works = range_works(repo, include, exclude, log, settings, conn=conn)
             return apply(conn, works, settings, on_progress=progress)
     finally:
         if log is not None:
             log.close()
 
 
-def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterator[Commit],
-                 settings: Settings) -> Iterator[Work]:
+def range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterator[Commit],
+                settings: Settings, *, conn: psycopg.Connection[Any] | None = None
+                ) -> Iterator[Work]:
     """Work for each commit of a range, streamed from one `git log` (log, started by the
     caller). Commits whose actions are all linked already are reported as such without more
-    work; patch-ids are asked for only where a commit has new markers."""
+    work; patch-ids are asked for only where a commit has new markers. conn: the connection
+    the works are applied on (the linked actions are asked between its batches), else one
+    of its own."""
+    import contextlib
+
     from exai_git import markers, store
     from exai_git.engine import merged_actions
     from exai_git.model import Work
 
-    with store.connect(settings) as conn:
-        conn.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
+    with store.connect(settings) if conn is None else contextlib.nullcontext(conn) as db:
+        if db is not conn:
+            db.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
         pending: list[tuple[Commit, markers.Parsed]] = []
         started: list[Callable[[], Iterator[Work]]] = []
 
@@ -334,7 +360,7 @@ def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterat
             """Work for the pending commits. Their patch-ids are computed by git in the
             background while the next batch is read; this batch's work is yielded when
             the next one is flushed (the order of the commits that do something is kept)."""
-            linked = store.linked_actions(conn, [c.sha for c, _ in pending])
+            linked = store.linked_actions(db, [c.sha for c, _ in pending])
             batch: list[Work | tuple[Commit, markers.Parsed]] = []
             for commit, parsed in pending:
                 actions = merged_actions(parsed.actions)
@@ -366,7 +392,7 @@ def _range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterat
                 yield from started.pop(0)()
 
         for commit in log:
-            parsed = _parse(commit.message, settings)
+            parsed = parse_commit(commit.message, settings)
             if not (parsed.actions or parsed.reverts):
                 yield Work(commit.sha, commit.subject, commit.committed_at)
                 continue

@@ -81,7 +81,7 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
     from exai_git import landing
     from exai_git import repo as git
     from exai_git.hooks import parse_message
-    from exai_git.reconcile import _locked  # TODO(w1): a public name for the clone's lock
+    from exai_git.reconcile import clone_lock
 
     if landing.load_heads(repo.common_dir) is None or git.squash_pending(repo) or \
             hookstate.squash_recorded(repo) or _queued(repo, True):
@@ -92,7 +92,7 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
         return False
     if not hookstate.scan_said_nothing(repo, hookstate.changes_key(repo.changes_of(head))):
         return False
-    with _locked(repo.common_dir) as got:
+    with clone_lock(repo.common_dir) as got:
         if not got:
             return False
         plan = git.landing_plan(repo, settings.branches or None)

@@ -1,16 +1,17 @@
 """Issue locations anchored at a commit (MARKERS.md v2, "Locations"): git + store glue.
 
 An issue's file_path/line_start/line_end are lines at its anchor commit (anchor_sha). They
-move only when the main line moves: the reconciliation calls move_locations(old head, new
-head), which maps them through `git diff anchor..new-head` (renames followed) and re-anchors
-them at the new head. Commits elsewhere never move them. The scanner maps them from the
+move only when the main line moves: the reconciliation moves them (LocationMove, in the
+transaction that applies the work that moved the main line; move_locations on its own), mapped
+through `git diff anchor..new-head` (renames followed), and re-anchors them at the new head.
+Commits elsewhere never move them. The scanner maps them from the
 anchor to the commit it compares against (issues_at) before comparing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
     from exai_git.config import Settings
     from exai_git.diff import FileChange
+    from exai_git.model import Effects, Work
     from exai_git.repo import Repo
     from exai_git.store import AnchoredIssue, Located
 
@@ -30,45 +32,75 @@ def _where(path: str, start: int | None, end: int | None) -> str:
     return f"{path}:{start}-{end or start}"
 
 
-def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | None,
-                   new_head: str, prefix: str) -> list[str]:
-    """Move open issues' locations from their anchors (NULL: old_head) to new_head, the main
-    line's new head, and anchor them there. One `git diff -M` per distinct anchor; one
-    statement for the locations, one for the comment rows. An anchor this clone does not
-    have is skipped with a note, never guessed. Returns report lines ("EXAI-1: ...")."""
-    from exai_git import diff, store
-    from exai_git import repo as git
-    from exai_git.paths import norm_path
+class LocationMove:
+    """The main line's move old_head -> new_head (new_head None: nothing moves; anchor: the
+    head unanchored open issues are first anchored at, else None), done as the last step of
+    the transaction that applies the work that moved it (apply.Finish): read locks and reads
+    the issues with their rows, before the work is loaded (one lock order); write maps the
+    open ones (statuses as the work leaves them) and writes them after the work's effects.
+    One `git diff -M` per distinct anchor: old_head's before the transaction, the others'
+    between its two round trips. An anchor this clone does not have is skipped with a note,
+    never guessed. lines: the report ("EXAI-1: ..."), true once the transaction commits."""
 
-    if old_head is not None and not old_head.strip("0"):
-        old_head = None  # git's null sha: the main line did not exist before
-    report: list[str] = []
-    changes: dict[str, list[FileChange]] = {}
-    missing: set[str] = set()
-    if old_head and old_head != new_head:
-        missing = git.missing_commits(repo, [old_head])
-        if not missing:
-            changes[old_head] = git.changes_between(repo, old_head, new_head)
-    changed = None if old_head not in changes else \
-        sorted({norm_path(c.old_path) for c in changes[old_head] if c.old_path})
-    with conn.transaction():
-        rows = store.locations_to_move(conn, new_head, old_head, changed)
-        anchors = {r.anchor_sha or old_head for r in rows} - {None, new_head, *changes}
-        missing |= git.missing_commits(repo, [a for a in anchors if a])
-        changes.update((a, git.changes_between(repo, a, new_head))
-                       for a in sorted(a for a in anchors if a and a not in missing))
+    def __init__(self, repo: Repo, old_head: str | None, new_head: str | None, prefix: str,
+                 *, anchor: str | None = None) -> None:
+        from exai_git import repo as git
+        from exai_git import store
+        from exai_git.paths import norm_path
+
+        if old_head is not None and not old_head.strip("0"):
+            old_head = None  # git's null sha: the main line did not exist before
+        self.repo, self.prefix = repo, prefix
+        self.lines: list[str] = []
+        self.changes: dict[str, list[FileChange]] = {}
+        self.missing: set[str] = set()
+        if new_head and old_head and old_head != new_head:
+            self.missing = git.missing_commits(repo, [old_head])
+            if not self.missing:
+                self.changes[old_head] = git.changes_between(repo, old_head, new_head)
+        changed = None if old_head not in self.changes else \
+            sorted({norm_path(c.old_path) for c in self.changes[old_head] if c.old_path})
+        self.move = store.Relocation(new_head, old_head, changed, anchor)
+        self._fetch: Callable[[], list[Located]] | None = None
+
+    def read(self, conn: psycopg.Connection[Any], works: Sequence[Work]) -> None:
+        from exai_git import store
+
+        self._fetch = store.lock_locations(conn, works, self.move)
+
+    def write(self, conn: psycopg.Connection[Any], effects: Effects | None) -> None:
+        from exai_git import store
+
+        assert self._fetch is not None, "read() first"
+        final = {i.id: i.status for i in effects.issues} if effects else {}
+        rows = [r for r in self._fetch() if final.get(r.id, r.status) in store.OPEN_STATUSES]
+        updates, comments = self._mapped(rows)
+        store.write_relocation(conn, self.move, updates, comments)
+
+    def _mapped(self, rows: Sequence[Located]) -> tuple[list[Located], list[tuple[Any, str]]]:
+        from exai_git import diff
+        from exai_git import repo as git
+
+        new_head, changes = self.move.new_head, self.changes
+        if new_head is None:
+            return [], []
+        start = self.move.anchor or self.move.old_head  # where an unanchored issue's lines are
+        anchors = {r.anchor_sha or start for r in rows} - {None, new_head, *changes}
+        self.missing |= git.missing_commits(self.repo, [a for a in anchors if a])
+        changes.update((a, git.changes_between(self.repo, a, new_head))
+                       for a in sorted(a for a in anchors if a and a not in self.missing))
         updates: list[Located] = []
         comments: list[tuple[Any, str]] = []
         renamed = False
-        for row in sorted(rows, key=lambda r: r.issue_number):  # locked in id order
-            key = f"{prefix}-{row.issue_number}"
-            anchor = row.anchor_sha or old_head
+        for row in sorted(rows, key=lambda r: r.issue_number):
+            key = f"{self.prefix}-{row.issue_number}"
+            anchor = row.anchor_sha or start
             if anchor is None or anchor == new_head:
                 updates.append(dataclasses.replace(row, anchor_sha=new_head))
                 continue
-            if anchor in missing:
-                report.append(f"{key}: its location is at commit {anchor[:12]}, which this "
-                              "clone does not have (fetch it); location not moved")
+            if anchor in self.missing:
+                self.lines.append(f"{key}: its location is at commit {anchor[:12]}, which this "
+                                  "clone does not have (fetch it); location not moved")
                 continue
             moved = diff.follow(changes[anchor], row.file_path, row.line_start, row.line_end)
             span = f"main moved {anchor[:_SHORT]}..{new_head[:_SHORT]}"
@@ -82,20 +114,31 @@ def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | No
                              f"{row.file_path} were all deleted")
                 message = f"{what} ({span}); location left as it was"
                 comments.append((row.id, message))
-                report.append(f"{key}: warning: {message}")
+                self.lines.append(f"{key}: warning: {message}")
                 continue
             renamed = renamed or moved.path != row.file_path
             after = _where(moved.path, moved.line_start, moved.line_end)
             if after != before:
                 message = f"location moved: {before} -> {after} ({span})"
                 comments.append((row.id, message))
-                report.append(f"{key}: {message}")
-        store.write_locations(conn, updates, comments)
-    if renamed:
-        from exai_git.hookstate import forget_issue_paths
+                self.lines.append(f"{key}: {message}")
+        if renamed:
+            from exai_git.hookstate import forget_issue_paths
 
-        forget_issue_paths(repo)  # a rename moved an issue: the scan's path cache is stale
-    return report
+            forget_issue_paths(self.repo)  # a rename moved an issue: the scan's cache is stale
+        return updates, comments
+
+
+def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | None,
+                   new_head: str, prefix: str) -> list[str]:
+    """Move open issues' locations from their anchors (NULL: old_head) to new_head, the main
+    line's new head, and anchor them there, in a transaction of their own (LocationMove,
+    with no work). Returns report lines ("EXAI-1: ...")."""
+    mover = LocationMove(repo, old_head, new_head, prefix)
+    with conn.transaction():
+        mover.read(conn, [])
+        mover.write(conn, None)
+    return mover.lines
 
 
 def anchor_new_issues(conn: psycopg.Connection[Any], head: str) -> int:

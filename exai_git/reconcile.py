@@ -16,11 +16,9 @@ import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    import psycopg
-
     from exai_git.config import Settings
     from exai_git.landing import Equivalent, Plan
     from exai_git.model import Report, Work
@@ -41,7 +39,7 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
     from exai_git import landing
     from exai_git import repo as git
 
-    with _locked(repo.common_dir) as got:
+    with clone_lock(repo.common_dir) as got:
         if not got:
             say("EXAI: another exai-git is reconciling this clone; it will apply what landed")
             return None
@@ -195,7 +193,7 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
     import dataclasses
 
     from exai_git import landing
-    from exai_git.apply import _parse
+    from exai_git.apply import parse_commit
     from exai_git.repo import head_ref
 
     ref = head_ref(repo)
@@ -203,7 +201,8 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
     squashed = landing.take_squash(repo.common_dir, name, parent)
     if not squashed:
         return work
-    extra = [a for sha in squashed for a in _parse(repo.commit(sha).message, settings).actions]
+    extra = [a for sha in squashed
+             for a in parse_commit(repo.commit(sha).message, settings).actions]
     return dataclasses.replace(work, actions=(*work.actions, *extra))
 
 
@@ -213,7 +212,7 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -
     import dataclasses
 
     from exai_git import repo as git
-    from exai_git.apply import _parse, work_for
+    from exai_git.apply import parse_commit, work_for
 
     ref = git.head_ref(repo)
     if ref is None or ref in tracked or not repo.has_head():
@@ -221,7 +220,7 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -
     commit = repo.commit("HEAD")
     if commit.sha in tracked.values() or _reachable(repo, commit.sha, tracked):
         return []
-    parsed = _parse(commit.message, settings)
+    parsed = parse_commit(commit.message, settings)
     if not any(a.action == "progress" for a in parsed.actions):
         return []
     work = work_for(repo, commit, settings, parsed=parsed)
@@ -230,39 +229,36 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -
 
 def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
                     move: _LocationMove | None) -> Report:
-    """Apply works (or queue them), then, on the same connection and budget, move the issue
-    locations. A move the tracker did not take is not queued: its start is kept
-    (landing.save_locations_from) and the next reconciliation that reaches the tracker moves
-    them from there (issues with an anchor carry their own start)."""
+    """Apply works (or queue them) and move the issue locations in the same transaction as
+    the last of them (locations.LocationMove): BEGIN, the locks and reads, then the writes
+    and COMMIT, two round trips. A move the tracker did not take is not queued: its start is
+    kept (landing.save_locations_from) and the next reconciliation that reaches the tracker
+    moves them from there (issues with an anchor carry their own start)."""
     from exai_git import landing
     from exai_git.apply import apply_or_queue
+    from exai_git.locations import LocationMove
     from exai_git.model import Report
 
     if move is None:
         return apply_or_queue(repo, works, settings, say) or Report()
-
-    def locate(conn: psycopg.Connection[Any]) -> None:
-        from exai_git import locations
-
-        if move.anchor is not None:
-            locations.anchor_new_issues(conn, move.anchor)
-        if move.new is not None and move.old != move.new:
-            for line in locations.move_locations(conn, repo, move.old, move.new,
-                                                 settings.prefix):
-                say(f"EXAI: {line}")
-        move.done = True
-
     try:
-        return apply_or_queue(repo, works, settings, say, then=locate) or Report()
+        moving = move.new is not None and move.old != move.new
+        mover = LocationMove(repo, move.old, move.new if moving else None, settings.prefix,
+                             anchor=move.anchor)
+        report = apply_or_queue(repo, works, settings, say, finish=mover)
+        move.done = report is not None
+        for line in mover.lines if move.done else ():
+            say(f"EXAI: {line}")
+        return report or Report()
     finally:
         # set on the first move not done, kept over later ones, cleared once one is done
         landing.save_locations_from(repo.common_dir, None if move.done else (move.old,))
 
 
 @contextlib.contextmanager
-def _locked(common_dir: Path) -> Iterator[bool]:
-    """An exclusive flock on a file in the git common dir, waited for LOCK_WAIT at most:
-    yields whether it was taken."""
+def clone_lock(common_dir: Path) -> Iterator[bool]:
+    """The clone's reconciliation lock: an exclusive flock on a file in the git common dir,
+    waited for LOCK_WAIT at most; yields whether it was taken."""
     try:
         import fcntl
     except ImportError:  # no flock (Windows): git's own ref locks are all there is
@@ -345,7 +341,7 @@ def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str
     """What landed on the branch since start, oldest first, streamed like a backfill; after a
     force-push (start is not an ancestor of head) the commits that left are undone first."""
     from exai_git import repo as git
-    from exai_git.apply import _range_works
+    from exai_git.apply import range_works
 
     present = git.rev_parse_optional(repo, start) is not None
     left = list(reversed(git.rev_list(repo, [start], [head]))) if known and present else []
@@ -357,6 +353,6 @@ def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str
     exclude = [start] if present else []
     log = repo.iter_log([head], exclude)
     try:
-        yield from _range_works(repo, [head], exclude, log, settings)
+        yield from range_works(repo, [head], exclude, log, settings)
     finally:
         log.close()

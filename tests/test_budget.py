@@ -171,6 +171,29 @@ def test_a_locked_table_costs_the_budget_once_per_commit(
     assert step_status(seeded, 1) == "complete"
 
 
+def test_an_issue_only_the_location_move_needs_locked_elsewhere_queues_the_work(
+        hooked_repo: Path, seeded: Database, budgeted: float) -> None:
+    """post-commit applies its work and moves the main line's locations in one transaction:
+    an open issue the move must re-anchor, locked by another transaction, holds both up to the
+    budget. The work is queued, not lost; sync applies it and the next reconciliation moves
+    the locations from where the move started."""
+    plain = plain_cost(hooked_repo)
+    with psycopg.connect(seeded.dsn) as holder:
+        holder.execute("SELECT 1 FROM exai_issues WHERE issue_number = 3 FOR UPDATE")
+        took, said = commit(hooked_repo, "a.txt", f"Fixes EXAI-1 step 1 conv:{U}")
+        assert took < plain + budgeted + 1, (took, plain, said)
+        assert "1 commit queued" in said, said
+        assert step_status(seeded, 1) == "pending"
+    synced = exai("sync", cwd=hooked_repo)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert step_status(seeded, 1) == "complete"
+    assert links(seeded, head(hooked_repo)) == 1
+    assert exai("status", cwd=hooked_repo).returncode == 0  # reconciles: the move is pending
+    assert seeded.query("SELECT DISTINCT anchor_sha FROM exai_issues WHERE status IN"
+                        " ('open', 'in_progress') AND file_path IS NOT NULL"
+                        ) == [(head(hooked_repo),)]
+
+
 def test_a_port_that_accepts_and_never_answers_costs_the_budget_once(
         hooked_repo: Path, seeded: Database, budgeted: float,
         monkeypatch: pytest.MonkeyPatch) -> None:

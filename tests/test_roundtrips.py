@@ -4,6 +4,7 @@ waited for, so each hook asks once where it can. Counted by a proxy between hook
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -43,7 +44,8 @@ def counted(proxy: CountingProxy, args: list[str], cwd: Path, dsn: str) -> int:
 
 
 def test_each_hook_waits_for_the_database_as_little_as_it_can(
-        repo: Path, proxied: tuple[CountingProxy, str], monkeypatch: pytest.MonkeyPatch) -> None:
+        repo: Path, seeded: Database, proxied: tuple[CountingProxy, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
     proxy, dsn = proxied
     monkeypatch.setenv("EXAI_GIT_DSN", dsn)
     write(repo / "src/providers/async_kimi.py", "".join(f"k{i}\n" for i in range(1, 101)))
@@ -56,16 +58,67 @@ def test_each_hook_waits_for_the_database_as_little_as_it_can(
     msg.write_text("Fixes EXAI-1 step 3\n")
     assert counted(proxy, ["-m", "exai_git.hookmain", "commit-msg", str(msg)], repo,
                    dsn) - connect == 1
+    # a line above issue 2's (58-60) and one inside: the scan warns, the main line's move
+    # shifts the issue a line down
     text = (repo / "src/providers/async_kimi.py").read_text().replace("k59\n", "x\n")
-    write(repo / "src/providers/async_kimi.py", text)
+    write(repo / "src/providers/async_kimi.py", "new\n" + text)
     git(repo, "add", "-A")
     assert counted(proxy, ["-m", "exai_git.hookmain", "pre-commit"], repo, dsn) - connect == 1
     git(repo, "commit", "-qm", "Fixes EXAI-1 step 3", env={"EXAI_GIT_SKIP": "1"})
-    # post-commit reconciles: it replays the queue, reads with row locks, writes with the
-    # commit, then moves locations when the main line moved, each still a round trip of its
-    # own. Measured 7 (B5 in bench/RESULTS.md); the target is 3 (issue 14, open: pipeline
-    # those steps in one transaction as `apply` pipelines batches). A ceiling, not a target.
-    assert counted(proxy, ["-m", "exai_git.hookmain", "post-commit"], repo, dsn) - connect <= 7
+    # post-commit reconciles in one transaction of two round trips: BEGIN, the row locks and
+    # the reads (the issues the work names, the open issues the main line's move may move);
+    # then the work's effects, the commit links, the locations and COMMIT
+    assert counted(proxy, ["-m", "exai_git.hookmain", "post-commit"], repo, dsn) - connect == 2
+    head = git(repo, "rev-parse", "HEAD").stdout.strip()
+    assert seeded.query("SELECT c.status FROM exai_issue_checklist c JOIN exai_issues i"
+                        " ON i.id = c.issue_id WHERE i.issue_number = 1 AND c.step_number = 3"
+                        ) == [("complete",)]
+    assert seeded.query("SELECT line_start, line_end, anchor_sha FROM exai_issues"
+                        " WHERE issue_number = 2") == [(59, 61, head)]
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links WHERE commit_sha = %s",
+                         (head,)) == 1
+
+
+def test_queued_work_applies_first_in_the_same_two_round_trips(
+        repo: Path, seeded: Database, proxied: tuple[CountingProxy, str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    proxy, dsn = proxied
+    monkeypatch.setenv("EXAI_GIT_DSN", dsn)
+    write(repo / "a.txt", "a\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    assert exai("install", cwd=repo).returncode == 0
+    connect = counted(proxy, ["-c", f"import psycopg; psycopg.connect({dsn!r}).close()"], repo,
+                      dsn)
+    with socket.socket() as closed:  # a port nothing listens on: the tracker is down
+        closed.bind(("127.0.0.1", 0))
+        down = f"postgresql://postgres@127.0.0.1:{closed.getsockname()[1]}/x"
+    write(repo / "a.txt", "b\n")
+    git(repo, "add", "-A")
+    out = git(repo, "commit", "-qm", "Fixes EXAI-1 step 3", env={"EXAI_GIT_DSN": down})
+    assert "1 commit queued" in out.stderr, out.stderr
+    write(repo / "a.txt", "c\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Fixes EXAI-1 step 4", env={"EXAI_GIT_SKIP": "1"})
+    assert counted(proxy, ["-m", "exai_git.hookmain", "post-commit"], repo, dsn) - connect == 2
+    assert exai("sync", cwd=repo).stdout.startswith("0 queued commits replayed")  # none left
+    applied = seeded.query("SELECT u.content FROM exai_issue_updates u JOIN exai_issues i"
+                           " ON i.id = u.issue_id WHERE i.issue_number = 1"
+                           " AND u.update_type = 'fix_applied' ORDER BY u.created_at")
+    assert [c.split(": ")[-1] for (c,) in applied] == ["step 3 complete", "step 4 complete"]
+
+
+def test_a_range_is_applied_on_one_connection(repo: Path, seeded: Database,
+                                              proxied: tuple[CountingProxy, str]) -> None:
+    proxy, dsn = proxied
+    for n in (1, 2, 3):
+        write(repo / "a.txt", f"{n}\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"Fixes EXAI-1 step {n}" if n > 1 else "base")
+    counted(proxy, ["-m", "exai_git", "apply", "HEAD~2..HEAD"], repo, dsn)  # one connection
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2
+    counted(proxy, ["-m", "exai_git", "apply", "HEAD~2..HEAD"], repo, dsn)  # linked already
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2
 
 
 def test_a_failure_inside_a_pipelined_transaction_rolls_it_back(seeded: Database) -> None:

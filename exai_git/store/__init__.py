@@ -39,14 +39,14 @@ if TYPE_CHECKING:
     from exai_git.model import Effects, State, Work
 
 __all__ = [  # every store.NAME; the blocks below "re-exported" live in submodules
-    "MIGRATION_LOCK", "NO_TRACKER", "SEVERITY_ORDER", "AnchoredIssue", "Located", "Migration",
-    "MigrationState", "OpenIssue", "add_step", "anchor_unanchored", "check_schema_version",
-    "connect", "conversation", "endpoint", "file_issue", "issue_detail", "issue_for_edit",
-    "issues_to_check", "linked_actions", "list_issues", "load_state", "locations_to_move",
-    "lock_branch_head", "migrate", "migration_status", "migrations",
-    "open_issues_touched_at", "pipeline", "pipelined",
-    "record_branch_head", "redact_dsn", "require_schema", "scrub", "set_timeouts",
-    "transaction", "write_effects", "write_locations",
+    "MIGRATION_LOCK", "NO_TRACKER", "OPEN_STATUSES", "SEVERITY_ORDER", "AnchoredIssue",
+    "Located", "Migration", "MigrationState", "OpenIssue", "Relocation", "add_step",
+    "anchor_unanchored", "check_schema_version", "connect", "conversation", "endpoint",
+    "file_issue", "issue_detail", "issue_for_edit", "issues_to_check", "linked_actions",
+    "list_issues", "load_state", "lock_branch_head", "lock_locations", "migrate",
+    "migration_status", "migrations", "open_issues_touched_at", "pipeline", "pipelined",
+    "record_branch_head", "redact_dsn", "require_schema", "scrub", "set_timeouts", "touched",
+    "transaction", "write_effects", "write_locations", "write_relocation",
 ]
 
 MIGRATION_LOCK = 0x45584149  # "EXAI": pg_advisory_xact_lock key for db migrate
@@ -197,13 +197,10 @@ _ISSUE_COLUMNS = ("id, issue_number, status, fix_conversation_id, fix_date, file
                   " line_start, line_end, created_at")
 
 
-def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
-    """Lock and read what a batch touches: the issues it names (and those its reverts
-    reach), their steps and their links to these commits. Inside pipelined(), one round trip:
-    the statements name each other's rows by subquery, not by earlier answers. The issues are
-    locked in id order, so concurrent appliers never deadlock."""
-    from exai_git.model import Issue, Link, State, Step
-
+def touched(works: Sequence[Work]) -> tuple[str, str, dict[str, Any]]:
+    """What a batch touches, as SQL: (the WITH clause of the revert chains and repeated
+    commits it reaches, a subquery of the issue ids it touches, their parameters). Statements
+    that start with the WITH clause may use the subquery."""
     reverted = sorted({s for w in works for s in w.reverts})
     # Every commit whose links the batch may read: its own, the ones it reverts, the ones it
     # is the same work as. Links undone by these (a revert's undoing, applied again when it is
@@ -225,6 +222,17 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
               "  WHERE commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same))")
     params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
               "named": named, "pids": sorted({w.patch_id for w in works if w.patch_id})}
+    return chain, chosen, params
+
+
+def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
+    """Lock and read what a batch touches: the issues it names (and those its reverts
+    reach), their steps and their links to these commits. Inside pipelined(), one round trip:
+    the statements name each other's rows by subquery, not by earlier answers. The issues are
+    locked in id order, so concurrent appliers never deadlock."""
+    from exai_git.model import Issue, Link, State, Step
+
+    chain, chosen, params = touched(works)
     with conn.cursor() as issues_cur, conn.cursor() as steps_cur, conn.cursor() as links_cur:
         issues_cur.execute(f"{chain}SELECT {_ISSUE_COLUMNS} FROM exai_issues"
                            f" WHERE id IN ({chosen}) ORDER BY id FOR UPDATE", params)
@@ -369,12 +377,15 @@ def linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
 from exai_git.store.hand import add_step, file_issue, issue_for_edit
 from exai_git.store.heads import lock_branch_head, record_branch_head
 from exai_git.store.locations import (
+    OPEN_STATUSES,
     AnchoredIssue,
     Located,
+    Relocation,
     anchor_unanchored,
-    locations_to_move,
+    lock_locations,
     open_issues_touched_at,
     write_locations,
+    write_relocation,
 )
 from exai_git.store.reads import (
     SEVERITY_ORDER,

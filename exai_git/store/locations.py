@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from exai_git.config import Settings
+    from exai_git.model import Work
 
 
 # --------------------------------------------------------------------------- locations
@@ -97,25 +98,85 @@ class Located:
     line_start: int | None
     line_end: int | None
     anchor_sha: str | None
+    status: str = "open"
 
 
-def locations_to_move(conn: psycopg.Connection[Any], new_head: str, old_head: str | None,
-                      changed: Sequence[str] | None) -> list[Located]:
-    """Open issues with a file whose anchor is not new_head, locked (id order) for the move.
-    When changed (the normalised old-side paths of old_head..new_head) is given, the issues
-    anchored at old_head (or not at all) on other files are first re-anchored at new_head
-    in the database, unread: their lines are the same there."""
+OPEN_STATUSES = ("open", "in_progress")  # _OPEN's statuses
+
+
+@dataclass(frozen=True)
+class Relocation:
+    """A main-line move's location work, as the database sees it: issues anchored without an
+    anchor are first anchored at anchor (when given); then, when new_head is given, every open
+    issue is re-anchored at new_head. Those anchored at old_head (or nowhere) on files that
+    old_head..new_head did not change (changed: their normalised old-side paths; None when
+    not known) keep their lines, unread; the others are read, their lines mapped by the caller
+    (write_locations)."""
+
+    new_head: str | None
+    old_head: str | None = None
+    changed: Sequence[str] | None = None
+    anchor: str | None = None
+
+    @property
+    def skips_unchanged(self) -> bool:
+        return self.new_head is not None and self.changed is not None and bool(self.old_head)
+
+
+def lock_locations(conn: psycopg.Connection[Any], works: Sequence[Work], move: Relocation
+                   ) -> Callable[[], list[Located]]:
+    """Queue (no round trip in a pipeline) one statement that locks, in id order, the issues
+    works touch (store.touched) and every open issue the move may write, and reads those whose
+    lines the caller maps: open ones, and touched ones of any status (works may reopen
+    them), with a file and another anchor than new_head, on a changed file or at another
+    anchor. Call it before load_state in the same transaction: one lock order for both, so
+    concurrent appliers never deadlock. Returns the fetch of its rows (ordered by number)."""
+    from exai_git.store import touched
+
+    chain, chosen, params = touched(works)
+    params = {**params, "new": move.new_head, "old": move.old_head, "anchor": move.anchor,
+              "changed": list(move.changed or ()), "open": list(OPEN_STATUSES)}
+    writes = ("anchor_sha IS DISTINCT FROM %(new)s" if move.new_head
+              else "anchor_sha IS NULL" if move.anchor is not None else "false")
+    anchor = "coalesce(anchor_sha, %(anchor)s::text)"  # as it is once the unanchored are
+    wanted = f"{anchor} IS DISTINCT FROM %(new)s" if move.new_head else "false"
+    if move.skips_unchanged:
+        wanted += (f" AND NOT (({anchor} = %(old)s OR {anchor} IS NULL)"
+                   " AND exai_norm_path(file_path) <> ALL(%(changed)s))")
+    cur = conn.cursor()
+    cur.execute(
+        f"{chain.rstrip()}, picked(id) AS ({chosen}),"
+        " locked AS MATERIALIZED (SELECT id, issue_number, file_path, line_start, line_end,"
+        "  anchor_sha, status, id IN (SELECT id FROM picked) AS touched FROM exai_issues"
+        f"  WHERE id IN (SELECT id FROM picked) OR ({_OPEN} AND {writes}) ORDER BY id FOR UPDATE)"
+        " SELECT id, issue_number, file_path, line_start, line_end, anchor_sha, status"
+        " FROM locked WHERE file_path IS NOT NULL"
+        f" AND (status = ANY(%(open)s) OR touched) AND {wanted}"
+        " ORDER BY issue_number", params)
+
+    def fetch() -> list[Located]:
+        with cur:
+            return [Located(*r) for r in cur.fetchall()]
+
+    return fetch
+
+
+def write_relocation(conn: psycopg.Connection[Any], move: Relocation, rows: Sequence[Located],
+                     comments: Sequence[tuple[Any, str]]) -> None:
+    """The move's writes, after the batch's (statuses as they end): anchor the unanchored
+    open issues, re-anchor unread those whose lines stay (Relocation), then rows' locations
+    and comments (write_locations). No round trip in a pipeline."""
     with conn.cursor() as cur:
-        if changed is not None and old_head:
+        if move.anchor is not None:
+            cur.execute(f"UPDATE exai_issues SET anchor_sha = %s WHERE anchor_sha IS NULL"
+                        f" AND {_OPEN}", (move.anchor,))
+        if move.skips_unchanged:
             cur.execute(
                 f"UPDATE exai_issues SET anchor_sha = %s WHERE {_OPEN}"
                 " AND (anchor_sha = %s OR anchor_sha IS NULL)"
-                " AND exai_norm_path(file_path) <> ALL(%s)", (new_head, old_head, list(changed)))
-        cur.execute(
-            "SELECT id, issue_number, file_path, line_start, line_end, anchor_sha"
-            f" FROM exai_issues WHERE {_OPEN} AND anchor_sha IS DISTINCT FROM %s"
-            " ORDER BY id FOR UPDATE", (new_head,))
-        return [Located(*r) for r in cur.fetchall()]
+                " AND exai_norm_path(file_path) <> ALL(%s)",
+                (move.new_head, move.old_head, list(move.changed or ())))
+    write_locations(conn, rows, comments)
 
 
 def write_locations(conn: psycopg.Connection[Any], rows: Sequence[Located],
