@@ -52,10 +52,9 @@ def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None
 def start_point(repo: Repo, settings: Settings, say: Say = say_err) -> None:
     """A clone with no recorded heads starts where it is now (pre-commit, install): nothing
     before it is applied. Cheap: one for-each-ref, never the database."""
-    from exai_git.landing import load_heads
     from exai_git.reconcile import reconcile
 
-    if settings.apply_on == "commit" and load_heads(repo.common_dir) is None:
+    if settings.apply_on == "commit" and hookstate.load_heads(repo.common_dir) is None:
         reconcile(repo, settings, hook=None, say=say)
 
 
@@ -78,12 +77,11 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
     branch, and has nothing to apply or move (no marker or revert in its message, the
     pre-commit scan of its change found no open issue on its files, no squash to carry,
     nothing queued). Then its head is recorded here, under the reconciliation's lock."""
-    from exai_git import landing
     from exai_git import repo as git
-    from exai_git.hooks import parse_message
+    from exai_git.msgcheck import parse_message
     from exai_git.reconcile import _locked  # TODO(w1): a public name for the clone's lock
 
-    if landing.load_heads(repo.common_dir) is None or git.squash_pending(repo) or \
+    if hookstate.load_heads(repo.common_dir) is None or git.squash_pending(repo) or \
             hookstate.squash_recorded(repo) or _queued(repo, True):
         return False
     head = repo.commit("HEAD")
@@ -98,7 +96,7 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
         plan = git.landing_plan(repo, settings.branches or None)
         if plan.landed != (head.sha,) or plan.left or plan.main_line is None:
             return False
-        landing.save_heads(repo.common_dir, plan.heads)
+        hookstate.save_heads(repo.common_dir, plan.heads)
     return True
 
 

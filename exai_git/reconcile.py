@@ -38,7 +38,7 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
     (HEAD^ in post-commit, ORIG_HEAD in post-merge), used by a clone's first run only;
     rewrites_stdin: post-rewrite's old->new lines. Returns None when nothing moved (and no
     held progress was applied), else what was applied (empty when it was queued)."""
-    from exai_git import landing
+    from exai_git import hookstate, landing
     from exai_git import repo as git
 
     with _locked(repo.common_dir) as got:
@@ -50,7 +50,7 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
         if plan.main_line is None:
             if plan.started:
                 say("EXAI: no tracked branch exists (setting `branches`); nothing is applied")
-                landing.save_heads(repo.common_dir, plan.heads)
+                hookstate.save_heads(repo.common_dir, plan.heads)
             return None
         if plan.started:
             start = dict(landing.initial_heads(plan.heads, None, None)).get(plan.main_line[1])
@@ -58,8 +58,8 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                 f"started ({(start or 'none')[:10]}) are not applied: backfill them with "
                 "`exai-git apply A..B`")
             if plan.nothing:
-                landing.save_heads(repo.common_dir, plan.heads)
-        pending = landing.locations_from(repo.common_dir)
+                hookstate.save_heads(repo.common_dir, plan.heads)
+        pending = hookstate.locations_from(repo.common_dir)
         if plan.nothing and not held and pending is None:
             return None
         branch = plan.main_line[0]
@@ -67,7 +67,7 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                              rewrite_map=git.rewrites(repo, rewrites_stdin), heads=plan.heads)
         move = _location_move(plan, pending)
         report = _apply_or_queue(repo, [*works, *held], settings, say, move)
-        landing.save_heads(repo.common_dir, plan.heads)
+        hookstate.save_heads(repo.common_dir, plan.heads)
         return report
 
 
@@ -194,13 +194,13 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
     """The commit that follows a `merge --squash` carries the squashed commits' markers."""
     import dataclasses
 
-    from exai_git import landing
+    from exai_git import hookstate, landing
     from exai_git.apply import _parse
     from exai_git.repo import head_ref
 
     ref = head_ref(repo)
     name = ref[len(landing.HEADS):] if ref else "HEAD"
-    squashed = landing.take_squash(repo.common_dir, name, parent)
+    squashed = hookstate.take_squash(repo.common_dir, name, parent)
     if not squashed:
         return work
     extra = [a for sha in squashed for a in _parse(repo.commit(sha).message, settings).actions]
@@ -232,9 +232,9 @@ def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
                     move: _LocationMove | None) -> Report:
     """Apply works (or queue them), then, on the same connection and budget, move the issue
     locations. A move the tracker did not take is not queued: its start is kept
-    (landing.save_locations_from) and the next reconciliation that reaches the tracker moves
+    (hookstate.save_locations_from) and the next reconciliation that reaches the tracker moves
     them from there (issues with an anchor carry their own start)."""
-    from exai_git import landing
+    from exai_git import hookstate
     from exai_git.apply import apply_or_queue
     from exai_git.model import Report
 
@@ -256,7 +256,7 @@ def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
         return apply_or_queue(repo, works, settings, say, then=locate) or Report()
     finally:
         # set on the first move not done, kept over later ones, cleared once one is done
-        landing.save_locations_from(repo.common_dir, None if move.done else (move.old,))
+        hookstate.save_locations_from(repo.common_dir, None if move.done else (move.old,))
 
 
 @contextlib.contextmanager

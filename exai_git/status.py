@@ -126,7 +126,7 @@ def status(repo: Repo, settings: Settings, say: Say) -> Status:
 def _held_markers(repo: Repo, settings: Settings, shas: list[str]) -> list[Held]:
     """The markers of the held commits, newest commit first."""
     from exai_git import markers
-    from exai_git.hooks import parse_message
+    from exai_git.msgcheck import parse_message
 
     out = []
     for sha in shas:
