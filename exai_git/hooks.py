@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from exai_git import hookstate
-from exai_git.apply import apply_or_queue
 from exai_git.errors import EXIT_DB_UNREACHABLE, ExaiError, NoTracker
 from exai_git.hookland import land, note_squash, start_point
 
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 
     from exai_git.config import Settings
     from exai_git.diff import FileChange
-    from exai_git.model import Work
     from exai_git.outbox import Outbox
     from exai_git.repo import Repo
     from exai_git.scanner import Finding
@@ -128,11 +126,12 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
         # post-commit reconciles: on the main line it moves the locations of open issues on
         # the changed files (none there: a later reconciliation moves them from the head
         # recorded); a squash to carry, or queued work: it has work whatever the message
+        # (with apply_on = "push" a commit moves no location; but a push the remote refused
+        # waits to be undone)
         hookstate.mark_post_commit_quiet(repo, result is not None and (
-            settings.apply_on != "commit" or (result.issues_on_paths == 0
-                                              and not result.findings
-                                              and not squash_pending(repo)
-                                              and outbox(repo).count() == 0)))
+            hookstate.reconciled(repo, settings) if settings.apply_on == "push" else
+            result.issues_on_paths == 0 and not result.findings)
+            and not squash_pending(repo) and outbox(repo).count() == 0)
     if result is None:
         return 0
     for f in result.findings:  # the hint waits for the message: commit_msg says it
@@ -187,46 +186,15 @@ def post_rewrite(repo: Repo, settings: Settings, command: str | None, stdin: str
 def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str | None,
              say: Say = say_err) -> int:
     """Reconcile before the push leaves (what a fetch brought lands now). With apply_on =
-    "push", apply what is pushed to the tracked branches instead."""
-    if settings.apply_on != "push":
-        land(repo, settings, "pre-push", say=say)
-        return 0
-    # TODO(w1): reconcile(..., pushes=...) planning against landing.with_pushed(current,
-    # parse_push_lines(stdin), names) with remote_only=True; until then, the commits sent.
-    from exai_git.apply import work_for
+    "push", a push to origin is planned as taken: what it sends to a tracked branch lands
+    now; if the remote refuses it, origin's ref never moves there and the next
+    reconciliation undoes it. A deletion is left to the fetch that prunes the branch."""
+    from exai_git import landing
 
-    works: list[Work] = []
-    seen: set[str] = set()
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 4:
-            continue
-        _local_ref, local_sha, remote_ref, remote_sha = parts
-        if set(local_sha) == {"0"}:
-            continue  # a deletion pushes no commits
-        branch = remote_ref.removeprefix("refs/heads/")
-        if settings.branches and branch not in settings.branches:
-            continue
-        exclude = [remote_sha] if set(remote_sha) != {"0"} else []
-        include = [local_sha]
-        if not exclude and remote:
-            from exai_git.repo import rev_parse_optional
-
-            # A branch new to the remote: what the remote already has on the branches we
-            # apply for was applied then; commits that only sit on other branches were not.
-            if settings.branches:
-                exclude = [ref for b in settings.branches
-                           if rev_parse_optional(repo, ref := f"refs/remotes/{remote}/{b}")]
-            else:
-                exclude = [f"--remotes={remote}"]
-        for commit in repo.iter_log(include, exclude):
-            if commit.sha in seen:
-                continue
-            seen.add(commit.sha)
-            works.append(work_for(repo, commit, settings))
-    if not works:
-        return 0
-    apply_or_queue(repo, works, settings, say)
+    pushes: tuple[tuple[str, str, str, str], ...] = ()
+    if settings.apply_on == "push" and remote == landing.REMOTE:
+        pushes = tuple(p for p in landing.parse_push_lines("\n".join(lines)) if p[1] != ZERO)
+    land(repo, settings, "pre-push", pushes=pushes, say=say)
     return 0
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from exai_git.config import Settings
     from exai_git.diff import FileChange
     from exai_git.hooks import ScanResult
-    from exai_git.repo import Repo
+    from exai_git.repo import RefSnapshot, Repo
 
 POST_COMMIT_QUIET = "post-commit-quiet"
 # How long the commit-msg check may take the scan's reading of an issue for the tracker's:
@@ -256,6 +256,29 @@ def save_locations_from(common_dir: Path, head: tuple[str | None] | None) -> Non
         pass
 
 
+# With apply_on = "push", pre-push records the heads a push sets as landed before git sends
+# it; whether the remote took it shows only later, when its remote-tracking ref moves there
+# (or not). pushed.json {ref: sha} keeps those heads until a reconciliation has seen them.
+
+def pushed_heads(common_dir: Path) -> dict[str, str]:
+    """The remote-tracking refs the last pre-push recorded as pushed, each at its sha."""
+    data = _read(common_dir / STATE_DIR / "pushed.json")
+    return {str(k): str(v) for k, v in (data or {}).items()}
+
+
+def save_pushed_heads(common_dir: Path, heads: Mapping[str, str]) -> None:
+    """Record heads as pushed ({}: none). Best effort, like locations.json: without it an
+    undone push says only that its commits left the branch."""
+    path = common_dir / STATE_DIR / "pushed.json"
+    try:
+        if heads:
+            _save(path, dict(sorted(heads.items())))
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 def record_squash(common_dir: Path, branch: str, base: str, commits: Sequence[str]) -> None:
     """`merge --squash` on branch (HEAD at base) staged commits; the next commit takes them."""
     path = common_dir / STATE_DIR / "squash.json"
@@ -310,16 +333,31 @@ def remember_refs(repo: Repo, settings: Settings) -> None:
     """After a reconciliation: when the recorded heads are the tracked refs of one snapshot of
     the refs, leave its hash for the native hooks (nothing moved since: no Python). A hint:
     when refs moved meanwhile, or it cannot be written, the next hook just reconciles."""
-    from exai_git import landing
     from exai_git.repo.landing import read_refs_keyed
 
     path = state_dir(repo) / REFS_SEEN
     snap, key = read_refs_keyed(repo)
-    names = landing.tracked_names(settings.branches or None, landing.origin_head(snap.symrefs))
-    if load_heads(repo.common_dir) != landing.tracked_refs(snap.refs, names):
+    if load_heads(repo.common_dir) != _tracked(snap, settings):
         _replace(path, None)
         return
     _replace(path, refs_seen_line(key) + "\n" if key else None)
+
+
+def reconciled(repo: Repo, settings: Settings) -> bool:
+    """The recorded heads are the tracked refs as they are: a reconciliation now finds
+    nothing that moved (one for-each-ref)."""
+    from exai_git.repo import read_refs
+
+    return load_heads(repo.common_dir) == _tracked(read_refs(repo), settings)
+
+
+def _tracked(snap: RefSnapshot, settings: Settings) -> dict[str, str]:
+    """The refs a reconciliation tracks in a snapshot: with apply_on = "push" the
+    remote-tracking ones only."""
+    from exai_git import landing
+
+    names = landing.tracked_names(settings.branches or None, landing.origin_head(snap.symrefs))
+    return landing.tracked_refs(snap.refs, names, remote_only=settings.apply_on == "push")
 
 
 def note_held_progress(repo: Repo, settings: Settings) -> None:
@@ -333,9 +371,7 @@ def note_held_progress(repo: Repo, settings: Settings) -> None:
     actions = parse_message(commit.message, settings, None).actions
     if not any(a.action == "progress" for a in actions):
         return
-    snap = read_refs(repo)
-    names = landing.tracked_names(settings.branches or None, landing.origin_head(snap.symrefs))
-    tracked = landing.tracked_refs(snap.refs, names)
+    tracked = _tracked(read_refs(repo), settings)
     ref = head_ref(repo)
     if ref in tracked or commit.sha in tracked.values():
         return

@@ -186,10 +186,10 @@ def parse_push_lines(text: str) -> list[tuple[str, str, str, str]]:
 
 def with_pushed(current: Refs, pushes: Iterable[tuple[str, str, str, str]],
                 names: Sequence[str], remote: str = REMOTE) -> dict[str, str]:
-    """The tracked remote-tracking refs as they will be if a push to remote succeeds: each
-    pushed tracked branch at the sha sent (gone when the push deletes it); pushes to other
-    branches change nothing. A refused push shows at the next reconciliation as commits
-    that left."""
+    """current (a ref snapshot, or its tracked refs) as it will be if a push to remote
+    succeeds: each pushed branch's remote-tracking ref at the sha sent (gone when the push
+    deletes it), one new to the remote added when it is tracked. A refused push shows at the
+    next reconciliation as commits that left."""
     refs = dict(current)
     for _local, sha, remote_ref, _old in pushes:
         if not remote_ref.startswith(HEADS):
@@ -201,6 +201,14 @@ def with_pushed(current: Refs, pushes: Iterable[tuple[str, str, str, str]],
             refs[ref] = sha
     kept = tracked_refs(refs, names, remote=remote, remote_only=True)
     return {r: sha for r, sha in refs.items() if r in current or r in kept}
+
+
+def pushed_refs(pushes: Iterable[tuple[str, str, str, str]],
+                remote: str = REMOTE) -> dict[str, str]:
+    """The remote-tracking refs a push to remote moves, each at the sha it sends (branches
+    only; deletions left out)."""
+    return {f"{remotes_prefix(remote)}{rref[len(HEADS):]}": sha
+            for _local, sha, rref, _old in pushes if rref.startswith(HEADS) and sha != ZERO}
 
 
 # ---------------------------------------------------------------------- equivalence

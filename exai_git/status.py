@@ -96,7 +96,8 @@ def status(repo: Repo, settings: Settings, say: Say) -> Status:
     from exai_git import repo as git
 
     report = hookland.land(repo, settings, None, say=say)
-    plan = git.landing_plan(repo, settings.branches or None)
+    plan = git.landing_plan(repo, settings.branches or None,
+                            remote_only=settings.apply_on == "push")
     ref = git.head_ref(repo)
     tracked = plan.heads
     main = None

@@ -518,6 +518,32 @@ def test_pre_push_hint_and_refused_push(a: Clone) -> None:
                                ["release/*"]) == {"refs/remotes/origin/release/3": one}
 
 
+def test_landing_plan_against_the_refs_a_push_sets(a: Clone) -> None:
+    """pre-push with apply_on = "push": planned as if the push were taken; a clone's first
+    reconciliation being that pre-push starts from origin/main as it is, so what the push
+    sends lands; a push to a branch that is not tracked plans nothing."""
+    base = a.sha("HEAD")
+    one = a.commit("Fixes EXAI-1")
+    sent = landing.parse_push_lines(f"refs/heads/main {one} refs/heads/main {base}\n")
+    (a.repo.common_dir / "exai-git" / "heads.json").unlink()
+    plan = gitrepo.landing_plan(a.repo, remote_only=True, pushes=sent)
+    assert plan.started and plan.landed == (one,) and plan.left == ()
+    assert plan.heads == {"refs/remotes/origin/main": one}
+    assert plan.main_line == ("main", "refs/remotes/origin/main")
+    hookstate.save_heads(a.repo.common_dir, {"refs/remotes/origin/main": base})
+    elsewhere = [("refs/heads/main", one, "refs/heads/feature", ZERO)]
+    assert gitrepo.landing_plan(a.repo, remote_only=True, pushes=elsewhere).nothing
+    assert landing.pushed_refs([*sent, *elsewhere, ("(delete)", ZERO, "refs/heads/x", one),
+                                ("HEAD", one, "refs/tags/v1", ZERO)]) == {
+        "refs/remotes/origin/main": one, "refs/remotes/origin/feature": one}
+    # what a pre-push recorded as pushed and the remote-tracking ref never took
+    assert gitrepo.landing.not_taken(a.repo, {"refs/remotes/origin/main": one},
+                                     {"refs/remotes/origin/main": base}) == {
+        one: "refs/remotes/origin/main"}
+    assert gitrepo.landing.not_taken(a.repo, {"refs/remotes/origin/main": one},
+                                     {"refs/remotes/origin/main": one}) == {}
+
+
 def test_deleted_branch_under_star(a: Clone) -> None:
     a.git("checkout", "-q", "-b", "spike")
     s = a.commit("Starts EXAI-2")

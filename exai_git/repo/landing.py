@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -204,12 +204,16 @@ def require_full_history(repo: Repo) -> None:
 
 
 def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: str | None = None,
-                 remote_only: bool = False, remote: str = "origin") -> Plan:
+                 remote_only: bool = False, remote: str = "origin",
+                 pushes: Sequence[tuple[str, str, str, str]] = ()) -> Plan:
     """The reconciliation every hook, status, sync and apply starts with: one for-each-ref
     and the recorded heads; a git walk only when a tracked ref moved. before: the rev the
     checked-out branch was at before the event (HEAD^ in post-commit, ORIG_HEAD in
-    post-merge), used only when the clone has recorded no heads yet. Nothing is recorded
-    here: once the plan is applied, hookstate.save_heads(repo.common_dir, plan.heads)."""
+    post-merge), used only when the clone has recorded no heads yet. pushes: pre-push's
+    lines for a push to remote (apply_on = "push"): the plan is against the refs as they will
+    be once it succeeds (a clone's first one starts from them as they are). Nothing is
+    recorded here: once the plan is applied, hookstate.save_heads(repo.common_dir,
+    plan.heads)."""
     import dataclasses
 
     from exai_git import hookstate, landing
@@ -217,14 +221,17 @@ def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: s
     snap = read_refs(repo)
     default = landing.origin_head(snap.symrefs, remote)
     names = landing.tracked_names(branches, default)
-    current = landing.tracked_refs(snap.refs, names, remote=remote, remote_only=remote_only)
-    main = landing.main_line(snap.refs, names, remote=remote, remote_only=remote_only,
+    refs = landing.with_pushed(snap.refs, pushes, names, remote) if pushes else snap.refs
+    current = landing.tracked_refs(refs, names, remote=remote, remote_only=remote_only)
+    main = landing.main_line(refs, names, remote=remote, remote_only=remote_only,
                              prefer=(default, *landing.DEFAULT_BRANCHES))
     recorded = hookstate.load_heads(repo.common_dir)
     started = recorded is None
     if recorded is None:
+        now = landing.tracked_refs(snap.refs, names, remote=remote, remote_only=remote_only) \
+            if pushes else current
         start = None if before is None else (rev_parse_optional(repo, before) or landing.ZERO)
-        recorded = landing.initial_heads(current, head_ref(repo) if start else None, start)
+        recorded = landing.initial_heads(now, head_ref(repo) if start else None, start)
     result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc))
     return dataclasses.replace(result, main_line=main, started=started)
 
@@ -247,3 +254,15 @@ def read_refs_keyed(repo: Repo) -> tuple[RefSnapshot, str]:
             refs[name] = sha
     key = repo.run("hash-object", "--stdin", input=raw, check=False).decode().strip()
     return RefSnapshot(refs, symrefs), key
+
+
+def not_taken(repo: Repo, pushed: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, str]:
+    """Of the heads a pre-push recorded as pushed (ref -> sha), those the ref is not at now:
+    each commit they bring that no tracked ref reaches, mapped to its ref (a refused push,
+    or a branch reset since). One walk per such ref; none when every push was taken."""
+    out: dict[str, str] = {}
+    for ref, sha in pushed.items():
+        if heads.get(ref) != sha:
+            for commit in rev_list(repo, [sha], list(heads.values())):
+                out.setdefault(commit, ref)
+    return out
