@@ -110,10 +110,11 @@ def _repo() -> Repo:
 @pass_ctx
 def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
     """Dry run: the actions a commit message would trigger (reads stdin by default)."""
-    from exai_git import hooks, markers, render
+    from exai_git import msgcheck, render
 
-    checked = hooks.check_draft(hooks.read_message_file(file), ctx.settings, _repo_or_none())
-    parsed, prefix = checked.parsed, ctx.settings.prefix
+    checked = msgcheck.check_draft(msgcheck.read_message_file(file), ctx.settings,
+                                   _repo_or_none())
+    parsed = checked.parsed
     if as_json:
         data = parsed.to_json()
         data["warnings"] += [{"reason": w} for w in checked.db_warnings]
@@ -121,23 +122,8 @@ def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
         data["checked"] = "syntax" if checked.db_note or not parsed.actions else "tracker"
         echo(render.to_json(data))
     else:
-        for action in parsed.actions:  # not "-> fixed" for an issue the tracker lacks
-            if not any(e.startswith(f"{prefix}-{action.issue}:") for e in checked.db_errors):
-                echo(render.clean(markers.describe(action, prefix)))
-        if not parsed.actions:
-            echo("no actions")
-        for note in parsed.ignored:
-            echo(f"ignored (line {note.line}): {render.clean(note.text)}: {note.reason}")
-        for note in parsed.warnings:
-            echo(render.note_line("warning", note))
-        for note in parsed.errors:
-            echo(render.note_line("error", note))
-        for line in checked.db_warnings:
-            echo(f"warning: {render.clean(line)}")
-        for line in checked.db_errors:
-            echo(f"error: {render.clean(line)}")
-        if checked.db_note:
-            echo(f"note: {render.clean(checked.db_note)}")
+        for line in msgcheck.check_lines(checked, ctx.settings.prefix, hook=False):
+            echo(line)
     if not checked.ok:
         raise SystemExit(EXIT_CHECK_FAILED)
 
@@ -149,10 +135,10 @@ def parse_cmd(ctx: Ctx, file: str, as_json: bool) -> None:
 def check_msg_cmd(ctx: Ctx, file: str) -> None:
     """The commit-msg hook: refuse a message with a malformed marker or one naming an issue
     or step that does not exist."""
-    from exai_git import hooks
+    from exai_git import msgcheck
 
-    code = hooks.commit_msg(_repo_or_none(), ctx.settings, file,
-                            say=lambda line: click.echo(line, err=True))
+    code = msgcheck.commit_msg(_repo_or_none(), ctx.settings, file,
+                               say=lambda line: click.echo(line, err=True))
     if code:
         raise SystemExit(code)
 

@@ -1,11 +1,12 @@
 """The hooks' side of landing (MARKERS.md "When a commit counts"): every hook reconciles
-through reconcile.reconcile, with the hints its name and arguments give; a clone's first hook
-records where it starts; a post-commit with nothing to apply records the new head without
-the database; the native hooks' shell test is left the refs as reconciled."""
+through reconcile.reconcile, with the hints its name and arguments give (pre-push: what it
+sends, with apply_on = "push"); a clone's first hook records where it starts; a post-commit
+with nothing to apply records the new head without the database; the native hooks' shell
+test is left the refs as reconciled."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from exai_git import hookstate
@@ -25,16 +26,14 @@ def say_err(line: str) -> None:
 
 
 def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None = None,
-         rewrites_stdin: str | None = None, say: Say = say_err) -> Report | None:
-    """Landing is reconciliation (MARKERS.md): bring the tracker up to the tracked branches;
-    the hook's name and arguments are hints. When nothing moved: no database, unless older
-    work waits in the queue (replayed first, as every hook does). Then leave the native
+         rewrites_stdin: str | None = None, pushes: Sequence[tuple[str, str, str, str]] = (),
+         say: Say = say_err) -> Report | None:
+    """Landing is reconciliation (MARKERS.md): bring the tracker up to the tracked branches
+    (the remote-tracking ones with apply_on = "push"); the hook's name and arguments are
+    hints, pushes pre-push's refs sent to origin. When nothing moved: no database, unless
+    older work waits in the queue (replayed first, as every hook does). Then leave the native
     hooks' shell test the refs as reconciled, so the next hook with nothing to do starts no
     Python."""
-    if settings.apply_on != "commit":
-        # TODO(w1): reconcile against the remote-tracking refs (landing_plan remote_only)
-        # with apply_on = "push"; until then only pre-push applies, what it sends.
-        return None
     from exai_git.apply import apply_or_queue
     from exai_git.reconcile import reconcile
 
@@ -42,7 +41,7 @@ def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None
         hookstate.remember_refs(repo, settings)
         return None
     report = reconcile(repo, settings, hook=hook, before=before, rewrites_stdin=rewrites_stdin,
-                       say=say)
+                       pushes=pushes, say=say)
     if report is None and _queued(repo):
         report = apply_or_queue(repo, [], settings, say)
     hookstate.remember_refs(repo, settings)
@@ -52,10 +51,9 @@ def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None
 def start_point(repo: Repo, settings: Settings, say: Say = say_err) -> None:
     """A clone with no recorded heads starts where it is now (pre-commit, install): nothing
     before it is applied. Cheap: one for-each-ref, never the database."""
-    from exai_git.landing import load_heads
     from exai_git.reconcile import reconcile
 
-    if settings.apply_on == "commit" and load_heads(repo.common_dir) is None:
+    if hookstate.load_heads(repo.common_dir) is None:
         reconcile(repo, settings, hook=None, say=say)
 
 
@@ -77,14 +75,14 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
     driver for any commit that changes files): the new commit is all that moved, on a tracked
     branch, and has nothing to apply or move (no marker or revert in its message, the
     pre-commit scan of its change found no open issue on its files, no squash to carry,
-    nothing queued). Then its head is recorded here, under the reconciliation's lock."""
-    from exai_git import landing
+    nothing queued). Then its head is recorded here, under the reconciliation's lock. Never
+    with apply_on = "push": a commit lands there when a push or a fetch brings it."""
     from exai_git import repo as git
-    from exai_git.hooks import parse_message
+    from exai_git.msgcheck import parse_message
     from exai_git.reconcile import clone_lock
 
-    if landing.load_heads(repo.common_dir) is None or git.squash_pending(repo) or \
-            hookstate.squash_recorded(repo) or _queued(repo, True):
+    if settings.apply_on == "push" or hookstate.load_heads(repo.common_dir) is None or \
+            git.squash_pending(repo) or hookstate.squash_recorded(repo) or _queued(repo, True):
         return False
     head = repo.commit("HEAD")
     parsed = parse_message(head.message, settings, None)
@@ -98,7 +96,7 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
         plan = git.landing_plan(repo, settings.branches or None)
         if plan.landed != (head.sha,) or plan.left or plan.main_line is None:
             return False
-        landing.save_heads(repo.common_dir, plan.heads)
+        hookstate.save_heads(repo.common_dir, plan.heads)
     return True
 
 

@@ -80,10 +80,10 @@ def run(name: str, args: list[str]) -> int:
 def _refuse_unchecked_markers(e: Exception, path: str) -> None:
     """With settings that cannot be read, a message that may hold markers is refused: they
     could be neither checked nor applied as configured (no marker: the commit goes on)."""
-    from exai_git import config, hooks
+    from exai_git import config, msgcheck
     from exai_git.errors import CheckFailed
 
-    parsed = hooks.parse_message(hooks.read_message_file(path), config.Settings())
+    parsed = msgcheck.parse_message(msgcheck.read_message_file(path), config.Settings())
     if parsed.actions or parsed.errors or parsed.reverts:
         raise CheckFailed(f"{e}; this message's markers cannot be checked: commit refused "
                           "(fix the setting, or commit with --no-verify)")
@@ -91,7 +91,7 @@ def _refuse_unchecked_markers(e: Exception, path: str) -> None:
 
 def _run(name: str, args: list[str]) -> int:
     """Run one hook in this process."""
-    from exai_git import config, errors, hooks
+    from exai_git import config, errors
     from exai_git.repo import Repo
 
     repo = Repo()
@@ -108,8 +108,12 @@ def _run(name: str, args: list[str]) -> int:
 
     remember_prefix(repo, settings)  # the native hooks' shell test reads it
     if name == "commit-msg":
-        return hooks.commit_msg(repo, settings, args[0] if args else
-                                str(repo.git_dir / "COMMIT_EDITMSG"))
+        from exai_git.msgcheck import commit_msg
+
+        return commit_msg(repo, settings, args[0] if args else
+                          str(repo.git_dir / "COMMIT_EDITMSG"))
+    from exai_git import hooks
+
     if name == "pre-commit":
         return hooks.pre_commit(repo, settings)
     if name == "prepare-commit-msg":

@@ -1,5 +1,6 @@
-"""One function per git hook, and the scan and message check behind them: thin glue over
-markers, repo, scanner, store, engine, the outbox and the hooks' state files (hookstate).
+"""One function per git hook, and the scan behind them: thin glue over repo, scanner, store,
+the landing hooks (hookland), the outbox and the hooks' state files (hookstate). The
+commit-msg hook and the message checks are in msgcheck.
 
 A hook never loses work and never blocks a commit because the database is slow or down:
 it says so in one line and queues the work; the next hook run or `exai-git sync` replays it.
@@ -13,22 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from exai_git import hookstate, markers
-from exai_git.apply import apply_or_queue
-from exai_git.errors import (
-    EXIT_DB_UNREACHABLE,
-    DatabaseUnreachable,
-    ExaiError,
-    NoTracker,
-    from_database,
-)
+from exai_git import hookstate
+from exai_git.errors import EXIT_DB_UNREACHABLE, ExaiError, NoTracker
 from exai_git.hookland import land, note_squash, start_point
 
 if TYPE_CHECKING:
 
     from exai_git.config import Settings
     from exai_git.diff import FileChange
-    from exai_git.model import Work
     from exai_git.outbox import Outbox
     from exai_git.repo import Repo
     from exai_git.scanner import Finding
@@ -46,124 +39,6 @@ def outbox(repo: Repo) -> Outbox:
     from exai_git.outbox import Outbox
 
     return Outbox(hookstate.state_dir(repo) / "outbox.sqlite3")
-
-
-def parse_message(text: str, settings: Settings, comment_char: str | None = "#"
-                  ) -> markers.Parsed:
-    return markers.parse(text, prefix=settings.prefix, comment_char=comment_char,
-                         env_conversation=os.environ.get("EXAI_CONVERSATION_ID"))
-
-
-def read_message_file(path: str) -> str:
-    """A message file (or - for stdin) as text; bytes that are not UTF-8 are replaced."""
-    from exai_git.repo import MAX_MESSAGE_BYTES
-
-    try:
-        if path == "-":
-            data = sys.stdin.buffer.read(MAX_MESSAGE_BYTES * 8 + 1)
-        else:
-            with open(path, "rb") as f:
-                data = f.read(MAX_MESSAGE_BYTES * 8 + 1)
-    except OSError as e:
-        raise ExaiError(f"cannot read {path}: {e.strerror}") from None
-    if len(data) > MAX_MESSAGE_BYTES * 8:
-        raise ExaiError(f"{path}: message larger than {MAX_MESSAGE_BYTES * 8} bytes; refused")
-    return data.decode("utf-8", errors="replace")
-
-
-def _auto_comment_char(text: str) -> str:
-    """git's core.commentChar=auto: the first of #;@!$%^&|: that starts no line."""
-    starts = {line[:1] for line in text.splitlines()}
-    return next((c for c in "#;@!$%^&|:" if c not in starts), "#")
-
-
-def parse_draft(text: str, settings: Settings, repo: Repo | None) -> markers.Parsed:
-    """A message as git would see it before cleanup: its comment lines are the repository's
-    core.commentChar (# outside a repository)."""
-    cc = repo.comment_char() if repo is not None else "#"
-    return parse_message(text, settings, cc if cc is not None else _auto_comment_char(text))
-
-
-# --------------------------------------------------------------------------- check-msg
-
-
-@dataclass
-class MessageCheck:
-    parsed: markers.Parsed
-    db_errors: list[str] = field(default_factory=list)
-    db_warnings: list[str] = field(default_factory=list)
-    db_note: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not (self.parsed.errors or self.db_errors)
-
-
-def check_message(path: str, settings: Settings, *, repo: Repo | None = None) -> MessageCheck:
-    parsed = parse_draft(read_message_file(path), settings, repo)
-    if repo is not None and parsed.actions and not parsed.errors \
-            and "psycopg" not in sys.modules:
-        # Loading the database driver and connecting cost more than the rest of the hook:
-        # when the pre-commit scan of this same staged change read every issue the markers
-        # name moments ago, check against that reading (a marker commit then connects twice:
-        # the scan and post-commit).
-        read = hookstate.issues_read(repo, settings, {a.issue for a in parsed.actions})
-        if read is not None:
-            from exai_git import engine
-
-            checked = engine.check_known(read, parsed.actions, settings.prefix)
-            return MessageCheck(parsed, db_errors=checked.errors,
-                                db_warnings=checked.warnings)
-    return check_parsed(parsed, settings)
-
-
-def check_draft(text: str, settings: Settings, repo: Repo | None) -> MessageCheck:
-    """`parse`: a message's markers, checked against the tracker when one is configured (or
-    the embedded one runs) and answers within a short timeout, so an unknown issue or step is
-    an error as in the commit-msg hook; otherwise the syntax only, and db_note says so."""
-    import dataclasses
-
-    from exai_git import embedded
-
-    parsed = parse_draft(text, settings, repo)
-    if settings.dsn is None and not embedded.running():
-        note = None
-        if parsed.actions and not parsed.errors:
-            note = ("no tracker configured (--dsn, EXAI_GIT_DSN or DATABASE_URL); checked "
-                    "the markers' syntax only")
-        return MessageCheck(parsed, db_note=note)
-    quick = dataclasses.replace(settings, connect_timeout=min(settings.connect_timeout, 2))
-    try:
-        return check_parsed(parsed, quick)
-    except ExaiError as e:  # no schema yet, say: the syntax is all that could be checked
-        return MessageCheck(parsed, db_note=f"{e}; checked the markers' syntax only")
-
-
-def check_parsed(parsed: markers.Parsed, settings: Settings) -> MessageCheck:
-    """parsed's actions against the tracker: unknown issues and steps are db_errors."""
-    result = MessageCheck(parsed)
-    if parsed.errors or not parsed.actions:
-        return result
-    from exai_git import apply, store
-
-    try:
-        conn = store.connect(settings)
-    except NoTracker:
-        return result  # syntax only; post-commit (or pre-push) says it once, with the queue
-    except DatabaseUnreachable as e:
-        result.db_note = f"{e}; checked the markers' syntax only"
-        return result
-    try:
-        with conn:
-            checked = apply.check(conn, parsed.actions, settings)
-        result.db_errors, result.db_warnings = checked.errors, checked.warnings
-    except Exception as e:
-        # a slow or broken database never blocks a commit
-        mapped = e if isinstance(e, DatabaseUnreachable) else from_database(e)
-        if mapped is None:
-            raise
-        result.db_note = f"database check skipped ({mapped}); checked syntax only"
-    return result
 
 
 # --------------------------------------------------------------------------- scanning
@@ -238,71 +113,6 @@ def scan_staged(repo: Repo, settings: Settings, say: Say, *,
 # --------------------------------------------------------------------------- hooks
 
 
-def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_err) -> int:
-    """The commit-msg hook: 1 (refuse) on a malformed marker or an unknown issue or step.
-    Also remembers what a `merge --squash` staged (git deletes SQUASH_MSG before post-commit;
-    after a conflicted squash no post-merge runs)."""
-    from exai_git.render import clean, note_line
-
-    too_big = _too_big(path, settings)
-    if too_big:
-        say(f"EXAI: {too_big}")
-        return 1
-    if repo is not None:
-        note_squash(repo, say)
-    result = check_message(path, settings, repo=repo)
-    for note in result.parsed.warnings:
-        say("EXAI: " + note_line("warning", note))
-    for note in result.parsed.errors:
-        say(f"EXAI: {note_line('error', note)} [{clean(note.text)}]")
-    for line in result.db_warnings:
-        say(f"EXAI: warning: {clean(line)}")
-    for line in result.db_errors:
-        say(f"EXAI: error: {clean(line)}")
-    if result.db_note:
-        say(f"EXAI: warning: {clean(result.db_note)}")
-    if not result.ok:
-        say("EXAI: commit refused; fix the marker, or skip the check with --no-verify")
-        return 1
-    if repo is not None:
-        _hint_unmarked(repo, settings, result.parsed, say)
-    return 0
-
-
-def _hint_unmarked(repo: Repo, settings: Settings, parsed: markers.Parsed, say: Say) -> None:
-    """The pre-commit scan's hint, now that the message is known: only for the touched issues
-    the message has no marker for (git writes the message after the pre-commit hook runs)."""
-    from exai_git import scanner
-
-    cached = hookstate.take_scan(repo)
-    touched = [n for n in (cached or {}).get("touched") or [] if isinstance(n, int)]
-    marked = {a.issue for a in parsed.actions}
-    left = [n for n in touched if n not in marked]
-    if cached and left and cached.get("key") == hookstate.changes_key(repo.staged_changes()):
-        say(scanner.hint_for(left, settings.prefix))
-
-
-def _too_big(path: str, settings: Settings) -> str | None:
-    """Why commit-msg refuses the message at path: it is over the one size limit (post-commit,
-    pre-push and apply read no message past it) and may name markers; None otherwise."""
-    import re
-
-    from exai_git.repo import MAX_MESSAGE_BYTES
-
-    try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_MESSAGE_BYTES + 1)
-    except OSError:
-        return None  # said by the check that follows
-    if len(data) <= MAX_MESSAGE_BYTES:
-        return None
-    marker = rb"(?i)" + re.escape(settings.prefix.encode()) + rb"-\d|conversation|reverts commit"
-    if not re.search(marker, data):
-        return None  # nothing that would be applied: the commit goes on
-    return (f"the message is over the {MAX_MESSAGE_BYTES}-byte limit and names markers, which "
-            "would not be applied; commit refused: shorten it (e.g. move the text to a file)")
-
-
 def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
     """The pre-commit hook: warn about open issues the staged change touches."""
     from exai_git import scanner
@@ -316,11 +126,12 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
         # post-commit reconciles: on the main line it moves the locations of open issues on
         # the changed files (none there: a later reconciliation moves them from the head
         # recorded); a squash to carry, or queued work: it has work whatever the message
+        # (with apply_on = "push" a commit moves no location; but a push the remote refused
+        # waits to be undone)
         hookstate.mark_post_commit_quiet(repo, result is not None and (
-            settings.apply_on != "commit" or (result.issues_on_paths == 0
-                                              and not result.findings
-                                              and not squash_pending(repo)
-                                              and outbox(repo).count() == 0)))
+            hookstate.reconciled(repo, settings) if settings.apply_on == "push" else
+            result.issues_on_paths == 0 and not result.findings)
+            and not squash_pending(repo) and outbox(repo).count() == 0)
     if result is None:
         return 0
     for f in result.findings:  # the hint waits for the message: commit_msg says it
@@ -375,46 +186,15 @@ def post_rewrite(repo: Repo, settings: Settings, command: str | None, stdin: str
 def pre_push(repo: Repo, settings: Settings, lines: Sequence[str], remote: str | None,
              say: Say = say_err) -> int:
     """Reconcile before the push leaves (what a fetch brought lands now). With apply_on =
-    "push", apply what is pushed to the tracked branches instead."""
-    if settings.apply_on != "push":
-        land(repo, settings, "pre-push", say=say)
-        return 0
-    # TODO(w1): reconcile(..., pushes=...) planning against landing.with_pushed(current,
-    # parse_push_lines(stdin), names) with remote_only=True; until then, the commits sent.
-    from exai_git.apply import work_for
+    "push", a push to origin is planned as taken: what it sends to a tracked branch lands
+    now; if the remote refuses it, origin's ref never moves there and the next
+    reconciliation undoes it. A deletion is left to the fetch that prunes the branch."""
+    from exai_git import landing
 
-    works: list[Work] = []
-    seen: set[str] = set()
-    for line in lines:
-        parts = line.split()
-        if len(parts) != 4:
-            continue
-        _local_ref, local_sha, remote_ref, remote_sha = parts
-        if set(local_sha) == {"0"}:
-            continue  # a deletion pushes no commits
-        branch = remote_ref.removeprefix("refs/heads/")
-        if settings.branches and branch not in settings.branches:
-            continue
-        exclude = [remote_sha] if set(remote_sha) != {"0"} else []
-        include = [local_sha]
-        if not exclude and remote:
-            from exai_git.repo import rev_parse_optional
-
-            # A branch new to the remote: what the remote already has on the branches we
-            # apply for was applied then; commits that only sit on other branches were not.
-            if settings.branches:
-                exclude = [ref for b in settings.branches
-                           if rev_parse_optional(repo, ref := f"refs/remotes/{remote}/{b}")]
-            else:
-                exclude = [f"--remotes={remote}"]
-        for commit in repo.iter_log(include, exclude):
-            if commit.sha in seen:
-                continue
-            seen.add(commit.sha)
-            works.append(work_for(repo, commit, settings))
-    if not works:
-        return 0
-    apply_or_queue(repo, works, settings, say)
+    pushes: tuple[tuple[str, str, str, str], ...] = ()
+    if settings.apply_on == "push" and remote == landing.REMOTE:
+        pushes = tuple(p for p in landing.parse_push_lines("\n".join(lines)) if p[1] != ZERO)
+    land(repo, settings, "pre-push", pushes=pushes, say=say)
     return 0
 
 

@@ -12,7 +12,10 @@ needs no database (and imports no psycopg):
 - held-progress.json: commits on branches that are not tracked whose progress markers
   counted at once (`status` flags those no branch reaches any more).
 
-Every file is a hint: one missing, stale or unreadable only makes a hook do the work itself.
+Every file above is a hint: one missing, stale or unreadable only makes a hook do the work
+itself. Reconciliation's own record is here too (heads.json, squash.json, locations.json):
+one unreadable counts as absent (heads.json: the next hook starts afresh, as a clone's first
+one does).
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
     from exai_git.config import Settings
     from exai_git.diff import FileChange
     from exai_git.hooks import ScanResult
-    from exai_git.repo import Repo
+    from exai_git.repo import RefSnapshot, Repo
 
 POST_COMMIT_QUIET = "post-commit-quiet"
 # How long the commit-msg check may take the scan's reading of an issue for the tracker's:
@@ -43,10 +47,11 @@ REFS_SEEN = "refs-seen"
 REFS_FORMAT = "%(refname)%00%(objectname)%00%(symref)"
 REFS_ENV = ("EXAI_GIT_BRANCHES", "EXAI_GIT_APPLY_ON")  # settings the shell test also compares
 HELD_LIMIT = 200  # held-progress commits remembered
+STATE_DIR = "exai-git"  # in the git common dir
 
 
 def state_dir(repo: Repo) -> Path:
-    return repo.common_dir / "exai-git"
+    return repo.common_dir / STATE_DIR
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -200,6 +205,121 @@ def forget_issue_paths(repo: Repo) -> None:
     _replace(state_dir(repo) / "issue-paths.json", None)
 
 
+# --------------------------------------------------------------------------- landing state
+# What reconciliation keeps (MARKERS.md "When a commit counts"): heads.json {"heads": {ref:
+# sha}}, the heads this clone applied through; squash.json {branch: {"base": sha, "commits":
+# [sha, ...]}}; locations.json {"from": sha}. heads.json and squash.json are written durably
+# (fsync, rename): they are the record, not a hint.
+
+
+def load_heads(common_dir: Path) -> dict[str, str] | None:
+    """The heads this clone has applied through; None when it has recorded none (or the file
+    is unreadable: then the next hook starts afresh, as a clone's first one does)."""
+    data = _read(common_dir / STATE_DIR / "heads.json")
+    heads = data.get("heads") if isinstance(data, dict) else None
+    if not isinstance(heads, dict):
+        return None
+    return {str(k): str(v) for k, v in heads.items()}
+
+
+def save_heads(common_dir: Path, heads: Mapping[str, str]) -> None:
+    _save(common_dir / STATE_DIR / "heads.json", {"heads": dict(sorted(heads.items()))})
+
+
+# Issue locations (MARKERS.md v2, "Locations") move when the main line moves. When the tracker
+# cannot take that move, nothing is queued: issues with an anchor carry their own start
+# (`git diff anchor..head`), and issues without one (filed by SQL) must be mapped from the
+# main line's head before the first move that was not applied. That head is kept here until
+# a reconciliation moves the locations; the first failed move sets it, later ones keep it.
+
+def locations_from(common_dir: Path) -> tuple[str | None] | None:
+    """(head,) the main line was at before the first move whose locations are not moved yet
+    (head None: the main line did not exist then); None when no move is pending."""
+    data = _read(common_dir / STATE_DIR / "locations.json")
+    if not isinstance(data, dict) or "from" not in data:
+        return None
+    head = data["from"]
+    return (str(head) if head else None,)
+
+
+def save_locations_from(common_dir: Path, head: tuple[str | None] | None) -> None:
+    """Record (head,) as the start of the pending location move; None: nothing pending. Best
+    effort, like the hooks' other state files: a state directory that cannot be written is
+    reported by the outbox, which needs it first, in its own one line."""
+    path = common_dir / STATE_DIR / "locations.json"
+    try:
+        if head is None:
+            path.unlink(missing_ok=True)
+        else:
+            _save(path, {"from": head[0]})
+    except OSError:
+        pass
+
+
+# With apply_on = "push", pre-push records the heads a push sets as landed before git sends
+# it; whether the remote took it shows only later, when its remote-tracking ref moves there
+# (or not). pushed.json {ref: sha} keeps those heads until a reconciliation has seen them.
+
+def pushed_heads(common_dir: Path) -> dict[str, str]:
+    """The remote-tracking refs the last pre-push recorded as pushed, each at its sha."""
+    data = _read(common_dir / STATE_DIR / "pushed.json")
+    return {str(k): str(v) for k, v in (data or {}).items()}
+
+
+def save_pushed_heads(common_dir: Path, heads: Mapping[str, str]) -> None:
+    """Record heads as pushed ({}: none). Best effort, like locations.json: without it an
+    undone push says only that its commits left the branch."""
+    path = common_dir / STATE_DIR / "pushed.json"
+    try:
+        if heads:
+            _save(path, dict(sorted(heads.items())))
+        else:
+            path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def record_squash(common_dir: Path, branch: str, base: str, commits: Sequence[str]) -> None:
+    """`merge --squash` on branch (HEAD at base) staged commits; the next commit takes them."""
+    path = common_dir / STATE_DIR / "squash.json"
+    data = _read(path)
+    records = data if isinstance(data, dict) else {}
+    if commits:
+        records[branch] = {"base": base, "commits": list(commits)}
+    else:
+        records.pop(branch, None)
+    _save(path, records)
+
+
+def take_squash(common_dir: Path, branch: str, parent: str | None = None) -> tuple[str, ...]:
+    """The squashed commits the new commit on branch carries, and forget them. With parent
+    (the new commit's first parent): only if it is the head the squash was made on, else the
+    squash was abandoned (reset) and is dropped."""
+    path = common_dir / STATE_DIR / "squash.json"
+    data = _read(path)
+    if not isinstance(data, dict) or branch not in data:
+        return ()
+    record = data.pop(branch)
+    _save(path, data)
+    if not isinstance(record, dict) or (parent is not None and record.get("base") != parent):
+        return ()
+    return tuple(str(c) for c in record.get("commits", ()))
+
+
+def _save(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 # --------------------------------------------------------------------------- landing
 
 
@@ -213,41 +333,45 @@ def remember_refs(repo: Repo, settings: Settings) -> None:
     """After a reconciliation: when the recorded heads are the tracked refs of one snapshot of
     the refs, leave its hash for the native hooks (nothing moved since: no Python). A hint:
     when refs moved meanwhile, or it cannot be written, the next hook just reconciles."""
-    from exai_git import landing
+    from exai_git.repo.landing import read_refs_keyed
 
     path = state_dir(repo) / REFS_SEEN
-    raw = repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/", "refs/remotes/",
-                   check=False)
-    refs: dict[str, str] = {}
-    symrefs: dict[str, str] = {}
-    for line in raw.decode(errors="surrogateescape").splitlines():
-        name, sha, target = (line.split("\0") + ["", ""])[:3]
-        if target:
-            symrefs[name] = target
-        elif name and sha:
-            refs[name] = sha
-    names = landing.tracked_names(settings.branches or None, landing.origin_head(symrefs))
-    if landing.load_heads(repo.common_dir) != landing.tracked_refs(refs, names):
+    snap, key = read_refs_keyed(repo)
+    if load_heads(repo.common_dir) != _tracked(snap, settings):
         _replace(path, None)
         return
-    key = repo.run("hash-object", "--stdin", input=raw, check=False).decode().strip()
     _replace(path, refs_seen_line(key) + "\n" if key else None)
+
+
+def reconciled(repo: Repo, settings: Settings) -> bool:
+    """The recorded heads are the tracked refs as they are: a reconciliation now finds
+    nothing that moved (one for-each-ref)."""
+    from exai_git.repo import read_refs
+
+    return load_heads(repo.common_dir) == _tracked(read_refs(repo), settings)
+
+
+def _tracked(snap: RefSnapshot, settings: Settings) -> dict[str, str]:
+    """The refs a reconciliation tracks in a snapshot: with apply_on = "push" the
+    remote-tracking ones only."""
+    from exai_git import landing
+
+    names = landing.tracked_names(settings.branches or None, landing.origin_head(snap.symrefs))
+    return landing.tracked_refs(snap.refs, names, remote_only=settings.apply_on == "push")
 
 
 def note_held_progress(repo: Repo, settings: Settings) -> None:
     """post-commit on a branch that is not tracked: remember HEAD when its progress markers
     counted at once, so `status` can flag it once no branch reaches it."""
     from exai_git import landing
-    from exai_git.hooks import parse_message
+    from exai_git.msgcheck import parse_message
     from exai_git.repo import head_ref, read_refs
 
     commit = repo.commit("HEAD")
     actions = parse_message(commit.message, settings, None).actions
     if not any(a.action == "progress" for a in actions):
         return
-    snap = read_refs(repo)
-    names = landing.tracked_names(settings.branches or None, landing.origin_head(snap.symrefs))
-    tracked = landing.tracked_refs(snap.refs, names)
+    tracked = _tracked(read_refs(repo), settings)
     ref = head_ref(repo)
     if ref in tracked or commit.sha in tracked.values():
         return

@@ -2,17 +2,15 @@
 equivalent commits, squash records, the repository's identity.
 
 Pure: every decision takes plain values (ref names and shas, messages, patch-ids). The git
-calls that feed it are the "landing" block in repo/landing.py; the only I/O here is the
-small clone-local state (recorded heads, a pending squash) in the git common dir, at the end.
+calls that feed it are the "landing" block in repo/landing.py; the clone-local state it
+reads and writes (recorded heads, a pending squash or location move) is in hookstate.py.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -188,10 +186,10 @@ def parse_push_lines(text: str) -> list[tuple[str, str, str, str]]:
 
 def with_pushed(current: Refs, pushes: Iterable[tuple[str, str, str, str]],
                 names: Sequence[str], remote: str = REMOTE) -> dict[str, str]:
-    """The tracked remote-tracking refs as they will be if a push to remote succeeds: each
-    pushed tracked branch at the sha sent (gone when the push deletes it); pushes to other
-    branches change nothing. A refused push shows at the next reconciliation as commits
-    that left."""
+    """current (a ref snapshot, or its tracked refs) as it will be if a push to remote
+    succeeds: each pushed branch's remote-tracking ref at the sha sent (gone when the push
+    deletes it), one new to the remote added when it is tracked. A refused push shows at the
+    next reconciliation as commits that left."""
     refs = dict(current)
     for _local, sha, remote_ref, _old in pushes:
         if not remote_ref.startswith(HEADS):
@@ -203,6 +201,14 @@ def with_pushed(current: Refs, pushes: Iterable[tuple[str, str, str, str]],
             refs[ref] = sha
     kept = tracked_refs(refs, names, remote=remote, remote_only=True)
     return {r: sha for r, sha in refs.items() if r in current or r in kept}
+
+
+def pushed_refs(pushes: Iterable[tuple[str, str, str, str]],
+                remote: str = REMOTE) -> dict[str, str]:
+    """The remote-tracking refs a push to remote moves, each at the sha it sends (branches
+    only; deletions left out)."""
+    return {f"{remotes_prefix(remote)}{rref[len(HEADS):]}": sha
+            for _local, sha, rref, _old in pushes if rref.startswith(HEADS) and sha != ZERO}
 
 
 # ---------------------------------------------------------------------- equivalence
@@ -345,102 +351,3 @@ def repository_name(setting: str | None, origin_url: str | None, root: Path) -> 
     if origin_url and origin_url.strip():
         return normalise_remote_url(origin_url)
     return root.name
-
-
-# ---------------------------------------------------------------------- clone-local state
-# <git common dir>/exai-git/heads.json: {"heads": {ref: sha}}; squash.json:
-# {branch: {"base": sha, "commits": [sha, ...]}}. Written atomically (rename).
-
-STATE_DIR = "exai-git"
-
-
-def load_heads(common_dir: Path) -> dict[str, str] | None:
-    """The heads this clone has applied through; None when it has recorded none (or the file
-    is unreadable: then the next hook starts afresh, as a clone's first one does)."""
-    data = _load(common_dir / STATE_DIR / "heads.json")
-    heads = data.get("heads") if isinstance(data, dict) else None
-    if not isinstance(heads, dict):
-        return None
-    return {str(k): str(v) for k, v in heads.items()}
-
-
-def save_heads(common_dir: Path, heads: Refs) -> None:
-    _save(common_dir / STATE_DIR / "heads.json", {"heads": dict(sorted(heads.items()))})
-
-
-# Issue locations (MARKERS.md v2, "Locations") move when the main line moves. When the tracker
-# cannot take that move, nothing is queued: issues with an anchor carry their own start
-# (`git diff anchor..head`), and issues without one (filed by SQL) must be mapped from the
-# main line's head before the first move that was not applied. That head is kept here until
-# a reconciliation moves the locations; the first failed move sets it, later ones keep it.
-
-def locations_from(common_dir: Path) -> tuple[str | None] | None:
-    """(head,) the main line was at before the first move whose locations are not moved yet
-    (head None: the main line did not exist then); None when no move is pending."""
-    data = _load(common_dir / STATE_DIR / "locations.json")
-    if not isinstance(data, dict) or "from" not in data:
-        return None
-    head = data["from"]
-    return (str(head) if head else None,)
-
-
-def save_locations_from(common_dir: Path, head: tuple[str | None] | None) -> None:
-    """Record (head,) as the start of the pending location move; None: nothing pending. Best
-    effort, like the hooks' other state files: a state directory that cannot be written is
-    reported by the outbox, which needs it first, in its own one line."""
-    path = common_dir / STATE_DIR / "locations.json"
-    try:
-        if head is None:
-            path.unlink(missing_ok=True)
-        else:
-            _save(path, {"from": head[0]})
-    except OSError:
-        pass
-
-
-def record_squash(common_dir: Path, branch: str, base: str, commits: Sequence[str]) -> None:
-    """`merge --squash` on branch (HEAD at base) staged commits; the next commit takes them."""
-    path = common_dir / STATE_DIR / "squash.json"
-    data = _load(path)
-    records = data if isinstance(data, dict) else {}
-    if commits:
-        records[branch] = {"base": base, "commits": list(commits)}
-    else:
-        records.pop(branch, None)
-    _save(path, records)
-
-
-def take_squash(common_dir: Path, branch: str, parent: str | None = None) -> tuple[str, ...]:
-    """The squashed commits the new commit on branch carries, and forget them. With parent
-    (the new commit's first parent): only if it is the head the squash was made on, else the
-    squash was abandoned (reset) and is dropped."""
-    path = common_dir / STATE_DIR / "squash.json"
-    data = _load(path)
-    if not isinstance(data, dict) or branch not in data:
-        return ()
-    record = data.pop(branch)
-    _save(path, data)
-    if not isinstance(record, dict) or (parent is not None and record.get("base") != parent):
-        return ()
-    return tuple(str(c) for c in record.get("commits", ()))
-
-
-def _load(path: Path) -> object:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _save(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

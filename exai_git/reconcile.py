@@ -30,25 +30,37 @@ MAX_CANDIDATES = 5000  # commits a left commit's equivalent is looked for among
 
 
 def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str | None = None,
-              rewrites_stdin: str | None = None, say: Say) -> Report | None:
+              rewrites_stdin: str | None = None, pushes: Sequence[tuple[str, str, str, str]] = (),
+              say: Say) -> Report | None:
     """Bring the tracker up to this clone's tracked branches. hook: the hook that runs it
     (None for commands); before: the rev the checked-out branch was at before the event
     (HEAD^ in post-commit, ORIG_HEAD in post-merge), used by a clone's first run only;
     rewrites_stdin: post-rewrite's old->new lines. Returns None when nothing moved (and no
-    held progress was applied), else what was applied (empty when it was queued)."""
-    from exai_git import landing
-    from exai_git import repo as git
+    held progress was applied), else what was applied (empty when it was queued).
 
+    With apply_on = "push" the tracked branches are the remote-tracking ones (origin/main):
+    a local commit is held until a push or a fetch brings it there. pushes: pre-push's lines
+    for a push to origin: the plan is against the refs as they will be once it succeeds, and
+    those heads are recorded as pushed; a reconciliation that finds a ref not moved there
+    undoes what the push brought, saying the push was refused."""
+    from exai_git import hookstate, landing
+    from exai_git import repo as git
+    from exai_git.repo.landing import not_taken
+
+    push_mode = settings.apply_on == "push"
     with clone_lock(repo.common_dir) as got:
         if not got:
             say("EXAI: another exai-git is reconciling this clone; it will apply what landed")
             return None
-        plan = git.landing_plan(repo, settings.branches or None, before=before)
+        plan = git.landing_plan(repo, settings.branches or None, before=before,
+                                remote_only=push_mode, pushes=pushes if push_mode else ())
+        pushed = hookstate.pushed_heads(repo.common_dir) if push_mode else {}
+        sent = {r: s for r, s in landing.pushed_refs(pushes).items() if plan.heads.get(r) == s}
         held = _held_progress(repo, settings, plan.heads) if hook == "post-commit" else []
         if plan.main_line is None:
             if plan.started:
                 say("EXAI: no tracked branch exists (setting `branches`); nothing is applied")
-                landing.save_heads(repo.common_dir, plan.heads)
+                hookstate.save_heads(repo.common_dir, plan.heads)
             return None
         if plan.started:
             start = dict(landing.initial_heads(plan.heads, None, None)).get(plan.main_line[1])
@@ -56,16 +68,25 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                 f"started ({(start or 'none')[:10]}) are not applied: backfill them with "
                 "`exai-git apply A..B`")
             if plan.nothing:
-                landing.save_heads(repo.common_dir, plan.heads)
-        pending = landing.locations_from(repo.common_dir)
+                hookstate.save_heads(repo.common_dir, plan.heads)
+        pending = hookstate.locations_from(repo.common_dir)
         if plan.nothing and not held and pending is None:
+            if pushed != sent and push_mode:  # seen: the pushes were taken, or are again
+                hookstate.save_pushed_heads(repo.common_dir, sent)
             return None
         branch = plan.main_line[0]
-        works = landed_works(repo, settings, plan.landed, plan.left, branch=branch,
+        works = landed_works(repo, settings, plan.landed, plan.left,
+                             branch=f"{landing.REMOTE}/{branch}" if push_mode else branch,
                              rewrite_map=git.rewrites(repo, rewrites_stdin), heads=plan.heads)
+        refused = not_taken(repo, pushed, plan.heads) if pushed and plan.left else {}
+        works = [dataclasses.replace(w, left=f"left {refused[w.sha].removeprefix('refs/remotes/')}"
+                                     " (the push was refused, or it was reset since)")
+                 if w.left and w.sha in refused else w for w in works]
         move = _location_move(plan, pending)
         report = _apply_or_queue(repo, [*works, *held], settings, say, move)
-        landing.save_heads(repo.common_dir, plan.heads)
+        hookstate.save_heads(repo.common_dir, plan.heads)
+        if push_mode:
+            hookstate.save_pushed_heads(repo.common_dir, sent)
         return report
 
 
@@ -192,13 +213,13 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
     """The commit that follows a `merge --squash` carries the squashed commits' markers."""
     import dataclasses
 
-    from exai_git import landing
+    from exai_git import hookstate, landing
     from exai_git.apply import parse_commit
     from exai_git.repo import head_ref
 
     ref = head_ref(repo)
     name = ref[len(landing.HEADS):] if ref else "HEAD"
-    squashed = landing.take_squash(repo.common_dir, name, parent)
+    squashed = hookstate.take_squash(repo.common_dir, name, parent)
     if not squashed:
         return work
     extra = [a for sha in squashed
@@ -232,9 +253,9 @@ def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
     """Apply works (or queue them) and move the issue locations in the same transaction as
     the last of them (locations.LocationMove): BEGIN, the locks and reads, then the writes
     and COMMIT, two round trips. A move the tracker did not take is not queued: its start is
-    kept (landing.save_locations_from) and the next reconciliation that reaches the tracker
+    kept (hookstate.save_locations_from) and the next reconciliation that reaches the tracker
     moves them from there (issues with an anchor carry their own start)."""
-    from exai_git import landing
+    from exai_git import hookstate
     from exai_git.apply import apply_or_queue
     from exai_git.locations import LocationMove
     from exai_git.model import Report
@@ -252,7 +273,7 @@ def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
         return report or Report()
     finally:
         # set on the first move not done, kept over later ones, cleared once one is done
-        landing.save_locations_from(repo.common_dir, None if move.done else (move.old,))
+        hookstate.save_locations_from(repo.common_dir, None if move.done else (move.old,))
 
 
 @contextlib.contextmanager

@@ -96,7 +96,8 @@ def status(repo: Repo, settings: Settings, say: Say) -> Status:
     from exai_git import repo as git
 
     report = hookland.land(repo, settings, None, say=say)
-    plan = git.landing_plan(repo, settings.branches or None)
+    plan = git.landing_plan(repo, settings.branches or None,
+                            remote_only=settings.apply_on == "push")
     ref = git.head_ref(repo)
     tracked = plan.heads
     main = None
@@ -126,7 +127,7 @@ def status(repo: Repo, settings: Settings, say: Say) -> Status:
 def _held_markers(repo: Repo, settings: Settings, shas: list[str]) -> list[Held]:
     """The markers of the held commits, newest commit first."""
     from exai_git import markers
-    from exai_git.hooks import parse_message
+    from exai_git.msgcheck import parse_message
 
     out = []
     for sha in shas:

@@ -269,3 +269,23 @@ def test_the_hooks_read_the_index_git_names_and_never_lock_it(
     log.write_text("")
     git(tracked, "commit", "-qm", "plain", "--no-verify")  # the scan above was this change's
     assert log.read_text().split() == []
+
+
+def test_one_message_size_limit_for_parse_and_commit_msg(tmp_path: Path) -> None:
+    """The 1 MiB limit past which no message is read for markers (repo.MAX_MESSAGE_BYTES)
+    holds for `parse` and commit-msg alike: was 8 MiB for the message file."""
+    from exai_git.repo import MAX_MESSAGE_BYTES
+
+    msg = tmp_path / "msg"
+    msg.write_bytes(b"Fixes EXAI-1\n" + b"x" * (MAX_MESSAGE_BYTES - 13))
+    assert exai("parse", str(msg), cwd=tmp_path).stdout.startswith("EXAI-1: -> fixed\n")
+    msg.write_bytes(msg.read_bytes() + b"x")
+    over = exai("parse", str(msg), cwd=tmp_path)
+    assert over.returncode == 2, over.stdout + over.stderr
+    assert f"message larger than {MAX_MESSAGE_BYTES} bytes; refused" in over.stderr
+    refused = exai("check-msg", str(msg), cwd=tmp_path)
+    assert refused.returncode == 1
+    assert f"over the {MAX_MESSAGE_BYTES}-byte limit and names markers" in refused.stderr
+    msg.write_bytes(b"a long log\n" + b"x" * MAX_MESSAGE_BYTES)  # names no marker: goes on
+    quiet = exai("check-msg", str(msg), cwd=tmp_path)
+    assert (quiet.returncode, quiet.stderr) == (0, "")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from exai_git import landing
+from exai_git import hookstate, landing
 from exai_git import repo as gitrepo
 from exai_git.errors import GitError
 from exai_git.landing import ZERO, Ident
@@ -54,7 +54,7 @@ class Clone:
     def reconcile(self, before: str | None = None, **kw: object) -> landing.Plan:
         """What a hook does: plan, (apply), record the heads."""
         plan = gitrepo.landing_plan(self.repo, before=before, **kw)  # type: ignore[arg-type]
-        landing.save_heads(self.repo.common_dir, plan.heads)
+        hookstate.save_heads(self.repo.common_dir, plan.heads)
         return plan
 
     def subjects(self, shas: tuple[str, ...] | list[str]) -> list[str]:
@@ -207,7 +207,7 @@ def test_first_post_merge_starts_at_orig_head(remote: Path) -> None:
 
 
 def test_install_applies_nothing(a: Clone) -> None:
-    assert landing.load_heads(a.repo.common_dir) == {
+    assert hookstate.load_heads(a.repo.common_dir) == {
         "refs/heads/main": a.sha("main"), "refs/remotes/origin/main": a.sha("main")}
 
 
@@ -379,8 +379,8 @@ def test_squash_merge_record_and_take(a: Clone) -> None:
     s = a.sha("HEAD")
     assert a.reconcile().landed == (s,)
     common = a.repo.common_dir
-    assert landing.take_squash(common, "main", a.sha("HEAD^")) == (f1, f2)
-    assert landing.take_squash(common, "main", a.sha("HEAD^")) == ()
+    assert hookstate.take_squash(common, "main", a.sha("HEAD^")) == (f1, f2)
+    assert hookstate.take_squash(common, "main", a.sha("HEAD^")) == ()
 
 
 def test_squash_abandoned_is_not_taken(a: Clone) -> None:
@@ -392,16 +392,16 @@ def test_squash_abandoned_is_not_taken(a: Clone) -> None:
     a.git("add", "-A")
     assert gitrepo.note_squash(a.repo) == []  # commit-msg: no SQUASH_MSG, the record goes
     a.git("commit", "-q", "-m", "other work")
-    assert landing.take_squash(a.repo.common_dir, "main", a.sha("HEAD^")) == ()
+    assert hookstate.take_squash(a.repo.common_dir, "main", a.sha("HEAD^")) == ()
 
 
 def test_squash_taken_only_on_the_head_it_was_made_on(tmp_path: Path) -> None:
-    landing.record_squash(tmp_path, "main", "a" * 40, ["c" * 40])
-    assert landing.take_squash(tmp_path, "main", "b" * 40) == ()
-    assert landing.take_squash(tmp_path, "main", "a" * 40) == ()  # dropped, not kept
-    landing.record_squash(tmp_path, "main", "a" * 40, ["c" * 40])
-    assert landing.take_squash(tmp_path, "other", "a" * 40) == ()
-    assert landing.take_squash(tmp_path, "main") == ("c" * 40,)
+    hookstate.record_squash(tmp_path, "main", "a" * 40, ["c" * 40])
+    assert hookstate.take_squash(tmp_path, "main", "b" * 40) == ()
+    assert hookstate.take_squash(tmp_path, "main", "a" * 40) == ()  # dropped, not kept
+    hookstate.record_squash(tmp_path, "main", "a" * 40, ["c" * 40])
+    assert hookstate.take_squash(tmp_path, "other", "a" * 40) == ()
+    assert hookstate.take_squash(tmp_path, "main") == ("c" * 40,)
 
 
 def test_conflicted_squash_is_seen_before_the_commit(a: Clone) -> None:
@@ -492,15 +492,15 @@ def test_force_push_seen_by_fetch(a: Clone, b: Clone) -> None:
 def test_pre_push_hint_and_refused_push(a: Clone) -> None:
     one = a.commit("Fixes EXAI-1")
     a.reconcile(remote_only=True)  # apply_on = "push": local commits do not count
-    assert landing.load_heads(a.repo.common_dir) == {"refs/remotes/origin/main": a.sha("HEAD~1")}
+    assert hookstate.load_heads(a.repo.common_dir) == {"refs/remotes/origin/main": a.sha("HEAD~1")}
     pushes = landing.parse_push_lines(f"refs/heads/main {one} refs/heads/main {a.sha('HEAD~1')}\n")
     snap = gitrepo.read_refs(a.repo)
     current = landing.tracked_refs(snap.refs, ["main"], remote_only=True)
     sent = landing.with_pushed(current, pushes, ["main"])
-    recorded = landing.load_heads(a.repo.common_dir) or {}
+    recorded = hookstate.load_heads(a.repo.common_dir) or {}
     plan = landing.plan(recorded, sent, lambda i, e: gitrepo.rev_list(a.repo, i, e))
     assert plan.landed == (one,)
-    landing.save_heads(a.repo.common_dir, plan.heads)
+    hookstate.save_heads(a.repo.common_dir, plan.heads)
     # the remote refused it: origin/main never moved, so the commit leaves
     assert a.reconcile(remote_only=True).left == (one,)
     assert landing.with_pushed(sent, [("(delete)", ZERO, "refs/heads/main", one)], ["main"]) == {}
@@ -508,6 +508,32 @@ def test_pre_push_hint_and_refused_push(a: Clone) -> None:
                                ["main"]) == sent  # not a tracked branch
     assert landing.with_pushed({}, [("refs/heads/r", one, "refs/heads/release/3", ZERO)],
                                ["release/*"]) == {"refs/remotes/origin/release/3": one}
+
+
+def test_landing_plan_against_the_refs_a_push_sets(a: Clone) -> None:
+    """pre-push with apply_on = "push": planned as if the push were taken; a clone's first
+    reconciliation being that pre-push starts from origin/main as it is, so what the push
+    sends lands; a push to a branch that is not tracked plans nothing."""
+    base = a.sha("HEAD")
+    one = a.commit("Fixes EXAI-1")
+    sent = landing.parse_push_lines(f"refs/heads/main {one} refs/heads/main {base}\n")
+    (a.repo.common_dir / "exai-git" / "heads.json").unlink()
+    plan = gitrepo.landing_plan(a.repo, remote_only=True, pushes=sent)
+    assert plan.started and plan.landed == (one,) and plan.left == ()
+    assert plan.heads == {"refs/remotes/origin/main": one}
+    assert plan.main_line == ("main", "refs/remotes/origin/main")
+    hookstate.save_heads(a.repo.common_dir, {"refs/remotes/origin/main": base})
+    elsewhere = [("refs/heads/main", one, "refs/heads/feature", ZERO)]
+    assert gitrepo.landing_plan(a.repo, remote_only=True, pushes=elsewhere).nothing
+    assert landing.pushed_refs([*sent, *elsewhere, ("(delete)", ZERO, "refs/heads/x", one),
+                                ("HEAD", one, "refs/tags/v1", ZERO)]) == {
+        "refs/remotes/origin/main": one, "refs/remotes/origin/feature": one}
+    # what a pre-push recorded as pushed and the remote-tracking ref never took
+    assert gitrepo.landing.not_taken(a.repo, {"refs/remotes/origin/main": one},
+                                     {"refs/remotes/origin/main": base}) == {
+        one: "refs/remotes/origin/main"}
+    assert gitrepo.landing.not_taken(a.repo, {"refs/remotes/origin/main": one},
+                                     {"refs/remotes/origin/main": one}) == {}
 
 
 def test_deleted_branch_under_star(a: Clone) -> None:
@@ -651,11 +677,11 @@ def test_off_branches(a: Clone) -> None:
 
 
 def test_state_files(tmp_path: Path) -> None:
-    assert landing.load_heads(tmp_path) is None
-    landing.save_heads(tmp_path, {"refs/heads/main": "a" * 40})
-    assert landing.load_heads(tmp_path) == {"refs/heads/main": "a" * 40}
+    assert hookstate.load_heads(tmp_path) is None
+    hookstate.save_heads(tmp_path, {"refs/heads/main": "a" * 40})
+    assert hookstate.load_heads(tmp_path) == {"refs/heads/main": "a" * 40}
     (tmp_path / "exai-git" / "heads.json").write_text("{not json")
-    assert landing.load_heads(tmp_path) is None  # starts afresh, as a first hook does
+    assert hookstate.load_heads(tmp_path) is None  # starts afresh, as a first hook does
     assert [p.name for p in (tmp_path / "exai-git").iterdir()] == ["heads.json"]
     assert os.access(tmp_path / "exai-git", os.W_OK)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -149,19 +149,19 @@ def squash_pending(repo: Repo) -> list[str]:
 
 def note_squash(repo: Repo) -> list[str]:
     """Remember, for the checked-out branch, the commits a `merge --squash` has staged, so
-    the next commit on it carries their markers (landing.take_squash in post-commit); forget
+    the next commit on it carries their markers (hookstate.take_squash in post-commit); forget
     a squash abandoned since (reset: no SQUASH_MSG any more). post-merge calls it with the
     squash flag; commit-msg on every commit (SQUASH_MSG is gone by post-commit), which also
     covers a conflicted squash, where post-merge never runs."""
-    from exai_git import landing
+    from exai_git import hookstate, landing
 
     ref = head_ref(repo)
     branch = ref[len(landing.HEADS):] if ref else "HEAD"
     commits = squash_pending(repo)
     base = rev_parse_optional(repo, "HEAD") or landing.ZERO
-    state = repo.common_dir / landing.STATE_DIR / "squash.json"
+    state = repo.common_dir / hookstate.STATE_DIR / "squash.json"
     if commits or state.exists():
-        landing.record_squash(repo.common_dir, branch, base, commits)
+        hookstate.record_squash(repo.common_dir, branch, base, commits)
     return commits
 
 
@@ -204,26 +204,65 @@ def require_full_history(repo: Repo) -> None:
 
 
 def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: str | None = None,
-                 remote_only: bool = False, remote: str = "origin") -> Plan:
+                 remote_only: bool = False, remote: str = "origin",
+                 pushes: Sequence[tuple[str, str, str, str]] = ()) -> Plan:
     """The reconciliation every hook, status, sync and apply starts with: one for-each-ref
     and the recorded heads; a git walk only when a tracked ref moved. before: the rev the
     checked-out branch was at before the event (HEAD^ in post-commit, ORIG_HEAD in
-    post-merge), used only when the clone has recorded no heads yet. Nothing is recorded
-    here: once the plan is applied, landing.save_heads(repo.common_dir, plan.heads)."""
+    post-merge), used only when the clone has recorded no heads yet. pushes: pre-push's
+    lines for a push to remote (apply_on = "push"): the plan is against the refs as they will
+    be once it succeeds (a clone's first one starts from them as they are). Nothing is
+    recorded here: once the plan is applied, hookstate.save_heads(repo.common_dir,
+    plan.heads)."""
     import dataclasses
 
-    from exai_git import landing
+    from exai_git import hookstate, landing
 
     snap = read_refs(repo)
     default = landing.origin_head(snap.symrefs, remote)
     names = landing.tracked_names(branches, default)
-    current = landing.tracked_refs(snap.refs, names, remote=remote, remote_only=remote_only)
-    main = landing.main_line(snap.refs, names, remote=remote, remote_only=remote_only,
+    refs = landing.with_pushed(snap.refs, pushes, names, remote) if pushes else snap.refs
+    current = landing.tracked_refs(refs, names, remote=remote, remote_only=remote_only)
+    main = landing.main_line(refs, names, remote=remote, remote_only=remote_only,
                              prefer=(default, *landing.DEFAULT_BRANCHES))
-    recorded = landing.load_heads(repo.common_dir)
+    recorded = hookstate.load_heads(repo.common_dir)
     started = recorded is None
     if recorded is None:
+        now = landing.tracked_refs(snap.refs, names, remote=remote, remote_only=remote_only) \
+            if pushes else current
         start = None if before is None else (rev_parse_optional(repo, before) or landing.ZERO)
-        recorded = landing.initial_heads(current, head_ref(repo) if start else None, start)
+        recorded = landing.initial_heads(now, head_ref(repo) if start else None, start)
     result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc))
     return dataclasses.replace(result, main_line=main, started=started)
+
+
+def read_refs_keyed(repo: Repo) -> tuple[RefSnapshot, str]:
+    """One snapshot of the branches (read_refs), with the key the native landing hooks' shell
+    test computes for the same refs (install.REFS_SEEN_KEY: `git hash-object` of this very
+    for-each-ref output); an empty snapshot and key '' when git cannot say."""
+    from exai_git.hookstate import REFS_FORMAT
+
+    raw = repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/", "refs/remotes/",
+                   check=False)
+    refs: dict[str, str] = {}
+    symrefs: dict[str, str] = {}
+    for line in raw.decode(errors="surrogateescape").splitlines():
+        name, sha, target = (line.split("\0") + ["", ""])[:3]
+        if target:
+            symrefs[name] = target
+        elif name and sha:
+            refs[name] = sha
+    key = repo.run("hash-object", "--stdin", input=raw, check=False).decode().strip()
+    return RefSnapshot(refs, symrefs), key
+
+
+def not_taken(repo: Repo, pushed: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, str]:
+    """Of the heads a pre-push recorded as pushed (ref -> sha), those the ref is not at now:
+    each commit they bring that no tracked ref reaches, mapped to its ref (a refused push,
+    or a branch reset since). One walk per such ref; none when every push was taken."""
+    out: dict[str, str] = {}
+    for ref, sha in pushed.items():
+        if heads.get(ref) != sha:
+            for commit in rev_list(repo, [sha], list(heads.values())):
+                out.setdefault(commit, ref)
+    return out
