@@ -132,6 +132,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
         NoTracker,
         SchemaError,
         TrackerTimeout,
+        from_database,
     )
     from exai_git.hooks import outbox
     from exai_git.outbox import OutboxError
@@ -140,7 +141,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
     needed = [w for w in works if w.needs_database]
     try:
         queued = box.items()
-    except OutboxError as e:  # h3: queue unreadable (locked): own work must not overtake it
+    except OutboxError as e:  # queue unreadable (locked): own work must not overtake it
         if needed:
             box.put(needed, str(e))
             say(f"EXAI: {e}; this commit's work is queued, run `exai-git sync`")
@@ -152,7 +153,7 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
         with store.connect(settings) as conn:
             report = apply(conn, [w for _, w in queued] + needed, settings, finish=finish)
             applied = True
-            for item in box.settle(queued, report):  # h3: unappliable work kept as failed
+            for item in box.settle(queued, report):  # unappliable work kept as failed
                 say(f"EXAI: error: queued work {item.id} ({item.sha[:10]}) cannot apply: "
                     f"{item.reason}; kept as failed (`exai-git sync --drop {item.id}` removes "
                     "it)")
@@ -166,10 +167,10 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
     except SchemaError as e:
         state, reason = "database not ready", str(e)
     except Exception as e:
-        mapped = _unreachable(e)
+        mapped = from_database(e)
         if mapped is None:
             raise
-        state, reason = mapped
+        state, reason = mapped.state, str(mapped)
     if applied:  # the connection failed as it closed: the work is committed
         return report
     if not needed and not queued:  # only finish had anything to do
@@ -184,28 +185,6 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
     return None
 
 
-def _unreachable(e: Exception) -> tuple[str, str] | None:
-    """Why the database cannot take the work now (so it is queued), or None for a bug.
-    A private copy until errors.py's one mapping of low-level errors replaces it."""
-    import psycopg
-
-    if isinstance(e, (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable)):
-        return "database too slow", f"no answer within the statement timeout ({_one_line(e)})"
-    if isinstance(e, psycopg.OperationalError):
-        return "database unreachable", f"lost the connection ({_one_line(e)})"
-    if isinstance(e, (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedFunction,
-                      psycopg.errors.UndefinedColumn)):
-        return "database not ready", "it has no exai-git schema; run `exai-git db migrate`"
-    if isinstance(e, psycopg.errors.InsufficientPrivilege):
-        return "database refused the update", _one_line(e)
-    return None
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
 def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
     """Replay the queue, oldest first; items leave it only once applied."""
     from exai_git import store
@@ -218,7 +197,7 @@ def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
         return 0, Report()
     with store.connect(settings) as conn:
         report = apply(conn, [w for _, w in queued], settings, batch_size=100)
-    box.settle(queued, report)  # h3: unappliable work kept as failed, not deleted
+    box.settle(queued, report)  # unappliable work kept as failed, not deleted
     return len(queued), report
 
 

@@ -78,7 +78,7 @@ def _commit(fields: Sequence[bytes]) -> Commit:
     parents = tuple(fields[1].decode().split())
     message = fields[3]
     if len(message) > MAX_MESSAGE_BYTES:
-        # w4: not read, so none of its markers apply (the commit-msg hook refuses such a
+        # not read, so none of its markers apply (the commit-msg hook refuses such a
         # message when it names any); the other commits of a push or a range still do
         message = (f"(a message of {len(message)} bytes, over the {MAX_MESSAGE_BYTES}-byte "
                    "limit: not read)").encode()

@@ -43,7 +43,7 @@ def changes_between(repo: Repo, base: str, to: str,
     return diff.parse(repo.run("diff", *_DIFF, base, to, "--", *paths))
 
 
-# --------------------------------------------------------------------------- by hand (w5)
+# --------------------------------------------------------------------------- by hand
 
 
 def path_in_repo(repo: Repo, path: str, cwd: str | None = None) -> str:

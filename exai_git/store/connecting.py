@@ -145,7 +145,7 @@ def connect(settings: Settings, *, dsn: str | None = None) -> psycopg.Connection
         budget.clear(key)
     from exai_git import anybytes
 
-    anybytes.register(conn)  # h3: paths and messages that are not UTF-8 never fail a query
+    anybytes.register(conn)  # paths and messages that are not UTF-8 never fail a query
     return conn
 
 

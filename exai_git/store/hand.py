@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 
-# --------------------------------------------------------------------------- by hand (w5)
+# --------------------------------------------------------------------------- by hand
 # The write commands (new, step, note, mark): hand.py runs them in one transaction each.
 
 if TYPE_CHECKING:
