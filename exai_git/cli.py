@@ -226,6 +226,7 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
             bar.length = (bar.length or 0) + n
             bar.update(n)
     if not branch:
+        _reconcile(repo, ctx.settings, err=as_json)
         report = apply.apply_revs(repo, target, ctx.settings, progress=progress)
     if bar is not None:
         bar.render_finish()
@@ -245,6 +246,14 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
         raise SystemExit(EXIT_CHECK_FAILED)
 
 
+def _reconcile(repo: Repo, settings: Settings, *, err: bool = False) -> None:
+    """Bring the tracker up to this clone's tracked branches first (MARKERS.md: every hook,
+    `status`, `sync` and `apply` reconciles), saying what that applied or undid."""
+    from exai_git import hookland
+
+    hookland.land(repo, settings, None, say=lambda line: click.echo(line, err=err))
+
+
 @cli.command("sync")
 @dsn_option
 @click.option("--drop", "drop_id", type=int, metavar="ID",
@@ -255,7 +264,7 @@ def sync_cmd(ctx: Ctx, drop_id: int | None) -> None:
     from exai_git import apply, hooks, render
 
     repo = _repo()
-    if drop_id is not None:  # h3: failed queued work stays until dropped
+    if drop_id is not None:  # failed queued work stays until dropped
         if not hooks.outbox(repo).drop(drop_id):
             raise ExaiError(f"no queued item {drop_id}; `exai-git sync` lists the failed ones")
         echo(f"dropped queued item {drop_id}")
@@ -266,7 +275,8 @@ def sync_cmd(ctx: Ctx, drop_id: int | None) -> None:
     echo(f"{count} queued commit{'s' if count != 1 else ''} replayed, "
          f"{report.applied} action{'s' if report.applied != 1 else ''} applied, "
          f"{report.skipped} already applied")
-    failed = hooks.outbox(repo).failed()  # h3: report failed work, exit 1
+    _reconcile(repo, ctx.settings)
+    failed = hooks.outbox(repo).failed()  # report failed work, exit 1
     for item in failed:
         echo(f"failed {item.id}: commit {item.sha[:10]} cannot apply: {render.clean(item.reason)}"
              f"; fix the tracker and run `exai-git apply {item.sha[:10]}`, then "
