@@ -640,3 +640,36 @@ def test_links_and_branch_heads_name_the_repository_alike(remote: Path, seeded: 
     names = {r[0] for r in seeded.query("SELECT DISTINCT repository FROM exai_commit_links")}
     heads = {r[0] for r in seeded.query("SELECT DISTINCT repository FROM exai_branch_heads")}
     assert len(names) == 1 and names == heads, (names, heads)
+
+
+# ---------------------------------------------------------------------- a large pull
+
+
+def test_a_pull_of_many_commits_costs_a_fixed_number_of_git_calls(
+        tmp_path: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 commits land at once (7 with markers): the reconciliation starts as many git
+    processes as for a few (counted by a `git` first on PATH that logs, then runs the real
+    one); it was a few per landed commit."""
+    import shutil
+
+    from tests.history import fast_import_history
+
+    gen, remote, clone = tmp_path / "gen", tmp_path / "remote.git", tmp_path / "clone"
+    git(tmp_path, "init", "-q", "-b", "main", str(gen))
+    fast_import_history(gen, 301, 40, [1], 7)
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(gen, "push", "-q", str(remote), "main~300:refs/heads/main")
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    c = Clone(clone, seeded)
+    c.reconcile()  # the clone starts at the first commit
+    git(gen, "push", "-q", str(remote), "main")
+    c.git("pull", "-q", "--ff-only")
+    log, shim = tmp_path / "calls.log", tmp_path / "bin"
+    shim.mkdir()
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("git")} "$@"\n')
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{__import__('os').environ['PATH']}")
+    report = c.reconcile()
+    assert report is not None and report.applied == 7 and c.steps() == "ccccccc"
+    calls = log.read_text().splitlines()
+    assert len(calls) <= 20, calls
