@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from exai_git.config import Settings
     from exai_git.landing import Equivalent, Plan
     from exai_git.model import Report, Work
-    from exai_git.repo import Repo
+    from exai_git.repo import Commit, Repo
+    from exai_git.store.heads import LinkedCommit
 
 Say = Callable[[str], None]
 LOCK_WAIT = 1.0  # seconds: a hook never waits longer for another one in the same clone
@@ -122,12 +123,13 @@ def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Se
     """The works of one reconciliation, in the order they apply: commits that left with no
     equivalent still on a tracked branch (undone, newest first), the landed ones (oldest
     first; each compared with the commit it is the same work as), then left commits whose
-    equivalent is still on a tracked branch (the latest message there decides)."""
-    import dataclasses
-
+    equivalent is still on a tracked branch (the latest message there decides). As many git
+    calls for thousands of commits as for one: one `git log`, one `git patch-id`, one walk."""
     from exai_git import repo as git
-    from exai_git.apply import work_for
+    from exai_git.apply import parse_commit, work_for
+    from exai_git.repo.landing import read_commits
 
+    commits = read_commits(repo, [*landed, *left])
     # each left commit's equivalent among those that landed (git's rewrite mapping runs old
     # to new); a landed commit may be several left ones squashed (rebase -i)
     landed_eq: dict[str, list[str]] = {}
@@ -136,40 +138,48 @@ def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Se
         landed_eq.setdefault(eq.sha, []).append(old)
     replaced = {old for olds in landed_eq.values() for old in olds}
     rest = [sha for sha in left if sha not in replaced]
-    kept = _still_there(repo, rest, landed, heads, rewrite_map)
+    kept = _still_there(repo, [commits[sha] for sha in rest], landed, heads, rewrite_map)
     works: list[Work] = []
     for sha in rest:
         if sha not in kept:
-            c = repo.commit(sha)
+            c = commits[sha]
             works.append(_leaving(c.sha, c.subject, c.committed_at, branch))
     landed_set = set(landed)
+    parsed = {sha: parse_commit(commits[sha].message, settings) for sha in landed}
+    pids = repo.patch_ids([sha for sha in landed if len(commits[sha].parents) <= 1
+                           and (parsed[sha].actions or parsed[sha].reverts)])
+    origins = {sha: _named_origin(commits[sha].message, rewrite_map, sha, landed_set)
+               for sha in landed if sha not in landed_eq}
+    reachable = _reachable(repo, [o for o in origins.values() if o is not None], heads)
     head = git.rev_parse_optional(repo, "HEAD")
     for sha in landed:
-        commit = repo.commit(sha)
-        work = work_for(repo, commit, settings)
+        commit = commits[sha]
+        # an empty commit has no patch-id: "" keeps work_for from asking git again
+        work = work_for(repo, commit, settings, parsed=parsed[sha], patch_id=pids.get(sha, ""))
+        work = dataclasses.replace(work, patch_id=work.patch_id or None)
         if sha == head and commit.parents:
             work = _with_squashed(repo, settings, work, commit.parents[0])
         olds = landed_eq.get(sha)
+        origin = origins.get(sha)
         if olds:
             work = dataclasses.replace(work, equivalent_of=tuple(reversed(olds)),
                                        only_adds=False)
-        else:
-            origin = _named_origin(commit.message, rewrite_map, sha, landed_set)
-            if origin is not None:
-                work = dataclasses.replace(work, equivalent_of=(origin,),
-                                           only_adds=_reachable(repo, origin, heads))
+        elif origin is not None:
+            work = dataclasses.replace(work, equivalent_of=(origin,),
+                                       only_adds=origin in reachable)
         works.append(work)
+    now = read_commits(repo, [eq.sha for eq in kept.values()])
     for sha, eq in kept.items():
-        c = repo.commit(eq.sha)
-        work = work_for(repo, c, settings)
+        work = work_for(repo, now[eq.sha], settings)
         works.append(dataclasses.replace(work, equivalent_of=(sha,), only_adds=False))
     return works
 
 
-def _leaving(sha: str, subject: str, committed_at: int, branch: str) -> Work:
+def _leaving(sha: str, subject: str, committed_at: int, branch: str,
+             why: str = "rewritten or reset") -> Work:
     from exai_git.model import Work
 
-    return Work(sha, subject, committed_at, left=f"left {branch} (rewritten or reset)")
+    return Work(sha, subject, committed_at, left=f"left {branch} ({why})")
 
 
 def _named_origin(message: str, rewrite_map: dict[str, str], sha: str,
@@ -187,26 +197,29 @@ def _named_origin(message: str, rewrite_map: dict[str, str], sha: str,
     return None
 
 
-def _reachable(repo: Repo, sha: str, heads: Mapping[str, str]) -> bool:
+def _reachable(repo: Repo, shas: Sequence[str], heads: Mapping[str, str]) -> set[str]:
+    """Those of shas the heads reach (one walk; a commit git does not have counts as
+    reached, as it cannot be shown otherwise)."""
     from exai_git import repo as git
 
-    if not heads:
-        return False
-    return not git.rev_list(repo, [sha], list(heads.values()))
+    if not heads or not shas:
+        return set()
+    return set(shas) - set(git.rev_list(repo, list(dict.fromkeys(shas)), list(heads.values())))
 
 
-def _still_there(repo: Repo, left: Sequence[str], landed: Sequence[str], heads: Mapping[str, str],
-                 rewrite_map: dict[str, str]) -> dict[str, Equivalent]:
+def _still_there(repo: Repo, left: Sequence[Commit], landed: Sequence[str],
+                 heads: Mapping[str, str], rewrite_map: dict[str, str]) -> dict[str, Equivalent]:
     """Those of left whose equivalent is still on a tracked branch (not one that just landed:
     those are compared as they land), looked for among the commits since where they left."""
     from exai_git import repo as git
 
     if not left or not heads:
         return {}
-    parents = [p for sha in left for p in repo.commit(sha).parents]
+    parents = [p for c in left for p in c.parents]
+    landed_set = set(landed)
     candidates = [c for c in git.rev_list(repo, list(heads.values()), parents)
-                  if c not in set(landed)][-MAX_CANDIDATES:]
-    return git.equivalents(repo, list(left), candidates, rewrite_map)
+                  if c not in landed_set][-MAX_CANDIDATES:]
+    return git.equivalents(repo, [c.sha for c in left], candidates, rewrite_map)
 
 
 def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> Work:
@@ -239,7 +252,7 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -
     if ref is None or ref in tracked or not repo.has_head():
         return []
     commit = repo.commit("HEAD")
-    if commit.sha in tracked.values() or _reachable(repo, commit.sha, tracked):
+    if commit.sha in tracked.values() or _reachable(repo, [commit.sha], tracked):
         return []
     parsed = parse_commit(commit.message, settings)
     if not any(a.action == "progress" for a in parsed.actions):
@@ -318,12 +331,15 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
     else origin/NAME) from the head recorded in the tracker for this repository and branch:
     apply what landed, oldest first, undo what left (a force-push), record the new head, all in
     one transaction under one advisory lock per repository and branch. No recorded head: from
-    --since REV (REV itself counted as applied), else only the head is recorded."""
+    --since REV (REV itself counted as applied), else only the head is recorded. A recorded
+    head the clone does not have (force-pushed away, then gc'd; a fresh clone): what left and
+    what landed are read from the tracker's links instead (_gone_head)."""
     from exai_git import landing, locations, store
     from exai_git import repo as git
     from exai_git.apply import apply
     from exai_git.errors import GitError
     from exai_git.model import Report
+    from exai_git.store.heads import linked_commits
 
     git.require_full_history(repo)
     refs = git.read_refs(repo).refs
@@ -347,7 +363,15 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
                 return Report()
             if start == head:
                 return Report()
-            works = _branch_works(repo, settings, name, ref, head, start, known=recorded is not None)
+            gone = None
+            if recorded is not None and git.missing_commits(repo, [recorded]):
+                gone = _gone_head(repo, head, linked_commits(cur, repository))
+                say(f"EXAI: the head recorded for {name} ({recorded[:10]}) is not in this clone: "
+                    f"{len(gone[0])} linked commit(s) no branch has are undone" + (
+                        "" if gone[1] else f"; none of {name} is linked, none applied: backfill "
+                        f"with `exai-git apply <first>..{head[:10]}`"))
+            works = _branch_works(repo, settings, name, ref, head, start,
+                                  known=recorded is not None, gone=gone)
             report = apply(conn, works, settings, in_transaction=True)
             # the branch's head moved start -> head: the issue locations move with it, in
             # the same transaction as the head recorded
@@ -358,22 +382,40 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
 
 
 def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str, start: str, *,
-                  known: bool) -> Iterator[Work]:
+                  known: bool, gone: tuple[list[LinkedCommit], list[str]] | None = None
+                  ) -> Iterator[Work]:
     """What landed on the branch since start, oldest first, streamed like a backfill; after a
-    force-push (start is not an ancestor of head) the commits that left are undone first."""
+    force-push (start is not an ancestor of head) the commits that left are undone first.
+    gone (the recorded head start is not in the clone): what _gone_head read instead."""
     from exai_git import repo as git
     from exai_git.apply import range_works
 
-    present = git.rev_parse_optional(repo, start) is not None
-    left = list(reversed(git.rev_list(repo, [start], [head]))) if known and present else []
-    if left:
+    exclude = [start]
+    if gone is not None:
+        left, exclude = gone
+        for c in sorted(left, key=lambda c: c.committed_at, reverse=True):
+            yield _leaving(c.sha, c.subject, c.committed_at, name, "its old head is gone")
+        if not exclude:  # nothing says where the branch has been: applied by hand only
+            return
+    elif known and (left_shas := list(reversed(git.rev_list(repo, [start], [head])))):
         landed = git.rev_list(repo, [head], [start])
-        yield from landed_works(repo, settings, landed, left, branch=name, rewrite_map={},
+        yield from landed_works(repo, settings, landed, left_shas, branch=name, rewrite_map={},
                                 heads={ref: head})
         return
-    exclude = [start] if present else []
     log = repo.iter_log([head], exclude)
     try:
         yield from range_works(repo, [head], exclude, log, settings)
     finally:
         log.close()
+
+
+def _gone_head(repo: Repo, head: str, linked: Sequence[LinkedCommit]
+               ) -> tuple[list[LinkedCommit], list[str]]:
+    """With the recorded head gone, the tracker's links say what left: the commits with links
+    in force that no branch here reaches (one on another branch is left alone); and what
+    landed: what head reaches and none of its linked commits (the newest MAX_CANDIDATES) do."""
+    from exai_git.repo.landing import reached
+
+    on_head, off = reached(repo, head, [c.sha for c in linked])
+    seen = sorted((c for c in linked if c.sha in on_head), key=lambda c: c.committed_at)
+    return [c for c in linked if c.in_force and c.sha in off], [c.sha for c in seen][-MAX_CANDIDATES:]

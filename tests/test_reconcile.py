@@ -370,6 +370,125 @@ def test_apply_branch_refuses_a_shallow_clone(remote: Path, seeded: Database) ->
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.parametrize("how", ["fresh clone", "gc"])
+def test_apply_branch_when_its_recorded_head_is_gone(remote: Path, seeded: Database,
+                                                     how: str) -> None:
+    """A force-push, then the recorded head is gone from the CI clone (a fresh clone of the
+    remote, or a clone that pruned it): the tracker's links say what left. "two" is undone,
+    "one" (still on main) is kept, "three" lands, "zero" (before CI started) stays unapplied,
+    and progress from a commit on another branch is left alone."""
+    dev = Clone(remote.parent / "dev", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(dev.path))
+    dev.commit("zero\n\nFixes EXAI-1 step 7")
+    dev.git("push", "-q", "origin", "main")
+    runner = Clone(remote.parent / "ci", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(runner.path))
+    assert ci(runner).returncode == 0  # CI starts here: zero is not applied
+    feat = clone_of(remote, "feat", seeded)
+    feat.git("checkout", "-qb", "feat")
+    feat.commit("feat\n\nStarts EXAI-3")
+    feat.reconcile("post-commit")  # progress counts at once from any branch
+    feat.git("push", "-q", "origin", "feat")
+    one = dev.commit("one\n\nFixes EXAI-1 step 1")
+    two = dev.commit("two\n\nFixes EXAI-2")
+    dev.git("push", "-q", "origin", "main")
+    runner.git("pull", "-q")
+    assert ci(runner).returncode == 0
+    assert runner.steps() == "cpppppp" and runner.status(2) == "fixed"
+    assert runner.status(3) == "in_progress"
+    dev.git("reset", "-q", "--hard", one)
+    dev.commit("three\n\nFixes EXAI-1 step 2")
+    dev.git("push", "-q", "--force", "origin", "main")
+    if how == "gc":
+        runner.git("fetch", "-q")
+        runner.git("reset", "-q", "--hard", "origin/main")
+        runner.git("reflog", "expire", "--expire=now", "--all")
+        runner.git("gc", "-q", "--prune=now")
+    else:
+        runner = Clone(remote.parent / "ci2", seeded)  # file://: no objects copied whole
+        git(remote.parent, "clone", "-q", f"file://{remote}", str(runner.path))
+    assert git(runner.path, "cat-file", "-e", f"{two}^{{commit}}", check=False).returncode != 0
+    out = ci(runner)
+    assert out.returncode == 0, out.stderr
+    assert f"the head recorded for main ({two[:10]}) is not in this clone" in out.stdout
+    assert runner.steps() == "ccppppp"  # one kept, three applied, zero never
+    assert runner.status(2) == "open"  # two left main
+    assert runner.status(3) == "in_progress"  # feat is on origin/feat: left alone
+    assert any(f"{two[:10]} left main (its old head is gone)" in u for u in runner.updates())
+    assert head_row(runner) == [("main", runner.sha("HEAD"))]
+    again = ci(runner)
+    assert again.returncode == 0 and "not in this clone" not in again.stdout
+    assert runner.steps() == "ccppppp" and runner.status(2) == "open"
+
+
+def test_apply_branch_when_no_commit_it_has_is_linked(remote: Path, seeded: Database) -> None:
+    """The recorded head is gone and the tracker links no commit of the branch: what left is
+    undone, nothing is applied (the branch's start is unknown), and it says how to backfill."""
+    dev = Clone(remote.parent / "dev", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(dev.path))
+    base = dev.sha("HEAD")
+    dev.commit("zero\n\nFixes EXAI-1 step 7")
+    dev.git("push", "-q", "origin", "main")
+    runner = Clone(remote.parent / "ci", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(runner.path))
+    assert ci(runner).returncode == 0
+    dev.commit("one\n\nFixes EXAI-2")
+    dev.git("push", "-q", "origin", "main")
+    runner.git("pull", "-q")
+    assert ci(runner).returncode == 0 and runner.status(2) == "fixed"
+    dev.git("reset", "-q", "--hard", base)
+    dev.commit("three\n\nFixes EXAI-1 step 2")
+    dev.git("push", "-q", "--force", "origin", "main")
+    fresh = Clone(remote.parent / "ci2", seeded)
+    git(remote.parent, "clone", "-q", f"file://{remote}", str(fresh.path))
+    out = ci(fresh)
+    assert out.returncode == 0, out.stderr
+    assert "none of main is linked, none applied: backfill with `exai-git apply" in out.stdout
+    assert fresh.status(2) == "open" and fresh.steps() == "ppppppp"
+    assert head_row(fresh) == [("main", fresh.sha("HEAD"))]
+
+
+def test_apply_branch_moves_issue_locations(remote: Path, seeded: Database) -> None:
+    """Lines inserted above an issue's range on main, pushed: apply --branch moves the stored
+    range with them and anchors it at the new head, once per move."""
+    kimi = "src/providers/async_kimi.py"  # issue 2: lines 58-60
+
+    def where() -> Any:
+        return seeded.query("SELECT file_path, line_start, line_end, anchor_sha FROM exai_issues"
+                            " WHERE issue_number = 2")[0]
+
+    def prepend(clone: Clone, lines: int, message: str) -> str:
+        path = clone.path / kimi
+        path.write_text("".join(f"new {n}\n" for n in range(lines)) + path.read_text())
+        clone.git("commit", "-qam", message)
+        clone.git("push", "-q", "origin", "main")
+        return clone.sha("HEAD")
+
+    dev = Clone(remote.parent / "dev", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(dev.path))
+    write(dev.path / kimi, "".join(f"l{i}\n" for i in range(1, 101)))
+    dev.git("add", "-A")
+    dev.git("commit", "-qm", "kimi")
+    dev.git("push", "-q", "origin", "main")
+    runner = Clone(remote.parent / "ci", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(runner.path))
+    assert ci(runner).returncode == 0  # the head recorded; the issue is not anchored yet
+    assert where() == (kimi, 58, 60, None)
+    first = prepend(dev, 5, "five lines on top")
+    runner.git("pull", "-q")
+    out = ci(runner)
+    assert out.returncode == 0, out.stderr
+    assert f"EXAI-2: location moved: {kimi}:58-60 -> {kimi}:63-65" in out.stdout
+    assert where() == (kimi, 63, 65, first)
+    second = prepend(dev, 2, "two more")
+    runner.git("pull", "-q")
+    assert ci(runner).returncode == 0
+    assert where() == (kimi, 65, 67, second)
+    again = ci(runner)
+    assert again.returncode == 0 and "location moved" not in again.stdout
+    assert where() == (kimi, 65, 67, second)
+
+
 # ---------------------------------------------------------------------- the clone's side
 
 
@@ -510,3 +629,36 @@ def test_links_and_branch_heads_name_the_repository_alike(remote: Path, seeded: 
     names = {r[0] for r in seeded.query("SELECT DISTINCT repository FROM exai_commit_links")}
     heads = {r[0] for r in seeded.query("SELECT DISTINCT repository FROM exai_branch_heads")}
     assert len(names) == 1 and names == heads, (names, heads)
+
+
+# ---------------------------------------------------------------------- a large pull
+
+
+def test_a_pull_of_many_commits_costs_a_fixed_number_of_git_calls(
+        tmp_path: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """300 commits land at once (7 with markers): the reconciliation starts as many git
+    processes as for a few (counted by a `git` first on PATH that logs, then runs the real
+    one); it was a few per landed commit."""
+    import shutil
+
+    from tests.history import fast_import_history
+
+    gen, remote, clone = tmp_path / "gen", tmp_path / "remote.git", tmp_path / "clone"
+    git(tmp_path, "init", "-q", "-b", "main", str(gen))
+    fast_import_history(gen, 301, 40, [1], 7)
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    git(gen, "push", "-q", str(remote), "main~300:refs/heads/main")
+    git(tmp_path, "clone", "-q", str(remote), str(clone))
+    c = Clone(clone, seeded)
+    c.reconcile()  # the clone starts at the first commit
+    git(gen, "push", "-q", str(remote), "main")
+    c.git("pull", "-q", "--ff-only")
+    log, shim = tmp_path / "calls.log", tmp_path / "bin"
+    shim.mkdir()
+    (shim / "git").write_text(f'#!/bin/sh\necho "$*" >> {log}\nexec {shutil.which("git")} "$@"\n')
+    (shim / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim}:{__import__('os').environ['PATH']}")
+    report = c.reconcile()
+    assert report is not None and report.applied == 7 and c.steps() == "ccccccc"
+    calls = log.read_text().splitlines()
+    assert len(calls) <= 20, calls

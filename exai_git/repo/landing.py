@@ -12,6 +12,7 @@ from exai_git.repo import MAX_MESSAGE_BYTES, Repo
 
 if TYPE_CHECKING:
     from exai_git.landing import Equivalent, Ident, Plan
+    from exai_git.repo import Commit
 
 
 # ======================================================================== landing (MARKERS.md v2)
@@ -266,3 +267,37 @@ def not_taken(repo: Repo, pushed: Mapping[str, str], heads: Mapping[str, str]) -
             for commit in rev_list(repo, [sha], list(heads.values())):
                 out.setdefault(commit, ref)
     return out
+
+
+def read_commits(repo: Repo, shas: Sequence[str]) -> dict[str, Commit]:
+    """Each of shas as a Commit (parents, commit time, message), all read by one
+    `git log --no-walk` (repo.LogStream parses it): a pull that lands thousands of commits
+    costs one git call here, not a few per commit."""
+    import subprocess
+
+    from exai_git.repo import LogStream
+
+    wanted = list(dict.fromkeys(shas))
+    if not wanted:
+        return {}
+    proc = repo.popen("log", "--no-walk=unsorted", "--stdin", "-z",
+                      "--format=%H%x00%P%x00%ct%x00%B", stdin=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:  # git reads all of its stdin before it writes anything
+        proc.stdin.write("\n".join(wanted).encode() + b"\n")
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    return {c.sha: c for c in LogStream(proc)}
+
+
+def reached(repo: Repo, head: str, shas: Sequence[str]) -> tuple[set[str], set[str]]:
+    """Of shas, those head reaches, and those no branch of this clone reaches (not in it at
+    all, or on none of its branches, local or remote-tracking): three git calls."""
+    from exai_git.repo import missing_commits
+
+    missing = missing_commits(repo, shas)
+    present = [s for s in dict.fromkeys(shas) if s not in missing]
+    off_head = set(rev_list(repo, present, [head]))
+    on_head = {s for s in present if s not in off_head}
+    return on_head, missing | off_branches(repo, [s for s in present if s in off_head])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from exai_git.store.connecting import set_timeouts
 
@@ -36,3 +36,21 @@ def record_branch_head(cur: psycopg.Cursor[Any], repository: str, branch: str, s
         "INSERT INTO exai_branch_heads (repository, branch, sha) VALUES (%s, %s, %s)"
         " ON CONFLICT (repository, branch) DO UPDATE SET sha = EXCLUDED.sha, updated_at = now()",
         (repository, branch, sha))
+
+
+class LinkedCommit(NamedTuple):
+    sha: str
+    subject: str
+    committed_at: int  # unix seconds (0: not recorded)
+    in_force: bool  # a link of its own work (not a move or a rewrite record) is in force
+
+
+def linked_commits(cur: psycopg.Cursor[Any], repository: str) -> list[LinkedCommit]:
+    """Every commit of this repository the tracker has links of, in force or undone: what
+    `apply --branch` has to go on when the head it recorded is gone from the clone."""
+    cur.execute(
+        "SELECT commit_sha, coalesce(max(subject), ''),"
+        " coalesce(max(extract(epoch FROM committed_at)), 0)::bigint,"
+        " bool_or(undone_by IS NULL AND action NOT IN ('move', 'rewrite'))"
+        " FROM exai_commit_links WHERE repository = %s GROUP BY commit_sha", (repository,))
+    return [LinkedCommit(str(r[0]), str(r[1]), int(r[2]), bool(r[3])) for r in cur.fetchall()]
