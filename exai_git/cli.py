@@ -213,7 +213,7 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
     bar = None
     progress = None
     if branch:
-        from exai_git.reconcile import apply_branch
+        from exai_git.branch import apply_branch
 
         report = apply_branch(repo, ctx.settings, branch, since=since,
                               say=lambda line: click.echo(line, err=as_json))

@@ -2,8 +2,8 @@
 hook, `status`, `sync` and `apply` calls. It compares the tracked branches with the heads
 this clone has applied through (repo.landing_plan), applies what landed, oldest first, undoes
 what left, and records the new heads once the work is applied or durably queued. When the
-main line moved, the open issues' locations move with it (locations.move_locations), on the
-same connection, after the work.
+main line moved, the open issues' locations move with it (locations.LocationMove), in the
+transaction that applies the work. `apply --branch` (branch.py) is CI's counterpart.
 
 When nothing moved (and no location move is pending) it returns at once: no database, no
 psycopg import."""
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from exai_git.landing import Equivalent, Plan
     from exai_git.model import Report, Work
     from exai_git.repo import Commit, Repo
-    from exai_git.store.heads import LinkedCommit
 
 Say = Callable[[str], None]
 LOCK_WAIT = 1.0  # seconds: a hook never waits longer for another one in the same clone
@@ -143,7 +142,7 @@ def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Se
     for sha in rest:
         if sha not in kept:
             c = commits[sha]
-            works.append(_leaving(c.sha, c.subject, c.committed_at, branch))
+            works.append(leaving(c.sha, c.subject, c.committed_at, branch))
     landed_set = set(landed)
     parsed = {sha: parse_commit(commits[sha].message, settings) for sha in landed}
     pids = repo.patch_ids([sha for sha in landed if len(commits[sha].parents) <= 1
@@ -175,7 +174,7 @@ def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Se
     return works
 
 
-def _leaving(sha: str, subject: str, committed_at: int, branch: str,
+def leaving(sha: str, subject: str, committed_at: int, branch: str,
              why: str = "rewritten or reset") -> Work:
     from exai_git.model import Work
 
@@ -318,104 +317,3 @@ def clone_lock(common_dir: Path) -> Iterator[bool]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-
-
-# --------------------------------------------------------------------------- apply --branch
-
-BRANCH_LOCK_WAIT = 600  # seconds a CI job waits for another on the same branch
-
-
-def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None = None,
-                 say: Say) -> Report:
-    """`exai-git apply --branch NAME [--since REV]`: reconcile the tracker with NAME (local,
-    else origin/NAME) from the head recorded in the tracker for this repository and branch:
-    apply what landed, oldest first, undo what left (a force-push), record the new head, all in
-    one transaction under one advisory lock per repository and branch. No recorded head: from
-    --since REV (REV itself counted as applied), else only the head is recorded. A recorded
-    head the clone does not have (force-pushed away, then gc'd; a fresh clone): what left and
-    what landed are read from the tracker's links instead (_gone_head)."""
-    from exai_git import landing, locations, store
-    from exai_git import repo as git
-    from exai_git.apply import apply
-    from exai_git.errors import GitError
-    from exai_git.model import Report
-    from exai_git.store.heads import linked_commits
-
-    git.require_full_history(repo)
-    refs = git.read_refs(repo).refs
-    ref = landing.branch_ref(refs, name)
-    if ref is None:
-        raise GitError(f"no branch {name} in this clone (neither {name} nor origin/{name})")
-    head = refs[ref]
-    base = repo.resolve(since) if since else None
-    repository = git.repository(repo, settings.repository)
-    with store.connect(settings) as conn:
-        with conn.cursor() as cur:
-            store.require_schema(cur)
-        conn.commit()
-        with store.pipeline(conn), store.transaction(conn, settings), conn.cursor() as cur:
-            recorded = store.lock_branch_head(cur, repository, name, BRANCH_LOCK_WAIT, settings)
-            start = recorded or base
-            if start is None:
-                store.record_branch_head(cur, repository, name, head)
-                say(f"EXAI: {name} starts at {head[:10]} for {repository}; nothing before it is "
-                    f"applied: backfill with `exai-git apply <first>..{head[:10]}`")
-                return Report()
-            if start == head:
-                return Report()
-            gone = None
-            if recorded is not None and git.missing_commits(repo, [recorded]):
-                gone = _gone_head(repo, head, linked_commits(cur, repository))
-                say(f"EXAI: the head recorded for {name} ({recorded[:10]}) is not in this clone: "
-                    f"{len(gone[0])} linked commit(s) no branch has are undone" + (
-                        "" if gone[1] else f"; none of {name} is linked, none applied: backfill "
-                        f"with `exai-git apply <first>..{head[:10]}`"))
-            works = _branch_works(repo, settings, name, ref, head, start,
-                                  known=recorded is not None, gone=gone)
-            report = apply(conn, works, settings, in_transaction=True)
-            # the branch's head moved start -> head: the issue locations move with it, in
-            # the same transaction as the head recorded
-            for line in locations.move_locations(conn, repo, start, head, settings.prefix):
-                say(f"EXAI: {line}")
-            store.record_branch_head(cur, repository, name, head)
-    return report
-
-
-def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str, start: str, *,
-                  known: bool, gone: tuple[list[LinkedCommit], list[str]] | None = None
-                  ) -> Iterator[Work]:
-    """What landed on the branch since start, oldest first, streamed like a backfill; after a
-    force-push (start is not an ancestor of head) the commits that left are undone first.
-    gone (the recorded head start is not in the clone): what _gone_head read instead."""
-    from exai_git import repo as git
-    from exai_git.apply import range_works
-
-    exclude = [start]
-    if gone is not None:
-        left, exclude = gone
-        for c in sorted(left, key=lambda c: c.committed_at, reverse=True):
-            yield _leaving(c.sha, c.subject, c.committed_at, name, "its old head is gone")
-        if not exclude:  # nothing says where the branch has been: applied by hand only
-            return
-    elif known and (left_shas := list(reversed(git.rev_list(repo, [start], [head])))):
-        landed = git.rev_list(repo, [head], [start])
-        yield from landed_works(repo, settings, landed, left_shas, branch=name, rewrite_map={},
-                                heads={ref: head})
-        return
-    log = repo.iter_log([head], exclude)
-    try:
-        yield from range_works(repo, [head], exclude, log, settings)
-    finally:
-        log.close()
-
-
-def _gone_head(repo: Repo, head: str, linked: Sequence[LinkedCommit]
-               ) -> tuple[list[LinkedCommit], list[str]]:
-    """With the recorded head gone, the tracker's links say what left: the commits with links
-    in force that no branch here reaches (one on another branch is left alone); and what
-    landed: what head reaches and none of its linked commits (the newest MAX_CANDIDATES) do."""
-    from exai_git.repo.landing import reached
-
-    on_head, off = reached(repo, head, [c.sha for c in linked])
-    seen = sorted((c for c in linked if c.sha in on_head), key=lambda c: c.committed_at)
-    return [c for c in linked if c.in_force and c.sha in off], [c.sha for c in seen][-MAX_CANDIDATES:]

@@ -116,7 +116,7 @@ def test_a_force_push_that_drops_a_commit_undoes_it(a: Clone, remote: Path) -> N
     a.commit("instead\n\nRefs EXAI-3")
     a.git("push", "-q", "-f", "origin", "main")
     assert a.status(2) == "open"
-    assert any("left origin/main (rewritten or reset)" in r for r in a.updates()), a.updates()
+    assert any("left origin/main, rewritten or reset" in r for r in a.updates()), a.updates()
     # a teammate's force-push, fetched here, is undone here too
     a.commit("again\n\nFixes EXAI-2")
     a.git("push", "-q", "origin", "main")

@@ -414,11 +414,43 @@ def test_apply_branch_when_its_recorded_head_is_gone(remote: Path, seeded: Datab
     assert runner.steps() == "ccppppp"  # one kept, three applied, zero never
     assert runner.status(2) == "open"  # two left main
     assert runner.status(3) == "in_progress"  # feat is on origin/feat: left alone
-    assert any(f"{two[:10]} left main (its old head is gone)" in u for u in runner.updates())
+    assert any(f"{two[:10]} left main, its old head is gone" in u for u in runner.updates())
     assert head_row(runner) == [("main", runner.sha("HEAD"))]
     again = ci(runner)
     assert again.returncode == 0 and "not in this clone" not in again.stdout
     assert runner.steps() == "ccppppp" and runner.status(2) == "open"
+
+
+def test_a_gone_head_leaves_progress_from_branches_ci_never_saw(remote: Path,
+                                                               seeded: Database) -> None:
+    """Progress counts at once from any branch, so its commit may be on a branch only a
+    developer has. With the recorded head gone, CI cannot tell that commit from one that
+    left main: it leaves progress alone, and undoes what left main."""
+    dev = Clone(remote.parent / "dev", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(dev.path))
+    runner = Clone(remote.parent / "ci", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(runner.path))
+    assert ci(runner).returncode == 0
+    feat = clone_of(remote, "feat", seeded)
+    feat.git("checkout", "-qb", "feat")
+    feat.commit("feat\n\nStarts EXAI-3")
+    feat.reconcile("post-commit")  # never pushed
+    assert feat.status(3) == "in_progress"
+    base = dev.sha("HEAD")
+    two = dev.commit("two\n\nFixes EXAI-2")
+    dev.git("push", "-q", "origin", "main")
+    runner.git("pull", "-q")
+    assert ci(runner).returncode == 0 and runner.status(2) == "fixed"
+    dev.git("reset", "-q", "--hard", base)
+    dev.commit("three\n\nFixes EXAI-1 step 2")
+    dev.git("push", "-q", "--force", "origin", "main")
+    runner = Clone(remote.parent / "ci2", seeded)
+    git(remote.parent, "clone", "-q", f"file://{remote}", str(runner.path))
+    out = ci(runner)
+    assert out.returncode == 0, out.stderr
+    assert f"({two[:10]}) is not in this clone" in out.stdout
+    assert runner.status(2) == "open"  # two left main
+    assert runner.status(3) == "in_progress"  # the feature branch's progress stays
 
 
 def test_apply_branch_when_no_commit_it_has_is_linked(remote: Path, seeded: Database) -> None:

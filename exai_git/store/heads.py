@@ -42,7 +42,10 @@ class LinkedCommit(NamedTuple):
     sha: str
     subject: str
     committed_at: int  # unix seconds (0: not recorded)
-    in_force: bool  # a link of its own work (not a move or a rewrite record) is in force
+    # A link of its own work that only a tracked branch gives is in force: not a move or a
+    # rewrite record, and not progress, which counts at once from any branch (its commit may
+    # be on a branch only a developer has).
+    in_force: bool
 
 
 def linked_commits(cur: psycopg.Cursor[Any], repository: str) -> list[LinkedCommit]:
@@ -51,6 +54,6 @@ def linked_commits(cur: psycopg.Cursor[Any], repository: str) -> list[LinkedComm
     cur.execute(
         "SELECT commit_sha, coalesce(max(subject), ''),"
         " coalesce(max(extract(epoch FROM committed_at)), 0)::bigint,"
-        " bool_or(undone_by IS NULL AND action NOT IN ('move', 'rewrite'))"
+        " bool_or(undone_by IS NULL AND action NOT IN ('move', 'rewrite', 'progress'))"
         " FROM exai_commit_links WHERE repository = %s GROUP BY commit_sha", (repository,))
     return [LinkedCommit(str(r[0]), str(r[1]), int(r[2]), bool(r[3])) for r in cur.fetchall()]
