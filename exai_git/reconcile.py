@@ -246,6 +246,7 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -
 
     from exai_git import repo as git
     from exai_git.apply import parse_commit, work_for
+    from exai_git.landing import amend_rewrites
 
     ref = git.head_ref(repo)
     if ref is None or ref in tracked or not repo.has_head():
@@ -257,7 +258,11 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -
     if not any(a.action == "progress" for a in parsed.actions):
         return []
     work = work_for(repo, commit, settings, parsed=parsed)
-    return [dataclasses.replace(work, progress_only=True, reverts=())]
+    # an amend replaced the commit whose progress counted: the same work (HEAD's reflog says)
+    replaced = [old for old, new in amend_rewrites(git.head_reflog(repo, 20)).items()
+                if new == commit.sha]
+    return [dataclasses.replace(work, progress_only=True, reverts=(),
+                                equivalent_of=tuple(replaced))]
 
 
 def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,

@@ -53,13 +53,7 @@ def test_amending_a_marked_commit_adds_no_update_rows(
     assert [sha for sha, _ in in_force] == [head], links(seeded)
 
 
-HELD_AMEND = pytest.mark.xfail(strict=True, reason=(
-    "post-commit counts an untracked branch's progress at once and does not know the commit "
-    "an amend replaced (reconcile._held_progress): another patch-id, so the progress is "
-    "applied again and writes a comment row"))
-
-
-@pytest.mark.parametrize("change", [False, pytest.param(True, marks=HELD_AMEND)],
+@pytest.mark.parametrize("change", [False, True],
                          ids=["reworded", "changed"])
 def test_amending_progress_held_on_a_branch_adds_no_update_rows(
         repo: Path, seeded: Database, monkeypatch: pytest.MonkeyPatch, change: bool) -> None:
