@@ -23,6 +23,7 @@ from exai_git.vocabulary import (
     PARTIAL_PHRASES,
     QUALIFIER,
     SEP_RE,
+    STEP_ASIDE_RE,
     STEP_ITEM_RE,
     STEP_KW_RE,
     UUID_RE,
@@ -139,6 +140,17 @@ class _Line:
         if ref.issue < 1 or ref.issue > MAX_NUMBER:
             ref_text = m.group(0)
             self._error(ref, ref_text, f"{ref_text} is not an issue number (they start at 1)")
+        if pos < len(text) and text[pos] in " \t([:":
+            aside = STEP_ASIDE_RE.match(text, pos)
+            if aside is not None:  # the step a reader sees, which the grammar does not read
+                ref.near_miss = True
+                self.out.warnings.append(Note(
+                    self.number, text[m.start() : aside.end()].strip(),
+                    f"{text[pos:aside.end()].strip()!r} is not read as a step; this marker "
+                    "does nothing", ref.issue,
+                    suggestion=f"{self.key(ref.issue)} "
+                               f"{'steps' if '-' in aside.group(1) else 'step'} {aside.group(1)}"))
+                return ref, pos
         if pos == len(text) or not text[pos].isspace():
             return ref, pos  # no step, conversation or near miss follows
         seen_steps = seen_conv = False
@@ -324,7 +336,7 @@ def read_line(line: str, number: int, prefix: str, out: Collected, low: str | No
             verb = verb_of(spelt)
         end = first.end()
         issue = int(first.group(1))
-        if (end == size or not (text[end].isspace() or text[end] in ",&")) and (
+        if (end == size or not (text[end].isspace() or text[end] in ",&([:")) and (
                 1 <= issue <= MAX_NUMBER):
             refs = [_Ref(issue)]  # one issue, nothing after it: the common marker
         else:

@@ -45,6 +45,11 @@ _STEP_ITEM = r"[0-9]{1,12}(?:\s*-\s*[0-9]{1,12})?"  # a step or a range, in a pl
 STEP_ITEM_RE = re.compile(r"([0-9]{1,12})(?:\s*(?:-|\.\.|–)\s*([0-9]{1,12}))?(?![\w.]*[0-9A-Za-z_])")
 CONV_RE = re.compile(r"\s+conv(?:ersation)?\s*[:=]\s*([^\s,;&()\[\]<>]*)", re.IGNORECASE)
 WORD_NUM_RE = re.compile(r"\s+([A-Za-z]{2,7})\s*:?\s*([0-9]+)")
+# A step written where the grammar does not read one: `EXAI-1 (step 4)`, `EXAI-1: step 2`.
+STEP_ASIDE_RE = re.compile(
+    r"[ \t]*[(\[:][ \t]*steps?[ \t]*:?[ \t]*([0-9]{1,12}(?:[ \t]*-[ \t]*[0-9]{1,12})?)"
+    r"(?:[ \t]*[)\]])?",
+    re.IGNORECASE)
 
 
 class Action(NamedTuple):

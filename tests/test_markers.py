@@ -116,6 +116,11 @@ CASES = [
     ("Fixes EXAI1", []),
     ("Fixes EXAI-1 stpe 3", []),
     ("Fix for EXAI-1", []),
+    ("Fixes EXAI-2 (step 4)", []),  # read as a whole-issue fix, it would close the issue
+    ("Fixes EXAI-1: step 2", []),
+    ("Fixes EXAI-1 [steps 1-3]", []),
+    ("Fixes EXAI-1 (see notes)", [A(1, "fix")]),
+    ("Fixes EXAI-1: done", [A(1, "fix")]),
     # errors trigger nothing
     ("Fixes EXAI-1 conv:debb44af", []),
     ("Fixes EXAI-1 step 0", []),
@@ -161,6 +166,9 @@ def test_ignored_with_reason(message: str, reason: str) -> None:
     ("Fixes EXAI1", "EXAI-1"),
     ("Fixes EXAI-1 stpe 3", "EXAI-1 step 3"),
     ("Fix for EXAI-2", "Fixes EXAI-2"),
+    ("Fixes EXAI-2 (step 4)", "EXAI-2 step 4"),
+    ("Fixes EXAI-1: step 2", "EXAI-1 step 2"),
+    ("Fixes EXAI-1 [steps 1-3]", "EXAI-1 steps 1-3"),
 ])
 def test_near_misses_warn_with_a_suggestion(message: str, suggestion: str) -> None:
     parsed = parse(message)
