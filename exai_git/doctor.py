@@ -223,7 +223,7 @@ def _secrets_in_tracked_files(repo: Repo) -> list[str]:
 
 
 def _queue(repo: Repo) -> Check:
-    """The outbox: waiting work, and work kept as failed until dropped (h3)."""
+    """The outbox: waiting work, and work kept as failed until dropped."""
     from exai_git import hooks
     from exai_git.outbox import OutboxError
 

@@ -58,16 +58,33 @@ def start_point(repo: Repo, settings: Settings, say: Say = say_err) -> None:
 
 
 def note_squash(repo: Repo, say: Say) -> None:
-    """Remember what a `merge --squash` staged, for the commit that follows (repo.note_squash)."""
-    from exai_git import repo as git
+    """Remember what a `merge --squash` staged, for the commit that follows (record_squash)."""
     from exai_git.errors import ExaiError
 
     if not (repo.git_dir / "SQUASH_MSG").exists() and not hookstate.squash_recorded(repo):
         return  # the usual commit: no squash staged, none remembered
     try:
-        git.note_squash(repo)
+        record_squash(repo)
     except ExaiError as e:  # never refuses a commit: the squashed markers are then not carried
         say(f"EXAI: warning: could not record the squashed commits ({e})")
+
+
+def record_squash(repo: Repo) -> list[str]:
+    """Remember, for the checked-out branch, the commits a `merge --squash` has staged, so
+    the next commit on it carries their markers (hookstate.take_squash in post-commit); forget
+    a squash abandoned since (reset: no SQUASH_MSG any more). post-merge calls it with the
+    squash flag; commit-msg on every commit (SQUASH_MSG is gone by post-commit), which also
+    covers a conflicted squash, where post-merge never runs."""
+    from exai_git import landing
+    from exai_git import repo as git
+
+    ref = git.head_ref(repo)
+    branch = ref[len(landing.HEADS):] if ref else "HEAD"
+    commits = git.squash_pending(repo)
+    base = git.rev_parse_optional(repo, "HEAD") or landing.ZERO
+    if commits or hookstate.squash_recorded(repo):
+        hookstate.record_squash(repo.common_dir, branch, base, commits)
+    return commits
 
 
 def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> bool:

@@ -44,7 +44,6 @@ SCAN_READ_SECONDS = 120
 HINT_PENDING = "hint-pending"
 REFS_SEEN = "refs-seen"
 # The refs a reconciliation reads, as the native hooks' shell hashes them (install.py).
-REFS_FORMAT = "%(refname)%00%(objectname)%00%(symref)"
 REFS_ENV = ("EXAI_GIT_BRANCHES", "EXAI_GIT_APPLY_ON")  # settings the shell test also compares
 HELD_LIMIT = 200  # held-progress commits remembered
 STATE_DIR = "exai-git"  # in the git common dir

@@ -19,11 +19,11 @@ from exai_git.hookstate import (
     HINT_PENDING,
     POST_COMMIT_QUIET,
     REFS_ENV,
-    REFS_FORMAT,
     REFS_SEEN,
     _replace,
     state_dir,
 )
+from exai_git.repo.landing import REFS_FORMAT
 
 if TYPE_CHECKING:
     from exai_git.config import Settings

@@ -16,6 +16,7 @@ import pytest
 from exai_git import hookstate, landing
 from exai_git import repo as gitrepo
 from exai_git.errors import GitError
+from exai_git.hookland import record_squash
 from exai_git.landing import ZERO, Ident
 from exai_git.repo import Repo
 from tests.conftest import bare_remote, clone_repo, git, write
@@ -373,7 +374,7 @@ def test_squash_merge_record_and_take(a: Clone) -> None:
     f1, f2 = _feature(a, "feat", "Fixes EXAI-1 step 1", "Fixes EXAI-2")
     a.git("merge", "-q", "--squash", "feat")
     assert gitrepo.squash_pending(a.repo) == [f1, f2]  # oldest first
-    assert gitrepo.note_squash(a.repo) == [f1, f2]  # post-merge (squash flag), commit-msg
+    assert record_squash(a.repo) == [f1, f2]  # post-merge (squash flag), commit-msg
     a.git("commit", "-q", "-m", "Feature, squashed")
     assert gitrepo.squash_pending(a.repo) == []  # git removed SQUASH_MSG before post-commit
     s = a.sha("HEAD")
@@ -386,11 +387,11 @@ def test_squash_merge_record_and_take(a: Clone) -> None:
 def test_squash_abandoned_is_not_taken(a: Clone) -> None:
     _feature(a, "feat", "Fixes EXAI-1 step 1")
     a.git("merge", "-q", "--squash", "feat")
-    gitrepo.note_squash(a.repo)  # post-merge
+    record_squash(a.repo)  # post-merge
     a.git("reset", "-q", "--hard")
     write(a.path / "other.txt", "other\n")
     a.git("add", "-A")
-    assert gitrepo.note_squash(a.repo) == []  # commit-msg: no SQUASH_MSG, the record goes
+    assert record_squash(a.repo) == []  # commit-msg: no SQUASH_MSG, the record goes
     a.git("commit", "-q", "-m", "other work")
     assert hookstate.take_squash(a.repo.common_dir, "main", a.sha("HEAD^")) == ()
 

@@ -244,14 +244,14 @@ def test_octopus_merge_markers_count(a: Clone) -> None:
 
 
 def test_squash_merge_carries_the_squashed_markers(a: Clone) -> None:
-    from exai_git.repo import note_squash
+    from exai_git.hookland import record_squash
 
     a.git("checkout", "-q", "-b", "feat")
     a.commit("one\n\nFixes EXAI-1 step 1")
     a.commit("two\n\nFixes EXAI-1 step 2")
     a.git("checkout", "-q", "main")
     a.git("merge", "-q", "--squash", "feat")
-    note_squash(Repo(a.path))
+    record_squash(Repo(a.path))
     a.git("commit", "-q", "-m", "squashed feat")
     a.reconcile("post-commit")
     assert a.steps() == "ccppppp"

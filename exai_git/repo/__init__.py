@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 __all__ = [  # every repo.NAME; the blocks below "re-exported" live in submodules
     "MAX_MESSAGE_BYTES", "Commit", "LogStream", "RefSnapshot", "Repo", "changes_between",
     "equivalents", "head_ref", "head_reflog", "idents", "landing_plan", "lines_at_head",
-    "merge_brought", "missing_commits", "note_squash", "off_branches", "origin_url",
+    "merge_brought", "missing_commits", "off_branches", "origin_url",
     "path_in_repo", "read_refs", "rebase_in_progress", "repository", "require_full_history",
     "rev_list", "rev_parse_optional", "rewrites", "rewritten_list", "squash_pending",
 ]
@@ -295,7 +295,6 @@ from exai_git.repo.landing import (
     idents,
     landing_plan,
     merge_brought,
-    note_squash,
     off_branches,
     origin_url,
     read_refs,

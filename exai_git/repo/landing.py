@@ -27,13 +27,19 @@ class RefSnapshot:
     symrefs: dict[str, str]  # symbolic ref -> its target (refs/remotes/origin/HEAD)
 
 
+REFS_FORMAT = "%(refname)%00%(objectname)%00%(symref)"  # the native hooks' shell test's too
+
+
 def read_refs(repo: Repo) -> RefSnapshot:
     """Every local and remote-tracking branch in one `git for-each-ref` (the cheap path)."""
-    out = repo.run("for-each-ref", "--format=%(refname)%00%(objectname)%00%(symref)",
-                   "refs/heads/", "refs/remotes/")
+    return _refs(repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/",
+                          "refs/remotes/"))
+
+
+def _refs(raw: bytes) -> RefSnapshot:
     refs: dict[str, str] = {}
     symrefs: dict[str, str] = {}
-    for line in out.decode(errors="surrogateescape").splitlines():
+    for line in raw.decode(errors="surrogateescape").splitlines():
         name, sha, target = (line.split("\0") + ["", ""])[:3]
         if target:
             symrefs[name] = target
@@ -148,24 +154,6 @@ def squash_pending(repo: Repo) -> list[str]:
     return list(reversed(squashed_commits(text)))
 
 
-def note_squash(repo: Repo) -> list[str]:
-    """Remember, for the checked-out branch, the commits a `merge --squash` has staged, so
-    the next commit on it carries their markers (hookstate.take_squash in post-commit); forget
-    a squash abandoned since (reset: no SQUASH_MSG any more). post-merge calls it with the
-    squash flag; commit-msg on every commit (SQUASH_MSG is gone by post-commit), which also
-    covers a conflicted squash, where post-merge never runs."""
-    from exai_git import hookstate, landing
-
-    ref = head_ref(repo)
-    branch = ref[len(landing.HEADS):] if ref else "HEAD"
-    commits = squash_pending(repo)
-    base = rev_parse_optional(repo, "HEAD") or landing.ZERO
-    state = repo.common_dir / hookstate.STATE_DIR / "squash.json"
-    if commits or state.exists():
-        hookstate.record_squash(repo.common_dir, branch, base, commits)
-    return commits
-
-
 def merge_brought(repo: Repo, merge: str) -> list[str]:
     """M^1..M, oldest first: the commits a merge brought, M itself last (reverting M undoes
     them all). A commit that is not a merge brings itself only."""
@@ -241,20 +229,10 @@ def read_refs_keyed(repo: Repo) -> tuple[RefSnapshot, str]:
     """One snapshot of the branches (read_refs), with the key the native landing hooks' shell
     test computes for the same refs (install.REFS_SEEN_KEY: `git hash-object` of this very
     for-each-ref output); an empty snapshot and key '' when git cannot say."""
-    from exai_git.hookstate import REFS_FORMAT
-
     raw = repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/", "refs/remotes/",
                    check=False)
-    refs: dict[str, str] = {}
-    symrefs: dict[str, str] = {}
-    for line in raw.decode(errors="surrogateescape").splitlines():
-        name, sha, target = (line.split("\0") + ["", ""])[:3]
-        if target:
-            symrefs[name] = target
-        elif name and sha:
-            refs[name] = sha
     key = repo.run("hash-object", "--stdin", input=raw, check=False).decode().strip()
-    return RefSnapshot(refs, symrefs), key
+    return _refs(raw), key
 
 
 def not_taken(repo: Repo, pushed: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, str]:
