@@ -104,12 +104,17 @@ def test_soak_200_commits_under_cycling_faults(fault_proxy: FaultProxy, seeded: 
     fault_proxy.mode = "up"
     assert not errors, errors
     assert sum(len(s) for s in shas) == REPOS * COMMITS
-    assert fault_proxy.refused > 0  # the faults did happen to some commits
 
+    replayed = 0
     for repo in repos:
         synced = exai("sync", cwd=repo, env={"EXAI_GIT_HOOK_TIMEOUT": "10"})
         assert synced.returncode == 0, synced.stdout + synced.stderr
         assert "Traceback" not in synced.stderr
+        replayed += int(synced.stdout.split(" queued commit")[0].split()[-1])
+    # the faults did happen to some commits: their work was queued, and sync replayed it (how
+    # many met a refusing proxy rather than a stalled one depends on when the 30 s back-off,
+    # shared by the four repositories, ends)
+    assert replayed > 0
 
     every = [sha for per_repo in shas for sha in per_repo]
     rows = dict(seeded.query(
