@@ -694,3 +694,29 @@ def test_a_pull_of_many_commits_costs_a_fixed_number_of_git_calls(
     assert report is not None and report.applied == 7 and c.steps() == "ccccccc"
     calls = log.read_text().splitlines()
     assert len(calls) <= 20, calls
+
+
+# ---------------------------------------------------------------------- a commit that comes back
+
+
+def test_a_commit_force_pushed_back_applies_again(a: Clone) -> None:
+    """X fixes EXAI-2 on main; a force-push drops it (CI undoes it); X is force-pushed back:
+    CI applies it again (its undone links are not "already applied"), and so does `apply A..B`
+    over it after it left again."""
+    base = a.sha("HEAD")
+    assert ci(a).returncode == 0
+    x = a.commit("x\n\nFixes EXAI-2")
+    assert ci(a).returncode == 0 and a.status(2) == "fixed"
+    a.git("reset", "-q", "--hard", base)  # main force-pushed back to base
+    assert ci(a).returncode == 0 and a.status(2) == "open"
+    a.git("reset", "-q", "--hard", x)  # and X pushed again: a fast-forward
+    back = ci(a)
+    assert back.returncode == 0, back.stderr
+    assert "0 skipped as already applied" in back.stdout, back.stdout
+    assert a.status(2) == "fixed"
+    a.git("reset", "-q", "--hard", base)
+    assert ci(a).returncode == 0 and a.status(2) == "open"
+    again = exai("apply", f"{base}..{x}", cwd=a.path, env={"EXAI_GIT_DSN": a.db.dsn})
+    assert again.returncode == 0, again.stderr
+    assert "0 skipped as already applied" in again.stdout, again.stdout
+    assert a.status(2) == "fixed"
