@@ -7,7 +7,7 @@ repository and branch."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from exai_git.reconcile import MAX_CANDIDATES, landed_works, leaving
 
@@ -29,7 +29,8 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
     one transaction under one advisory lock per repository and branch. No recorded head: from
     --since REV (REV itself counted as applied), else only the head is recorded. A recorded
     head the clone does not have (force-pushed away, then gc'd; a fresh clone): what left and
-    what landed are read from the tracker's links instead (_gone_head)."""
+    what landed are read from the tracker's links instead (_gone_head), and a linked commit
+    the clone does not have is left as it is."""
     from exai_git import landing, locations, store
     from exai_git import repo as git
     from exai_git.apply import apply
@@ -62,10 +63,7 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
             gone = None
             if recorded is not None and git.missing_commits(repo, [recorded]):
                 gone = _gone_head(repo, head, linked_commits(cur, repository))
-                say(f"EXAI: the head recorded for {name} ({recorded[:10]}) is not in this clone: "
-                    f"{len(gone[0])} linked commit(s) no branch has are undone" + (
-                        "" if gone[1] else f"; none of {name} is linked, none applied: backfill "
-                        f"with `exai-git apply <first>..{head[:10]}`"))
+                say(_gone_line(name, recorded, head, gone))
             works = _branch_works(repo, settings, name, ref, head, start,
                                   known=recorded is not None, gone=gone)
             report = apply(conn, works, settings, in_transaction=True)
@@ -78,8 +76,7 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
 
 
 def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str, start: str, *,
-                  known: bool, gone: tuple[list[LinkedCommit], list[str]] | None = None
-                  ) -> Iterator[Work]:
+                  known: bool, gone: Gone | None = None) -> Iterator[Work]:
     """What landed on the branch since start, oldest first, streamed like a backfill; after a
     force-push (start is not an ancestor of head) the commits that left are undone first.
     gone (the recorded head start is not in the clone): what _gone_head read instead."""
@@ -88,7 +85,7 @@ def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str
 
     exclude = [start]
     if gone is not None:
-        left, exclude = gone
+        left, exclude = gone.left, gone.seen
         for c in sorted(left, key=lambda c: c.committed_at, reverse=True):
             yield leaving(c.sha, c.subject, c.committed_at, name, "its old head is gone")
         if not exclude:  # nothing says where the branch has been: applied by hand only
@@ -105,13 +102,41 @@ def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str
         log.close()
 
 
-def _gone_head(repo: Repo, head: str, linked: Sequence[LinkedCommit]
-               ) -> tuple[list[LinkedCommit], list[str]]:
+class Gone(NamedTuple):
+    """What the tracker's links say when the recorded head is gone from the clone."""
+
+    left: list[LinkedCommit]  # linked commits in force the clone has and no branch reaches
+    seen: list[str]  # the branch's linked commits (the newest MAX_CANDIDATES)
+    unknown: int  # linked commits in force the clone does not have: left as they are
+
+
+def _gone_head(repo: Repo, head: str, linked: Sequence[LinkedCommit]) -> Gone:
     """With the recorded head gone, the tracker's links say what left: the commits with links
-    in force that no branch here reaches (one on another branch is left alone); and what
-    landed: what head reaches and none of its linked commits (the newest MAX_CANDIDATES) do."""
+    in force that the clone has and no branch of it reaches (one on another branch is left
+    alone). A commit the clone does not have is unknown, not left: a developer's commit on
+    their own main (apply_on = "commit") is linked before it is pushed, and a fresh clone
+    never had a commit force-pushed away; its effects are kept. What landed: what head
+    reaches and none of its linked commits (the newest MAX_CANDIDATES) do."""
+    from exai_git.repo import missing_commits
     from exai_git.repo.landing import reached
 
-    on_head, off = reached(repo, head, [c.sha for c in linked])
+    missing = missing_commits(repo, [c.sha for c in linked])
+    on_head, off = reached(repo, head, [c.sha for c in linked if c.sha not in missing])
     seen = sorted((c for c in linked if c.sha in on_head), key=lambda c: c.committed_at)
-    return [c for c in linked if c.in_force and c.sha in off], [c.sha for c in seen][-MAX_CANDIDATES:]
+    return Gone([c for c in linked if c.in_force and c.sha in off],
+                [c.sha for c in seen][-MAX_CANDIDATES:],
+                sum(c.in_force and c.sha in missing for c in linked))
+
+
+def _gone_line(name: str, recorded: str, head: str, gone: Gone) -> str:
+    """The one line a gone head is said in: what is undone, what could not be checked, and
+    how to backfill when none of the branch is linked."""
+    line = (f"EXAI: the head recorded for {name} ({recorded[:10]}) is not in this clone: "
+            f"{len(gone.left)} linked commit(s) no branch has are undone")
+    if gone.unknown:
+        line += (f"; {gone.unknown} linked commit(s) this clone does not have could not be "
+                 "checked, their effects are kept")
+    if not gone.seen:
+        line += (f"; none of {name} is linked, none applied: backfill with "
+                 f"`exai-git apply <first>..{head[:10]}`")
+    return line

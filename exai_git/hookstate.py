@@ -10,7 +10,9 @@ needs no database (and imports no psycopg):
 - refs-seen: the branches as the last reconciliation left them, for the native landing
   hooks' shell early exit (post-checkout, post-merge, post-rewrite);
 - held-progress.json: commits on branches that are not tracked whose progress markers
-  counted at once (`status` flags those no branch reaches any more).
+  counted at once (`status` flags those no branch reaches any more);
+- not-here.json: the open issues whose location is at a commit this clone does not have, as
+  last said (said again only when they change).
 
 Every file above is a hint: one missing, stale or unreadable only makes a hook do the work
 itself. Reconciliation's own record is here too (heads.json, squash.json, locations.json):
@@ -393,3 +395,14 @@ def save_held_progress(repo: Repo, held: dict[str, dict[str, Any]]) -> None:
 def squash_recorded(repo: Repo) -> bool:
     """A `merge --squash` is remembered for some branch (landing's squash.json)."""
     return bool(_read(state_dir(repo) / "squash.json"))
+
+
+
+def not_here_changed(repo: Repo, keys: Sequence[str]) -> bool:
+    """Whether keys (open issues anchored at commits this clone lacks) are new since last
+    said here, recording them (not-here.json; a hint: lost, the line is said again)."""
+    path, wanted = state_dir(repo) / "not-here.json", sorted(set(keys))
+    if (_read(path) or {}).get("keys") == wanted:
+        return False
+    _replace(path, json.dumps({"keys": wanted}) if wanted else None)
+    return bool(wanted)

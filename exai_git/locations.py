@@ -39,8 +39,9 @@ class LocationMove:
     the issues with their rows, before the work is loaded (one lock order); write maps the
     open ones (statuses as the work leaves them) and writes them after the work's effects.
     One `git diff -M` per distinct anchor: old_head's before the transaction, the others'
-    between its two round trips. An anchor this clone does not have is skipped with a note,
-    never guessed. lines: the report ("EXAI-1: ..."), true once the transaction commits."""
+    between its two round trips. An anchor this clone does not have is skipped, never
+    guessed (not_here: those issues' keys; report() says so in one line). lines: the report
+    ("EXAI-1: ..."), escaped for the terminal, true once the transaction commits."""
 
     def __init__(self, repo: Repo, old_head: str | None, new_head: str | None, prefix: str,
                  *, anchor: str | None = None) -> None:
@@ -52,6 +53,7 @@ class LocationMove:
             old_head = None  # git's null sha: the main line did not exist before
         self.repo, self.prefix = repo, prefix
         self.lines: list[str] = []
+        self.not_here: list[str] = []  # keys of issues anchored at a commit the clone lacks
         self.changes: dict[str, list[FileChange]] = {}
         self.missing: set[str] = set()
         if new_head and old_head and old_head != new_head:
@@ -80,6 +82,7 @@ class LocationMove:
     def _mapped(self, rows: Sequence[Located]) -> tuple[list[Located], list[tuple[Any, str]]]:
         from exai_git import diff
         from exai_git import repo as git
+        from exai_git.render import clean
 
         new_head, changes = self.move.new_head, self.changes
         if new_head is None:
@@ -98,9 +101,8 @@ class LocationMove:
             if anchor is None or anchor == new_head:
                 updates.append(dataclasses.replace(row, anchor_sha=new_head))
                 continue
-            if anchor in self.missing:
-                self.lines.append(f"{key}: its location is at commit {anchor[:12]}, which this "
-                                  "clone does not have (fetch it); location not moved")
+            if anchor in self.missing:  # another repository's issue (one tracker), or not fetched
+                self.not_here.append(key)
                 continue
             moved = diff.follow(changes[anchor], row.file_path, row.line_start, row.line_end)
             span = f"main moved {anchor[:_SHORT]}..{new_head[:_SHORT]}"
@@ -114,31 +116,46 @@ class LocationMove:
                              f"{row.file_path} were all deleted")
                 message = f"{what} ({span}); location left as it was"
                 comments.append((row.id, message))
-                self.lines.append(f"{key}: warning: {message}")
+                self.lines.append(clean(f"{key}: warning: {message}"))
                 continue
             renamed = renamed or moved.path != row.file_path
             after = _where(moved.path, moved.line_start, moved.line_end)
             if after != before:
                 message = f"location moved: {before} -> {after} ({span})"
                 comments.append((row.id, message))
-                self.lines.append(f"{key}: {message}")
+                self.lines.append(clean(f"{key}: {message}"))
         if renamed:
             from exai_git.hookstate import forget_issue_paths
 
             forget_issue_paths(self.repo)  # a rename moved an issue: the scan's cache is stale
         return updates, comments
 
+    def report(self) -> list[str]:
+        """lines, then one line for the issues not moved because their anchor is not in this
+        clone: said only when that set differs from the last one said in this clone (one
+        tracker serves many repositories, so another repository's issues are always there)."""
+        from exai_git.hookstate import not_here_changed
+
+        if not not_here_changed(self.repo, self.not_here):
+            return self.lines
+        n = len(self.not_here)
+        return [*self.lines, (
+            f"{n} open issues' locations are at commits this clone does not have; not moved "
+            "(issues of another repository, or commits not fetched)" if n != 1 else
+            f"{self.not_here[0]}: its location is at a commit this clone does not have; not "
+            "moved (an issue of another repository, or a commit not fetched)")]
+
 
 def move_locations(conn: psycopg.Connection[Any], repo: Repo, old_head: str | None,
                    new_head: str, prefix: str) -> list[str]:
     """Move open issues' locations from their anchors (NULL: old_head) to new_head, the main
     line's new head, and anchor them there, in a transaction of their own (LocationMove,
-    with no work). Returns report lines ("EXAI-1: ...")."""
+    with no work). Returns report lines ("EXAI-1: ...", LocationMove.report)."""
     mover = LocationMove(repo, old_head, new_head, prefix)
     with conn.transaction():
         mover.read(conn, [])
         mover.write(conn, None)
-    return mover.lines
+    return mover.report()
 
 
 def anchor_new_issues(conn: psycopg.Connection[Any], head: str) -> int:

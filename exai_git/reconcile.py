@@ -285,7 +285,7 @@ def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
                              anchor=move.anchor)
         report = apply_or_queue(repo, works, settings, say, finish=mover)
         move.done = report is not None
-        for line in mover.lines if move.done else ():
+        for line in mover.report() if move.done else ():
             say(f"EXAI: {line}")
         return report or Report()
     finally:

@@ -198,13 +198,45 @@ def test_an_anchor_this_clone_lacks_is_skipped(main: Path, seeded: Database) -> 
     prepend(main / KIMI, "top\n")
     git(main, "commit", "-qam", "a line on top")
     report = move(seeded, main, a, head(main))
-    assert report == [f"EXAI-2: its location is at commit {ghost[:12]}, which this clone does "
-                      "not have (fetch it); location not moved"]
+    assert report == ["EXAI-2: its location is at a commit this clone does not have; not moved"
+                      " (an issue of another repository, or a commit not fetched)"]
     assert where(seeded, 2) == (KIMI, 58, 60, ghost)
     # the scanner compares with the stored lines then
     edit_line(main / KIMI, 59, "edited")
     git(main, "add", "-A")
     assert [f["issue"] for f in scan_json(main)] == [2]
+
+
+def test_anchors_this_clone_lacks_are_said_once_per_change(main: Path, seeded: Database) -> None:
+    """One tracker serves many repositories: the issues anchored at commits this clone does not
+    have are said in one line, and again only when that set changes."""
+    ghosts = [uuid.uuid4().hex + "00000000" for _ in range(2)]
+    seeded.query("UPDATE exai_issues SET anchor_sha = %s WHERE issue_number = 2", (ghosts[0],))
+    seeded.query("INSERT INTO exai_issues (title, severity, status, file_path, line_start,"
+                 " line_end, anchor_sha) VALUES ('other repo', 'low', 'open', 'x.py', 1, 2, %s)",
+                 (ghosts[1],))
+    said = "EXAI: 2 open issues' locations are at commits this clone does not have; not moved" \
+           " (issues of another repository, or commits not fetched)"
+
+    def commit_and_move(n: int) -> list[str]:
+        a = head(main)
+        prepend(main / BASE, f"top {n}\n")
+        git(main, "commit", "-qam", f"line {n}")
+        return [f"EXAI: {line}" for line in move(seeded, main, a, head(main))]
+
+    first = commit_and_move(1)
+    assert said in first and len(first) == 2, first  # and issue 3's move
+    assert not any("EXAI-2" in line for line in first)
+    assert commit_and_move(2) == ["EXAI: EXAI-3: location moved: "
+                                  f"{BASE}:20-23 -> {BASE}:21-24 "
+                                  f"(main moved {head(main, 'HEAD~1')[:7]}..{head(main)[:7]})"]
+    seeded.query("UPDATE exai_issues SET anchor_sha = NULL WHERE issue_number = 2")
+    seeded.query("UPDATE exai_issues SET anchor_sha = %s WHERE issue_number = 2",
+                 (head(main),))
+    third = commit_and_move(3)
+    assert "EXAI: EXAI-4: its location is at a commit this clone does not have; not moved" \
+        " (an issue of another repository, or a commit not fetched)" in third, third
+    assert commit_and_move(4)[-1].startswith("EXAI: EXAI-3: location moved")
 
 
 def test_the_hook_role_may_move_locations(main: Path, seeded: Database) -> None:

@@ -137,3 +137,24 @@ def test_context_brief_has_no_injected_lines(hostile: int, repo: Path) -> None:
     assert first.startswith(f"# EXAI-{hostile}: evil") and first.endswith("second line")
     assert not any(line.startswith("second line") for line in out.stdout.splitlines())
     assert "- Location: `src/My Files/naïve#1 %20.py:58-60`" in out.stdout
+
+
+def test_location_move_lines_escape_the_stored_path(seeded: Database, repo: Path) -> None:
+    """An issue's file_path comes from the database: `apply --branch` says its move with the
+    path escaped, as every terminal line is (render.clean)."""
+    path = "src/\x1b[2Jevil\u202e.py"
+    write(repo / path, "".join(f"l{i}\n" for i in range(1, 101)))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "base")
+    git(repo, "branch", "-M", "main")
+    env = {"EXAI_GIT_DSN": seeded.dsn}
+    assert exai("apply", "--branch", "main", cwd=repo, env=env).returncode == 0
+    seeded.query("INSERT INTO exai_issues (title, severity, file_path, line_start, line_end)"
+                 " VALUES ('t', 'high', %s, 58, 60)", (path,))
+    (repo / path).write_text("top\n" + (repo / path).read_text())
+    git(repo, "commit", "-qam", "a line on top")
+    out = exai("apply", "--branch", "main", cwd=repo, env=env)
+    assert out.returncode == 0, out.stderr
+    _raw_free(out.stdout)
+    assert "location moved: src/\\x1b[2Jevil\\u202e.py:58-60 -> src/\\x1b[2Jevil\\u202e.py:59-61" \
+        in out.stdout, out.stdout

@@ -374,9 +374,11 @@ def test_apply_branch_refuses_a_shallow_clone(remote: Path, seeded: Database) ->
 def test_apply_branch_when_its_recorded_head_is_gone(remote: Path, seeded: Database,
                                                      how: str) -> None:
     """A force-push, then the recorded head is gone from the CI clone (a fresh clone of the
-    remote, or a clone that pruned it): the tracker's links say what left. "two" is undone,
-    "one" (still on main) is kept, "three" lands, "zero" (before CI started) stays unapplied,
-    and progress from a commit on another branch is left alone."""
+    remote, or a clone that pruned it): the tracker's links say what the branch has. "two",
+    force-pushed away, is gone from the clone too: CI cannot tell it from a developer's commit
+    not pushed yet, so its effects are kept and the line says so. "one" (still on main) is
+    kept, "three" lands, "zero" (before CI started) stays unapplied, and progress from a
+    commit on another branch is left alone."""
     dev = Clone(remote.parent / "dev", seeded)
     git(remote.parent, "clone", "-q", str(remote), str(dev.path))
     dev.commit("zero\n\nFixes EXAI-1 step 7")
@@ -410,22 +412,25 @@ def test_apply_branch_when_its_recorded_head_is_gone(remote: Path, seeded: Datab
     assert git(runner.path, "cat-file", "-e", f"{two}^{{commit}}", check=False).returncode != 0
     out = ci(runner)
     assert out.returncode == 0, out.stderr
-    assert f"the head recorded for main ({two[:10]}) is not in this clone" in out.stdout
+    assert (f"the head recorded for main ({two[:10]}) is not in this clone: 0 linked commit(s)"
+            " no branch has are undone; 1 linked commit(s) this clone does not have could not"
+            " be checked, their effects are kept") in out.stdout, out.stdout
     assert runner.steps() == "ccppppp"  # one kept, three applied, zero never
-    assert runner.status(2) == "open"  # two left main
+    assert runner.status(2) == "fixed"  # two: not in the clone, kept
     assert runner.status(3) == "in_progress"  # feat is on origin/feat: left alone
-    assert any(f"{two[:10]} left main, its old head is gone" in u for u in runner.updates())
+    assert not any("its old head is gone" in u for u in runner.updates())
     assert head_row(runner) == [("main", runner.sha("HEAD"))]
     again = ci(runner)
     assert again.returncode == 0 and "not in this clone" not in again.stdout
-    assert runner.steps() == "ccppppp" and runner.status(2) == "open"
+    assert runner.steps() == "ccppppp" and runner.status(2) == "fixed"
 
 
 def test_a_gone_head_leaves_progress_from_branches_ci_never_saw(remote: Path,
                                                                seeded: Database) -> None:
     """Progress counts at once from any branch, so its commit may be on a branch only a
-    developer has. With the recorded head gone, CI cannot tell that commit from one that
-    left main: it leaves progress alone, and undoes what left main."""
+    developer has. With the recorded head gone, a fresh CI clone has neither that commit nor
+    the one force-pushed off main: it cannot tell them from a developer's commits not pushed
+    yet, and leaves both as they are."""
     dev = Clone(remote.parent / "dev", seeded)
     git(remote.parent, "clone", "-q", str(remote), str(dev.path))
     runner = Clone(remote.parent / "ci", seeded)
@@ -449,13 +454,50 @@ def test_a_gone_head_leaves_progress_from_branches_ci_never_saw(remote: Path,
     out = ci(runner)
     assert out.returncode == 0, out.stderr
     assert f"({two[:10]}) is not in this clone" in out.stdout
-    assert runner.status(2) == "open"  # two left main
+    assert "1 linked commit(s) this clone does not have could not be checked" in out.stdout
+    assert runner.status(2) == "fixed"  # two: not in the clone, kept
     assert runner.status(3) == "in_progress"  # the feature branch's progress stays
 
 
+def test_a_gone_head_undoes_what_the_clone_has_and_no_branch_reaches(
+        remote: Path, seeded: Database) -> None:
+    """A CI clone that fetched "two" while it was on main, not the head CI recorded after it:
+    after a force-push drops both, "two" is in the clone and no branch reaches it, so it
+    left main and is undone; "one" is kept and "three" lands."""
+    dev = Clone(remote.parent / "dev", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(dev.path))
+    runner = Clone(remote.parent / "ci", seeded)
+    git(remote.parent, "clone", "-q", str(remote), str(runner.path))
+    assert ci(runner).returncode == 0
+    one = dev.commit("one\n\nFixes EXAI-1 step 1")
+    two = dev.commit("two\n\nFixes EXAI-2")
+    dev.git("push", "-q", "origin", "main")
+    other = Clone(remote.parent / "ci2", seeded)
+    git(remote.parent, "clone", "-q", f"file://{remote}", str(other.path))  # has two
+    tip = dev.commit("tip\n\nRefs EXAI-3")
+    dev.git("push", "-q", "origin", "main")
+    runner.git("pull", "-q")
+    assert ci(runner).returncode == 0 and runner.status(2) == "fixed"
+    dev.git("reset", "-q", "--hard", one)
+    dev.commit("three\n\nFixes EXAI-1 step 2")
+    dev.git("push", "-q", "--force", "origin", "main")
+    other.git("fetch", "-q")
+    other.git("reset", "-q", "--hard", "origin/main")
+    assert git(other.path, "cat-file", "-e", f"{tip}^{{commit}}", check=False).returncode != 0
+    out = ci(other)
+    assert out.returncode == 0, out.stderr
+    assert (f"the head recorded for main ({tip[:10]}) is not in this clone: 1 linked commit(s)"
+            " no branch has are undone; 1 linked commit(s) this clone does not have could not"
+            " be checked, their effects are kept") in out.stdout, out.stdout
+    assert other.status(2) == "open"  # two left main
+    assert any(f"{two[:10]} left main, its old head is gone" in u for u in other.updates())
+    assert other.steps() == "ccppppp"  # one kept, three applied
+
+
 def test_apply_branch_when_no_commit_it_has_is_linked(remote: Path, seeded: Database) -> None:
-    """The recorded head is gone and the tracker links no commit of the branch: what left is
-    undone, nothing is applied (the branch's start is unknown), and it says how to backfill."""
+    """The recorded head is gone and the tracker links no commit of the branch: nothing is
+    applied (the branch's start is unknown), and it says how to backfill. "one", force-pushed
+    away, is not in the fresh clone: its effects are kept."""
     dev = Clone(remote.parent / "dev", seeded)
     git(remote.parent, "clone", "-q", str(remote), str(dev.path))
     base = dev.sha("HEAD")
@@ -476,7 +518,7 @@ def test_apply_branch_when_no_commit_it_has_is_linked(remote: Path, seeded: Data
     out = ci(fresh)
     assert out.returncode == 0, out.stderr
     assert "none of main is linked, none applied: backfill with `exai-git apply" in out.stdout
-    assert fresh.status(2) == "open" and fresh.steps() == "ppppppp"
+    assert fresh.status(2) == "fixed" and fresh.steps() == "ppppppp"
     assert head_row(fresh) == [("main", fresh.sha("HEAD"))]
 
 
@@ -694,3 +736,29 @@ def test_a_pull_of_many_commits_costs_a_fixed_number_of_git_calls(
     assert report is not None and report.applied == 7 and c.steps() == "ccccccc"
     calls = log.read_text().splitlines()
     assert len(calls) <= 20, calls
+
+
+# ---------------------------------------------------------------------- a commit that comes back
+
+
+def test_a_commit_force_pushed_back_applies_again(a: Clone) -> None:
+    """X fixes EXAI-2 on main; a force-push drops it (CI undoes it); X is force-pushed back:
+    CI applies it again (its undone links are not "already applied"), and so does `apply A..B`
+    over it after it left again."""
+    base = a.sha("HEAD")
+    assert ci(a).returncode == 0
+    x = a.commit("x\n\nFixes EXAI-2")
+    assert ci(a).returncode == 0 and a.status(2) == "fixed"
+    a.git("reset", "-q", "--hard", base)  # main force-pushed back to base
+    assert ci(a).returncode == 0 and a.status(2) == "open"
+    a.git("reset", "-q", "--hard", x)  # and X pushed again: a fast-forward
+    back = ci(a)
+    assert back.returncode == 0, back.stderr
+    assert "0 skipped as already applied" in back.stdout, back.stdout
+    assert a.status(2) == "fixed"
+    a.git("reset", "-q", "--hard", base)
+    assert ci(a).returncode == 0 and a.status(2) == "open"
+    again = exai("apply", f"{base}..{x}", cwd=a.path, env={"EXAI_GIT_DSN": a.db.dsn})
+    assert again.returncode == 0, again.stderr
+    assert "0 skipped as already applied" in again.stdout, again.stdout
+    assert a.status(2) == "fixed"

@@ -357,13 +357,15 @@ def issues_to_check(conn: psycopg.Connection[Any], numbers: Sequence[int],
 
 def linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
                    ) -> dict[str, set[tuple[int, str]]]:
-    """(issue number, action) already linked to each of shas."""
+    """(issue number, action) linked to each of shas and in force. An undone link does not
+    count: its commit, landed again, applies again (over its own row, sql/006)."""
     if not shas:
         return {}
     out: dict[str, set[tuple[int, str]]] = {}
     with conn.cursor() as cur:
         cur.execute("SELECT l.commit_sha, i.issue_number, l.action FROM exai_commit_links l"
-                    " JOIN exai_issues i ON i.id = l.issue_id WHERE l.commit_sha = ANY(%s)",
+                    " JOIN exai_issues i ON i.id = l.issue_id WHERE l.commit_sha = ANY(%s)"
+                    " AND l.undone_by IS NULL",
                     (list(shas),))
         for sha, number, action in cur.fetchall():
             out.setdefault(sha, set()).add((number, action))
