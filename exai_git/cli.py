@@ -285,29 +285,6 @@ def sync_cmd(ctx: Ctx, drop_id: int | None) -> None:
         raise SystemExit(EXIT_CHECK_FAILED)
 
 
-@cli.command("status")
-@dsn_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--undo-orphaned", is_flag=True,
-              help="Undo the progress of commits that no branch reaches any more.")
-@pass_ctx
-def status_cmd(ctx: Ctx, as_json: bool, undo_orphaned: bool) -> None:
-    """This clone: branch, tracked or not, the main line, held markers, orphaned progress,
-    queued and failed work, the last scan (after reconciling with the tracked branches)."""
-    from exai_git import render, status
-
-    say: Callable[[str], None] = lambda line: click.echo(line, err=True)
-    if undo_orphaned:
-        for o in status.undo_orphaned(_repo(), ctx.settings, say):
-            echo(f"undone: progress of {o.commit[:10]} {render.clean(o.subject)}")
-    result = status.status(_repo(), ctx.settings, say)
-    if as_json:
-        echo(render.to_json(result.to_json(ctx.settings.prefix)))
-    else:
-        for line in status.lines(result, ctx.settings.prefix):
-            echo(render.clean(line))
-
-
 @cli.command("install")
 @click.option("--uninstall", is_flag=True, help="Remove the hooks exai-git installed.")
 @pass_ctx
@@ -339,20 +316,6 @@ def hook_cmd(ctx: Ctx, name: str, args: tuple[str, ...]) -> None:
         raise SystemExit(code)
 
 
-@cli.command("doctor")
-@dsn_option
-@pass_ctx
-def doctor_cmd(ctx: Ctx) -> None:
-    """Check configuration, database, schema, hooks, the queue and tracked secrets."""
-    from exai_git import doctor, render
-
-    checks = doctor.run(find_root(), ctx.dsn)
-    for check in checks:
-        echo(render.clean(check.line()))
-    if any(c.level == doctor.FAIL for c in checks):
-        raise SystemExit(EXIT_CHECK_FAILED)
-
-
 @cli.command("demo")
 @dsn_option
 @click.option("--keep", is_flag=True, help="Keep the scratch repository, the demo database "
@@ -367,7 +330,7 @@ def demo_cmd(ctx: Ctx, keep: bool) -> None:
 
 
 # --------------------------------------------------------------------------- reading, writing
-# db, issues, show, conv, context live in cli_read.py and new, step, note, mark in
+# db, issues, show, conv, context, status, doctor live in cli_read.py and new, step, note, mark in
 # cli_write.py (registered with this module's helpers).
 
 from exai_git import cli_read, cli_write

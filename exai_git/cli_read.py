@@ -1,5 +1,5 @@
-"""The reading commands of the command line (`issues`, `show`, `conv`, `context`) and the
-`db` group, registered on the main group by cli.py: ask the tracker one question, render.
+"""The reading commands of the command line (`issues`, `show`, `conv`, `context`, `status`,
+`doctor`) and the `db` group, registered on the main group by cli.py: ask the tracker one question, render.
 Kept apart so cli.py stays under its size and its other commands' edits do not meet these.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from exai_git.errors import EXIT_USAGE, ExaiError
+from exai_git.errors import EXIT_CHECK_FAILED, EXIT_USAGE, ExaiError
 
 if TYPE_CHECKING:
     from exai_git.cli import Ctx
@@ -44,6 +44,7 @@ def register(group: click.Group, m: ModuleType) -> None:
     pass_ctx: Decorator = m.pass_ctx
     echo: Callable[[str], None] = m.echo
     _db(group, dsn_option, pass_ctx, echo)
+    _clone(group, m)
 
     @group.command("issues")
     @dsn_option
@@ -174,3 +175,46 @@ def _db(group: click.Group, dsn_option: Decorator, pass_ctx: Decorator,
 def _migration(s: Any) -> dict[str, Any]:
     return {"version": s.version, "name": s.name, "applied": s.applied_at is not None,
             "applied_at": s.applied_at, "checksum_ok": s.checksum_ok}
+
+
+def _clone(group: click.Group, m: ModuleType) -> None:
+    """`status` and `doctor`: this clone and its setup, read."""
+    dsn_option: Decorator = m.dsn_option
+    pass_ctx: Decorator = m.pass_ctx
+    echo: Callable[[str], None] = m.echo
+
+    @group.command("status")
+    @dsn_option
+    @_JSON
+    @click.option("--undo-orphaned", is_flag=True,
+                  help="Undo the progress of commits that no branch reaches any more.")
+    @pass_ctx
+    def status_cmd(ctx: Ctx, as_json: bool, undo_orphaned: bool) -> None:
+        """This clone: branch, tracked or not, the main line, held markers, orphaned progress,
+        queued and failed work, the last scan (after reconciling with the tracked branches)."""
+        from exai_git import render, status
+
+        say: Callable[[str], None] = lambda line: click.echo(line, err=True)
+        if undo_orphaned:
+            for o in status.undo_orphaned(m._repo(), ctx.settings, say):
+                echo(f"undone: progress of {o.commit[:10]} {render.clean(o.subject)}")
+        result = status.status(m._repo(), ctx.settings, say)
+        if as_json:
+            echo(render.to_json(result.to_json(ctx.settings.prefix)))
+        else:
+            for line in status.lines(result, ctx.settings.prefix):
+                echo(render.clean(line))
+
+    @group.command("doctor")
+    @dsn_option
+    @pass_ctx
+    def doctor_cmd(ctx: Ctx) -> None:
+        """Check configuration, database, schema, hooks, the queue and tracked secrets."""
+        from exai_git import doctor, render
+
+        checks = doctor.run(m.find_root(), ctx.dsn)
+        for check in checks:
+            echo(render.clean(check.line()))
+        if any(c.level == doctor.FAIL for c in checks):
+            raise SystemExit(EXIT_CHECK_FAILED)
+

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from exai_git import nearmiss
+from exai_git.plain import read_plain
 from exai_git.vocabulary import (
     CLAUSE_END,
     CONV_RE,
@@ -266,11 +267,11 @@ def parse_line(line: str, number: int, prefix: str, out: Collected,
                low: str | None = None) -> None:
     """The markers, mentions and near misses of one line (number: its line in the message),
     added to out. low: the line in lower case, when it is ASCII and the caller has it. A line
-    that is one plain marker is read in one match (_canonical); any other by read_line()."""
+    that is one plain marker is read in one match (plain.read_plain); any other by read_line()."""
     if low is None and line.isascii():
         low = line.lower()
     p = patterns(prefix)
-    if low is None or not _canonical(line, number, prefix, out, low, p):
+    if low is None or not read_plain(line, number, prefix, out, low, p):
         read_line(line, number, prefix, out, low, p)
 
 
@@ -369,55 +370,6 @@ def read_line(line: str, number: int, prefix: str, out: Collected, low: str | No
                                 int(first.group(1))))  # the one key, an issue, a mention
         return
     (st or _Line(text, number, prefix, out, low, p, may_negate))._leftovers(consumed, keys)
-
-
-def _canonical(line: str, number: int, prefix: str, out: Collected, low: str,
-               p: Patterns) -> bool:
-    """The line most markers are, read in one match: only a verb, then one issue with its
-    steps (`1-3, 5`) and a conversation id, or a list of issues alone (`EXAI-1, EXAI-2 and
-    EXAI-3`). Nothing else is in the line, so no negation, qualifier, mention or near miss
-    can be; and each key is an issue of the list, so no verb can be another key's. Numbers
-    the grammar refuses, and every other line, are left to the whole grammar (False)."""
-    m = p.canonical.match(low)
-    if m is None:
-        return False
-    spelt = m.group(1)
-    if spelt not in VERB_ACTION:
-        spelt = " ".join(spelt.split())
-    verb = VERB_ACTION.get(spelt)
-    if verb is None or spelt in PARTIAL_PHRASES:
-        return False
-    issues = [int(m.group(2))]
-    end = m.end()
-    steps: tuple[int, ...] = ()
-    conv = None
-    if end < len(low) and not low[end:].isspace():
-        rest = p.canonical_rest.match(low, end)
-        if rest is None:
-            return False
-        if rest.group(1):
-            issues.extend(int(n) for n in p.issue.findall(rest.group(1)))
-        if rest.group(2):
-            if len(issues) > 1:
-                return False  # steps belong to the last issue of a list: the whole grammar's
-            found: list[int] = []
-            for first, last in p.numbers.findall(rest.group(2)):
-                a, b = int(first), int(last or first)
-                if not 1 <= a <= b <= MAX_NUMBER or b - a >= MAX_STEPS:
-                    return False
-                found.extend(range(a, b + 1))
-            steps = (found[0],) if len(found) == 1 else tuple(sorted(set(found)))
-        conv = rest.group(3)
-        if conv and len(issues) > 1:
-            return False
-        end = rest.end(rest.lastindex or 1)
-    if low.count(prefix.lower()) != len(issues) or not (
-            1 <= min(issues) and max(issues) <= MAX_NUMBER):
-        return False
-    text = line[m.start(1) : end]
-    for n in issues:
-        out.actions.append(Action(n, verb, steps, conv, text, number))
-    return True
 
 
 def _qualified(text: str, start: int, end: int) -> bool:

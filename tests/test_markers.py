@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exai_git import render
-from exai_git.grammar import Collected, _canonical, parse_line, read_line
+from exai_git.grammar import Collected, parse_line, read_line
 from exai_git.markers import Action, MergeRevert, Parsed, parse
+from exai_git.plain import read_plain
 from exai_git.vocabulary import VERB_ACTION, patterns
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
@@ -507,8 +508,8 @@ def test_the_one_match_reading_finds_the_plain_markers() -> None:
                  "  work  on: exai-3 ", "Closes EXAI-2 Step: 4", "Fix EXAI-1, EXAI-2 and EXAI-3",
                  "Fixes EXAI-1 steps 1-3, 5"):
         out = Collected()
-        assert _canonical(line, 1, "EXAI", out, line.lower(), p), line
+        assert read_plain(line, 1, "EXAI", out, line.lower(), p), line
         assert out.actions
     for line in ("Partially fixes EXAI-1", "Fixes EXAI-1, EXAI-2 step 3", "Fixes EXAI-0",
                  "Fixes EXAI-1 step 1..3", "Fix for EXAI-1", "Don't fix EXAI-1"):
-        assert not _canonical(line, 1, "EXAI", Collected(), line.lower(), p), line
+        assert not read_plain(line, 1, "EXAI", Collected(), line.lower(), p), line
