@@ -144,7 +144,12 @@ CASES = [
     pytest.param(issue("in_progress", steps="c"), work(act("reopen", 1)), expect(
         steps={1: "pending"}, updates=["comment"],
         links=[("reopen", {"steps": {"1": "complete"}})],
-        applied=["EXAI-1: -> open; step 1 -> pending"]), id="reopen-step-of-open-issue"),
+        applied=["EXAI-1: step 1 -> pending (stays in_progress)"]),
+        id="reopen-step-of-in-progress-issue"),
+    pytest.param(issue("in_progress", steps="ip"), work(act("reopen", conv=U)), expect(
+        updates=["comment"], links=[("reopen", {"steps": {}})],
+        applied=["EXAI-1: (stays in_progress) (conversation debb44af…)"]),
+        id="reopen-in-progress-issue"),
     pytest.param(issue("open"), work(act("reopen")), expect(
         updates=["comment"], links=[("reopen", {"steps": {}})], applied=["EXAI-1: -> open"]),
         id="reopen-already-open"),
