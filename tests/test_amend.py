@@ -118,3 +118,19 @@ def test_amending_fixes_into_starts_leaves_it_in_progress(hooked_repo: Path,
     assert [m.split(" (")[0] for m in moves] == [
         "open -> fixed", "fixed -> open", "open -> in_progress"], rows
     assert "dropped" in moves[1], rows
+
+
+@pytest.mark.parametrize("message", ["Refs EXAI-1", "no markers"])
+def test_amending_held_progress_away_undoes_it(hooked_repo: Path, seeded: Database,
+                                               message: str) -> None:
+    """A branch that is not tracked: progress counts at once, so an amend that drops it
+    undoes it, with a row saying why."""
+    git(hooked_repo, "checkout", "-qb", "feature")
+    git(hooked_repo, "commit", "-q", "--allow-empty", "-m", "Starts EXAI-1 step 2")
+    assert issue_1(seeded) == ("in_progress", "pippppp")
+    out = git(hooked_repo, "commit", "-q", "--allow-empty", "--amend", "-m", message)
+    assert "queued" not in out.stderr, out.stderr
+    assert issue_1(seeded) == ("open", "ppppppp"), (out.stderr, updates(seeded))
+    rows = [content for _, content in updates(seeded)]
+    assert any("step(s) 2 back to pending" in r and "dropped" in r for r in rows), rows
+    assert [force for _, _, force in links(seeded)] == [False], links(seeded)
