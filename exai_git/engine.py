@@ -194,19 +194,28 @@ class _Rewinder(Applier):
             for lk in self.work_links(sha):
                 if lk.action not in NOT_WORK:
                     old.setdefault((lk.issue_id, lk.action), []).append(lk)
-        handled: set[tuple[Any, str]] = set()
-        for a in merged_actions(w.actions):
+        actions = merged_actions(w.actions)
+        if not only_adds:  # dropped first: what is kept or added applies on what they leave
+            kept = {(self.issues[a.issue].id, a.action) for a in actions
+                    if a.issue in self.issues and not (w.progress_only and a.action != "progress")}
+            for (issue_id, action), prev in old.items():
+                issue = self.by_id.get(issue_id)
+                if issue is None or (issue_id, action) in kept:
+                    continue
+                what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
+                self.undo_all(issue, prev, f"{e} rewritten as {w.short}: {what} dropped")
+                self.result.applied.append(f"{what}: undone (dropped when {e} was rewritten)")
+        for a in actions:
             issue = self.issues.get(a.issue)
             prev = old.get((issue.id, a.action), []) if issue is not None else []
             if issue is None or not prev or (w.progress_only and a.action != "progress"):
                 self.apply(a)
                 continue
-            handled.add((issue.id, a.action))
             desc = markers.describe(a, self.prefix)
             if self.in_force((issue.id, w.sha, a.action)) is not None:
                 self.result.skipped.append(f"{desc} (already applied)")
                 continue
-            have, want = {n for lk in prev for n in lk.steps}, set(a.steps)
+            have, want = _scope(a.action, [lk.steps for lk in prev]), _scope(a.action, [a.steps])
             if want == have or (only_adds and want <= have):
                 if not only_adds:
                     self.relink(prev)
@@ -218,21 +227,13 @@ class _Rewinder(Applier):
             elif want > have or only_adds:
                 if not only_adds:
                     self.relink(prev)
-                extra = Action(a.issue, a.action, tuple(sorted(want - have)), a.conversation_id)
+                extra = Action(a.issue, a.action, tuple(sorted(want - have - {WHOLE})),
+                               a.conversation_id)
                 self.do(issue, extra, markers.describe(extra, self.prefix))
             else:
                 what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
                 self.undo_all(issue, prev, f"{e} rewritten as {w.short}: {what} replaced")
                 self.do(issue, a, desc)
-        if only_adds:
-            return
-        for (issue_id, action), prev in old.items():
-            issue = self.by_id.get(issue_id)
-            if issue is None or (issue_id, action) in handled:
-                continue
-            what = ", ".join(_describe(lk, issue, self.prefix) for lk in prev)
-            self.undo_all(issue, prev, f"{e} rewritten as {w.short}: {what} dropped")
-            self.result.applied.append(f"{what}: undone (dropped when {e} was rewritten)")
 
     def relink(self, prev: Sequence[Link]) -> None:
         """Move links to this commit (same markers): no new update rows. Several links of
@@ -330,6 +331,18 @@ class _Rewinder(Applier):
             issue.fix_conversation_id, issue.fix_date = None, None
         self.note(issue, "status_change", f"{old_status} -> {target}{why}", None)
         return True
+
+
+WHOLE = 0  # in a fix's scope: the whole issue (no step is numbered 0)
+
+
+def _scope(action: str, steps: Sequence[Sequence[int]]) -> set[int]:
+    """What markers of one action cover, to compare a rewrite with: their steps, and for a
+    fix that names none, WHOLE (fixing the issue is not less than fixing a step of it)."""
+    out = {n for s in steps for n in s}
+    if action == "fix" and any(not s for s in steps):
+        out.add(WHOLE)
+    return out
 
 
 def _describe(link: Link, issue: Issue, prefix: str) -> str:

@@ -222,8 +222,9 @@ def _finish(out: _Message, env_conversation: str | None) -> Parsed:
 _NOTHING = Parsed()
 
 
-def describe(action: Action, prefix: str = "EXAI") -> str:
-    """A one-line preview of what an action will do."""
+def describe(action: Action, prefix: str = "EXAI", status: str | None = None) -> str:
+    """A one-line preview of what an action will do; status, when given, is the issue's once
+    the action applied (a reopen leaves an issue in progress in progress: MARKERS.md)."""
     key = f"{prefix}-{action.issue}"
     steps = ""
     if action.steps:
@@ -238,6 +239,8 @@ def describe(action: Action, prefix: str = "EXAI") -> str:
         effect = "reference (comment)"
     elif kind == "verify":
         effect = "-> verified"
+    elif kind == "reopen" and status == "in_progress":
+        effect = f"{steps + ' -> pending ' if steps else ''}(stays in_progress)"
     elif kind == "reopen":
         effect = f"-> open{'; ' + steps + ' -> pending' if steps else ''}"
     else:

@@ -241,7 +241,8 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
 
 def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -> list[Work]:
     """A commit on a branch that is not tracked: its progress markers count at once, the rest
-    is held until it lands."""
+    is held until it lands. An amend of a commit whose progress counted is the same work
+    (HEAD's reflog says), even with no progress left: what it dropped is undone."""
     import dataclasses
 
     from exai_git import repo as git
@@ -255,12 +256,15 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -
     if commit.sha in tracked.values() or _reachable(repo, [commit.sha], tracked):
         return []
     parsed = parse_commit(commit.message, settings)
-    if not any(a.action == "progress" for a in parsed.actions):
-        return []
-    work = work_for(repo, commit, settings, parsed=parsed)
-    # an amend replaced the commit whose progress counted: the same work (HEAD's reflog says)
     replaced = [old for old, new in amend_rewrites(git.head_reflog(repo, 20)).items()
                 if new == commit.sha]
+    if not any(a.action == "progress" for a in parsed.actions):
+        replaced = [old for old in replaced if any(
+            a.action == "progress"
+            for a in parse_commit(repo.commit(old).message, settings).actions)]
+        if not replaced:
+            return []
+    work = work_for(repo, commit, settings, parsed=parsed)
     return [dataclasses.replace(work, progress_only=True, reverts=(),
                                 equivalent_of=tuple(replaced))]
 

@@ -144,7 +144,12 @@ CASES = [
     pytest.param(issue("in_progress", steps="c"), work(act("reopen", 1)), expect(
         steps={1: "pending"}, updates=["comment"],
         links=[("reopen", {"steps": {"1": "complete"}})],
-        applied=["EXAI-1: -> open; step 1 -> pending"]), id="reopen-step-of-open-issue"),
+        applied=["EXAI-1: step 1 -> pending (stays in_progress)"]),
+        id="reopen-step-of-in-progress-issue"),
+    pytest.param(issue("in_progress", steps="ip"), work(act("reopen", conv=U)), expect(
+        updates=["comment"], links=[("reopen", {"steps": {}})],
+        applied=["EXAI-1: (stays in_progress) (conversation debb44af…)"]),
+        id="reopen-in-progress-issue"),
     pytest.param(issue("open"), work(act("reopen")), expect(
         updates=["comment"], links=[("reopen", {"steps": {}})], applied=["EXAI-1: -> open"]),
         id="reopen-already-open"),
@@ -287,10 +292,10 @@ CASES = [
     pytest.param(State({1: issue("fixed", fix_conversation_id=U, fix_date=AT)},
                        [link("fix", FIXED)]),
                  work(act("ref"), equivalent_of=(OLD,)), expect(
-        status={1: "open"}, updates=["comment", "status_change"], links=[("ref", {})],
+        status={1: "open"}, updates=["status_change", "comment"], links=[("ref", {})],
         undone=[("0", "fix", "0000000000 rewritten as cccccccccc: EXAI-1: -> fixed dropped")],
-        applied=["EXAI-1: reference (comment)", "EXAI-1: -> fixed: undone (dropped when 0000000000 "
-                 "was rewritten)"]), id="rewrite-weakens-fixes-to-refs"),
+        applied=["EXAI-1: -> fixed: undone (dropped when 0000000000 was rewritten)",
+                 "EXAI-1: reference (comment)"]), id="rewrite-weakens-fixes-to-refs"),
     pytest.param(State({1: issue("in_progress", steps="cpp")},
                        [link("fix", {"steps": {"1": "pending"}}, steps=(1,))]),
                  work(fix(2), equivalent_of=(OLD,), only_adds=True), expect(
@@ -311,6 +316,53 @@ CASES = [
                         applied=["EXAI-1: -> in_progress; step 2 -> in_progress"],
                         skipped=["EXAI-1: step 1 -> complete (held until it lands on a tracked"
                                  " branch)"]), id="held-but-progress"),
+    # a whole-issue fix rewritten into a step's fix: the fix of the issue is undone, the step
+    # fixed (a step is less than the whole issue, not more)
+    pytest.param(State({1: issue("fixed", steps="pp")}, [link("fix", FIXED)]),
+                 work(fix(1), equivalent_of=(OLD,)), expect(
+        status={1: "in_progress"}, steps={1: "complete"},
+        updates=["status_change", "fix_applied", "status_change"],
+        links=[("fix", {"steps": {"1": "pending"}, "status": ["open", "in_progress"]})],
+        undone=[("0", "fix", "0000000000 rewritten as cccccccccc: EXAI-1: -> fixed replaced")],
+        applied=["EXAI-1: step 1 -> complete"]), id="rewrite-whole-fix-into-a-step"),
+    pytest.param(State({1: issue("in_progress", steps="cp")},
+                       [link("fix", {"steps": {"1": "pending"}, "status": ["open", "in_progress"]},
+                             steps=(1,))]),
+                 work(fix(1, 2), equivalent_of=(OLD,), only_adds=True), expect(
+        status={1: "fixed"}, steps={2: "complete"}, updates=["fix_applied", "status_change"],
+        links=[("fix", {"steps": {"2": "pending"}, "status": ["in_progress", "fixed"],
+                        "fix": [None, None]})],
+        applied=["EXAI-1: step 2 -> complete; EXAI-1 -> fixed"]),
+        id="cherry-pick-adds-the-last-step"),
+    # a dropped fix is undone before the new markers apply, on the state the undo leaves
+    pytest.param(State({1: issue("fixed")}, [link("fix", FIXED)]),
+                 work(act("progress"), equivalent_of=(OLD,)), expect(
+        status={1: "in_progress"}, updates=["status_change", "status_change"],
+        links=[("progress", {"status": ["open", "in_progress"]})],
+        undone=[("0", "fix", "0000000000 rewritten as cccccccccc: EXAI-1: -> fixed dropped")],
+        applied=["EXAI-1: -> fixed: undone (dropped when 0000000000 was rewritten)",
+                 "EXAI-1: -> in_progress"]), id="rewrite-fixes-into-starts"),
+    # held progress amended away (a branch that is not tracked): the progress is undone
+    pytest.param(State({1: issue("in_progress", steps="pi")},
+                       [link("progress", {"steps": {"2": "pending"},
+                                          "status": ["open", "in_progress"]}, steps=(2,))]),
+                 work(act("ref"), equivalent_of=(OLD,), progress_only=True), expect(
+        status={1: "open"}, steps={2: "pending"}, updates=["comment", "status_change"],
+        undone=[("0", "progress", "0000000000 rewritten as cccccccccc: EXAI-1: -> in_progress;"
+                                  " step 2 -> in_progress dropped")],
+        applied=["EXAI-1: -> in_progress; step 2 -> in_progress: undone (dropped when "
+                 "0000000000 was rewritten)"],
+        skipped=["EXAI-1: reference (comment) (held until it lands on a tracked branch)"]),
+        id="held-progress-amended-away"),
+    pytest.param(State({1: issue("in_progress", steps="pi")},
+                       [link("progress", {"steps": {"2": "pending"},
+                                          "status": ["open", "in_progress"]}, steps=(2,))]),
+                 work(equivalent_of=(OLD,), progress_only=True), expect(
+        status={1: "open"}, steps={2: "pending"}, updates=["comment", "status_change"],
+        undone=[("0", "progress", "0000000000 rewritten as cccccccccc: EXAI-1: -> in_progress;"
+                                  " step 2 -> in_progress dropped")],
+        applied=["EXAI-1: -> in_progress; step 2 -> in_progress: undone (dropped when "
+                 "0000000000 was rewritten)"]), id="held-progress-amended-to-no-markers"),
 ]
 
 
