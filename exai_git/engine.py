@@ -151,8 +151,9 @@ class _Rewinder(Applier):
                 if lk.sha == sha and lk.in_force and lk.action not in ("move", "rewrite")]
 
     def same_patch(self, patch_id: str, sha: str) -> tuple[str, ...]:
+        found = (self.links[k] for k in self.by_patch.get(patch_id, ()))
         return tuple(dict.fromkeys(
-            lk.sha for lk in self.links.values() if lk.patch_id == patch_id and lk.sha != sha
+            lk.sha for lk in found if lk.patch_id == patch_id and lk.sha != sha
             and lk.in_force and lk.action not in NOT_WORK))
 
     def leave(self, why: str) -> None:

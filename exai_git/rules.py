@@ -29,6 +29,11 @@ class Applier:
         self.issues, self.prefix = issues, prefix
         self.by_id = {i.id: i for i in issues.values()}
         self.links: dict[Key, Link] = {lk.key: lk for lk in links}
+        # the keys of links by patch-id, in self.links' order (same_patch asks per work)
+        self.by_patch: dict[str, dict[Key, None]] = {}
+        for lk in self.links.values():
+            if lk.patch_id:
+                self.by_patch.setdefault(lk.patch_id, {})[lk.key] = None
         # steps neither complete nor skipped, per issue, kept as steps change
         self.undone = {i.id: sum(s.status not in DONE_STEP for s in i.steps.values())
                        for i in issues.values()}
@@ -61,6 +66,8 @@ class Applier:
         """Record new as the latest version of its key (a row to insert, or to write over an
         undone one, or an update of a row written earlier in this batch)."""
         self.links[new.key] = new
+        if new.patch_id:
+            self.by_patch.setdefault(new.patch_id, {})[new.key] = None
         if new.key in self.new:
             self.out.links[self.new[new.key]] = new
         else:
