@@ -17,6 +17,7 @@ from exai_git import nearmiss
 from exai_git.plain import read_plain
 from exai_git.vocabulary import (
     CLAUSE_END,
+    CONV_ASIDE_RE,
     CONV_RE,
     MAX_NUMBER,
     MAX_STEPS,
@@ -152,6 +153,8 @@ class _Line:
                     suggestion=f"{self.key(ref.issue)} "
                                f"{'steps' if '-' in aside.group(1) else 'step'} {aside.group(1)}"))
                 return ref, pos
+            if self._conv_aside(ref, m, pos):
+                return ref, pos
         if pos == len(text) or not text[pos].isspace():
             return ref, pos  # no step, conversation or near miss follows
         seen_steps = seen_conv = False
@@ -168,6 +171,8 @@ class _Line:
                 self._conversation(ref, c.group(1))
                 continue
             break
+        if not seen_conv and pos < len(text) and self._conv_aside(ref, m, pos):
+            return ref, pos
         if not seen_steps and pos < len(text) and text[pos].isspace():
             w = WORD_NUM_RE.match(text, pos)
             if w and nearmiss.looks_like_step(w.group(1)):
@@ -177,6 +182,22 @@ class _Line:
                     f"{w.group(1)!r} is not a step keyword; this marker does nothing",
                     ref.issue, suggestion=f"{self.key(ref.issue)} step {w.group(2)}"))
         return ref, pos
+
+    def _conv_aside(self, ref: _Ref, m: re.Match[str], pos: int) -> bool:
+        """`EXAI-1 (conv:<uuid>)`: the conversation a reader sees, which the grammar does not
+        read; applied, the marker would lose it. A near miss: it does nothing."""
+        aside = CONV_ASIDE_RE.match(self.text, pos)
+        if aside is None:
+            return False
+        value = aside.group(1).rstrip(".:!?'\"`")
+        good = UUID_RE.match(value) is not None
+        ref.near_miss = True
+        self.out.warnings.append(Note(
+            self.number, self.text[m.start() : aside.end()].strip(),
+            f"{self.text[pos:aside.end()].strip()!r} is not read as the marker's conversation; "
+            f"this marker does nothing{'' if good else '; ' + nearmiss.CONV_FORM}", ref.issue,
+            suggestion=f"{self.text[m.start() : pos].strip()} conv:{value}" if good else None))
+        return True
 
     def _steps(self, ref: _Ref, pos: int) -> int:
         steps: list[int] = []

@@ -50,6 +50,10 @@ STEP_ASIDE_RE = re.compile(
     r"[ \t]*[(\[:][ \t]*steps?[ \t]*:?[ \t]*([0-9]{1,12}(?:[ \t]*-[ \t]*[0-9]{1,12})?)"
     r"(?:[ \t]*[)\]])?",
     re.IGNORECASE)
+# A conversation id in brackets, which the grammar does not read: `EXAI-1 (conv:<uuid>)`.
+CONV_ASIDE_RE = re.compile(
+    r"[ \t]*[(\[][ \t]*conv(?:ersation)?[ \t]*[:=][ \t]*([^\s)\]]*)[ \t]*[)\]]?",
+    re.IGNORECASE)
 
 
 class Action(NamedTuple):

@@ -121,6 +121,8 @@ CASES = [
     ("Fixes EXAI-1: step 2", []),
     ("Fixes EXAI-1 [steps 1-3]", []),
     ("Fixes EXAI-1 (see notes)", [A(1, "fix")]),
+    (f"Fixes EXAI-1 (conv:{U})", []),  # applied, it would lose the conversation
+    (f"Fixes EXAI-1 step 2 [conversation={U}]", []),
     ("Fixes EXAI-1: done", [A(1, "fix")]),
     # errors trigger nothing
     ("Fixes EXAI-1 conv:debb44af", []),
@@ -170,6 +172,8 @@ def test_ignored_with_reason(message: str, reason: str) -> None:
     ("Fixes EXAI-2 (step 4)", "EXAI-2 step 4"),
     ("Fixes EXAI-1: step 2", "EXAI-1 step 2"),
     ("Fixes EXAI-1 [steps 1-3]", "EXAI-1 steps 1-3"),
+    (f"Fixes EXAI-1 (conv:{U})", f"EXAI-1 conv:{U}"),
+    (f"Fixes EXAI-1 step 2 (conv:{U})", f"EXAI-1 step 2 conv:{U}"),
 ])
 def test_near_misses_warn_with_a_suggestion(message: str, suggestion: str) -> None:
     parsed = parse(message)
