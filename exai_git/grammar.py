@@ -346,6 +346,8 @@ def read_line(line: str, number: int, prefix: str, out: Collected, low: str | No
             if low is None or low.find("for", lo, at) >= 0:  # `Fix for EXAI-1`: a near miss
                 st = st or _Line(text, number, prefix, out, low, p, may_negate)
                 st._verb_for(lo, at)
+            elif lo < at:
+                _verb_typo(out, number, text, backwards, lo, at, first, p)
             continue
         start, verb_end = size - vm.end(1), size - vm.start(1)
         if start > scanned:
@@ -391,6 +393,22 @@ def read_line(line: str, number: int, prefix: str, out: Collected, low: str | No
                                 int(first.group(1))))  # the one key, an issue, a mention
         return
     (st or _Line(text, number, prefix, out, low, p, may_negate))._leftovers(consumed, keys)
+
+
+def _verb_typo(out: Collected, number: int, text: str, backwards: str, lo: int, at: int,
+               ref: re.Match[str], p: Patterns) -> None:
+    """`Fxes EXAI-1`: a word before the key (since lo) one slip from a marker verb is a near
+    miss: a warning with the marker meant (the key stays a mention)."""
+    w = p.word_before.match(backwards, len(text) - at)
+    if w is None or len(text) - w.end(1) < lo:
+        return
+    meant = nearmiss.verb_typo(w.group(1)[::-1])
+    if meant is not None:
+        start = len(text) - w.end(1)
+        out.warnings.append(Note(
+            number, text[start : ref.end()], f"{text[start : len(text) - w.start(1)]!r} is not "
+            "a marker verb; this does nothing", int(ref.group(1)),
+            suggestion=f"{meant.capitalize()} {ref.group(0)}"))
 
 
 def _qualified(text: str, start: int, end: int) -> bool:

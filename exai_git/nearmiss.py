@@ -57,3 +57,19 @@ def looks_like_step(word: str) -> bool:
     if sorted(w) in (sorted("step"), sorted("steps")):
         return True  # transpositions: stpe, setp, spets
     return edit_distance_le(w, "step", 1) or edit_distance_le(w, "steps", 1)
+
+
+def verb_typo(word: str) -> str | None:
+    """The marker verb a misspelt word before a key was meant to be (`Fxes`, `Fixess`,
+    `Closs`): one edit or a swap of letters from a one-word verb of four letters or more,
+    itself no verb. None when it is none."""
+    from exai_git.vocabulary import VERB_ACTION
+
+    w = word.lower()
+    if w in VERB_ACTION or not 3 <= len(w) <= 12:
+        return None
+    for verb in sorted(v for v in VERB_ACTION if " " not in v and len(v) >= 4):
+        if sorted(w) == sorted(verb) or edit_distance_le(w, verb, 1):
+            return verb
+    return None
+

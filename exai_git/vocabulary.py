@@ -109,6 +109,7 @@ class Patterns(NamedTuple):
     verb_before: re.Pattern[str]
     verb_before_lower: re.Pattern[str]  # the same, for an ASCII line in lower case
     fix_for_before: re.Pattern[str]
+    word_before: re.Pattern[str]  # the word before a key, read backwards (a misspelt verb)
     issue: re.Pattern[str]
     near: re.Pattern[str]
     trailer: re.Pattern[str]
@@ -161,6 +162,7 @@ def patterns(prefix: str) -> Patterns:
         key=re.compile(rf"(?={key})", re.IGNORECASE),
         verb_before=re.compile(verb_before, re.IGNORECASE),
         verb_before_lower=re.compile(verb_before),
+        word_before=re.compile(r"(?:\s+:?|:)\s*([A-Za-z]{3,12})(?![\w-])"),
         fix_for_before=re.compile(rf"\s+rof\s+({_reversed(VERBS['fix'])}){word_start}",
                                   re.IGNORECASE),
         issue=re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.IGNORECASE),

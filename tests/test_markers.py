@@ -121,6 +121,7 @@ CASES = [
     ("Fixes EXAI-1: step 2", []),
     ("Fixes EXAI-1 [steps 1-3]", []),
     ("Fixes EXAI-1 (see notes)", [A(1, "fix")]),
+    ("Fxes EXAI-9 step 2", []),
     (f"Fixes EXAI-1 (conv:{U})", []),  # applied, it would lose the conversation
     (f"Fixes EXAI-1 step 2 [conversation={U}]", []),
     ("Fixes EXAI-1: done", [A(1, "fix")]),
@@ -174,6 +175,9 @@ def test_ignored_with_reason(message: str, reason: str) -> None:
     ("Fixes EXAI-1 [steps 1-3]", "EXAI-1 steps 1-3"),
     (f"Fixes EXAI-1 (conv:{U})", f"EXAI-1 conv:{U}"),
     (f"Fixes EXAI-1 step 2 (conv:{U})", f"EXAI-1 step 2 conv:{U}"),
+    ("Fxes EXAI-9 step 2", "Fixes EXAI-9"),
+    ("Fixess EXAI-1", "Fixes EXAI-1"),
+    ("Closs: EXAI-2", "Close EXAI-2"),
 ])
 def test_near_misses_warn_with_a_suggestion(message: str, suggestion: str) -> None:
     parsed = parse(message)
