@@ -6,6 +6,8 @@ known (a conversation id), it names the expected form."""
 
 from __future__ import annotations
 
+import functools
+
 # The form of a conversation id, as suggestions name it (never an example id: a user who
 # copied one would record the wrong conversation; nor a placeholder to paste).
 UUID_FORM = "a UUID, 8-4-4-4-12 hex digits"
@@ -61,15 +63,27 @@ def looks_like_step(word: str) -> bool:
 
 def verb_typo(word: str) -> str | None:
     """The marker verb a misspelt word before a key was meant to be (`Fxes`, `Fixess`,
-    `Closs`): one edit or a swap of letters from a one-word verb of four letters or more,
-    itself no verb. None when it is none."""
-    from exai_git.vocabulary import VERB_ACTION
-
+    `Closs`): one letter left out, added, changed, or two swapped, from one of TYPO_VERBS, and
+    itself no verb; None when it is none. Asked for every key with no verb before it, so it
+    is a few dictionary lookups: the verbs' one-letter deletions are indexed once, and a word
+    meets one when it, or one of its own deletions, is there."""
     w = word.lower()
-    if w in VERB_ACTION or not 3 <= len(w) <= 12:
+    index, firsts, verbs = _typo_index()
+    if not 3 <= len(w) <= 12 or w[0] not in firsts or w in verbs:
         return None
-    for verb in sorted(v for v in VERB_ACTION if " " not in v and len(v) >= 4):
-        if sorted(w) == sorted(verb) or edit_distance_le(w, verb, 1):
+    for d in (w, *(w[:i] + w[i + 1:] for i in range(len(w)))):
+        verb = index.get(d)
+        if verb is not None:
             return verb
     return None
 
+
+@functools.cache
+def _typo_index() -> tuple[dict[str, str], frozenset[str], frozenset[str]]:
+    from exai_git.vocabulary import TYPO_VERBS, VERB_ACTION
+
+    index: dict[str, str] = {}
+    for verb in TYPO_VERBS:
+        for d in (verb, *(verb[:i] + verb[i + 1:] for i in range(len(verb)))):
+            index.setdefault(d, verb)
+    return index, frozenset(v[0] for v in index.values()), frozenset(VERB_ACTION)

@@ -22,6 +22,11 @@ VERBS: dict[str, tuple[str, ...]] = {
     "reopen": ("reopen", "reopens", "reopened"),
 }
 VERB_ACTION = {v: action for action, verbs in VERBS.items() for v in verbs}
+# The verbs a misspelt word before a key is compared with (nearmiss.verb_typo): one word of
+# four letters or more that moves an issue or its steps (a misspelt reference costs nothing).
+TYPO_VERBS = tuple(sorted(v for v, action in VERB_ACTION.items()
+                          if " " not in v and len(v) >= 4 and action != "ref"))
+_TYPO_FIRSTS = "".join(sorted({v[0] for v in TYPO_VERBS} | {v[0].upper() for v in TYPO_VERBS}))
 # A verb phrase that is itself a partial qualifier ("part of the fix for EXAI-1").
 PARTIAL_PHRASES = {"part of the fix for"}
 
@@ -162,7 +167,7 @@ def patterns(prefix: str) -> Patterns:
         key=re.compile(rf"(?={key})", re.IGNORECASE),
         verb_before=re.compile(verb_before, re.IGNORECASE),
         verb_before_lower=re.compile(verb_before),
-        word_before=re.compile(r"(?:\s+:?|:)\s*([A-Za-z]{3,12})(?![\w-])"),
+        word_before=re.compile(rf"(?:\s+:?|:)\s*([A-Za-z]{{2,11}}[{_TYPO_FIRSTS}])(?![\w-])"),
         fix_for_before=re.compile(rf"\s+rof\s+({_reversed(VERBS['fix'])}){word_start}",
                                   re.IGNORECASE),
         issue=re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.IGNORECASE),

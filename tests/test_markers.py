@@ -177,7 +177,7 @@ def test_ignored_with_reason(message: str, reason: str) -> None:
     (f"Fixes EXAI-1 step 2 (conv:{U})", f"EXAI-1 step 2 conv:{U}"),
     ("Fxes EXAI-9 step 2", "Fixes EXAI-9"),
     ("Fixess EXAI-1", "Fixes EXAI-1"),
-    ("Closs: EXAI-2", "Close EXAI-2"),
+    ("Closs: EXAI-2", "Closes EXAI-2"),
 ])
 def test_near_misses_warn_with_a_suggestion(message: str, suggestion: str) -> None:
     parsed = parse(message)
