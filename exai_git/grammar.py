@@ -17,7 +17,6 @@ from exai_git import nearmiss
 from exai_git.plain import read_plain
 from exai_git.vocabulary import (
     CLAUSE_END,
-    CONV_ASIDE_RE,
     CONV_RE,
     MAX_NUMBER,
     MAX_STEPS,
@@ -25,12 +24,10 @@ from exai_git.vocabulary import (
     PARTIAL_PHRASES,
     QUALIFIER,
     SEP_RE,
-    STEP_ASIDE_RE,
     STEP_ITEM_RE,
     STEP_KW_RE,
     UUID_RE,
     VERB_ACTION,
-    WORD_NUM_RE,
     Action,
     Note,
     Patterns,
@@ -142,19 +139,9 @@ class _Line:
         if ref.issue < 1 or ref.issue > MAX_NUMBER:
             ref_text = m.group(0)
             self._error(ref, ref_text, f"{ref_text} is not an issue number (they start at 1)")
-        if pos < len(text) and text[pos] in " \t([:":
-            aside = STEP_ASIDE_RE.match(text, pos)
-            if aside is not None:  # the step a reader sees, which the grammar does not read
-                ref.near_miss = True
-                self.out.warnings.append(Note(
-                    self.number, text[m.start() : aside.end()].strip(),
-                    f"{text[pos:aside.end()].strip()!r} is not read as a step; this marker "
-                    "does nothing", ref.issue,
-                    suggestion=f"{self.key(ref.issue)} "
-                               f"{'steps' if '-' in aside.group(1) else 'step'} {aside.group(1)}"))
-                return ref, pos
-            if self._conv_aside(ref, m, pos):
-                return ref, pos
+        if pos < len(text) and text[pos] in " \t([:" and self._near_miss(
+                ref, m, nearmiss.beside_issue(text, pos, self.key(ref.issue), m.group(0))):
+            return ref, pos
         if pos == len(text) or not text[pos].isspace():
             return ref, pos  # no step, conversation or near miss follows
         seen_steps = seen_conv = False
@@ -171,32 +158,23 @@ class _Line:
                 self._conversation(ref, c.group(1))
                 continue
             break
-        if not seen_conv and pos < len(text) and self._conv_aside(ref, m, pos):
+        if pos == len(text) or not seen_conv and self._near_miss(
+                ref, m, nearmiss.conversation_beside(text, pos, text[m.start() : pos].strip())):
             return ref, pos
-        if not seen_steps and pos < len(text) and text[pos].isspace():
-            w = WORD_NUM_RE.match(text, pos)
-            if w and nearmiss.looks_like_step(w.group(1)):
-                ref.near_miss = True
-                self.out.warnings.append(Note(
-                    self.number, text[m.start() : w.end()].strip(),
-                    f"{w.group(1)!r} is not a step keyword; this marker does nothing",
-                    ref.issue, suggestion=f"{self.key(ref.issue)} step {w.group(2)}"))
+        if not seen_steps and text[pos].isspace():
+            self._near_miss(ref, m, nearmiss.step_keyword(text, pos, self.key(ref.issue)))
         return ref, pos
 
-    def _conv_aside(self, ref: _Ref, m: re.Match[str], pos: int) -> bool:
-        """`EXAI-1 (conv:<uuid>)`: the conversation a reader sees, which the grammar does not
-        read; applied, the marker would lose it. A near miss: it does nothing."""
-        aside = CONV_ASIDE_RE.match(self.text, pos)
-        if aside is None:
+    def _near_miss(self, ref: _Ref, m: re.Match[str],
+                   found: tuple[int, str, str | None] | None) -> bool:
+        """Record what nearmiss found after the issue m matched (where it ends, why, the
+        marker meant): the marker then does nothing."""
+        if found is None:
             return False
-        value = aside.group(1).rstrip(".:!?'\"`")
-        good = UUID_RE.match(value) is not None
+        end, reason, suggestion = found
         ref.near_miss = True
-        self.out.warnings.append(Note(
-            self.number, self.text[m.start() : aside.end()].strip(),
-            f"{self.text[pos:aside.end()].strip()!r} is not read as the marker's conversation; "
-            f"this marker does nothing{'' if good else '; ' + nearmiss.CONV_FORM}", ref.issue,
-            suggestion=f"{self.text[m.start() : pos].strip()} conv:{value}" if good else None))
+        self.out.warnings.append(Note(self.number, self.text[m.start() : end].strip(), reason,
+                                      ref.issue, suggestion=suggestion))
         return True
 
     def _steps(self, ref: _Ref, pos: int) -> int:

@@ -87,3 +87,47 @@ def _typo_index() -> tuple[dict[str, str], frozenset[str], frozenset[str]]:
         for d in (verb, *(verb[:i] + verb[i + 1:] for i in range(len(verb)))):
             index.setdefault(d, verb)
     return index, frozenset(v[0] for v in index.values()), frozenset(VERB_ACTION)
+
+
+def beside_issue(text: str, pos: int, key: str, written: str
+                 ) -> tuple[int, str, str | None] | None:
+    """What a reader takes for a marker's step or conversation right after an issue key (at
+    text[pos]; key: the issue's key, written: the marker so far), which the grammar does not
+    read: `EXAI-1 (step 4)`, `EXAI-1: step 2`, `EXAI-1 (conv:<uuid>)`. Applied, the marker
+    would close the whole issue or lose its conversation, so it is a near miss: where it ends,
+    why, and the marker meant. None when there is none."""
+    from exai_git.vocabulary import STEP_ASIDE_RE
+
+    step = STEP_ASIDE_RE.match(text, pos)
+    if step is not None:
+        noun = "steps" if "-" in step.group(1) else "step"
+        why = f"{text[pos:step.end()].strip()!r} is not read as a step; this marker does nothing"
+        return step.end(), why, f"{key} {noun} {step.group(1)}"
+    return conversation_beside(text, pos, written)
+
+
+def conversation_beside(text: str, pos: int, written: str
+                        ) -> tuple[int, str, str | None] | None:
+    """`EXAI-1 step 2 (conv:<uuid>)`: beside_issue's conversation alone (after steps)."""
+    from exai_git.vocabulary import CONV_ASIDE_RE, UUID_RE
+
+    conv = CONV_ASIDE_RE.match(text, pos)
+    if conv is None:
+        return None
+    value = conv.group(1).rstrip(".:!?'\"`")
+    good = UUID_RE.match(value) is not None
+    why = (f"{text[pos:conv.end()].strip()!r} is not read as the marker's conversation; this "
+           f"marker does nothing{'' if good else '; ' + CONV_FORM}")
+    return conv.end(), why, f"{written} conv:{value}" if good else None
+
+
+def step_keyword(text: str, pos: int, key: str) -> tuple[int, str, str | None] | None:
+    """`EXAI-1 stpe 3`: a misspelt step keyword after an issue key (at text[pos])."""
+    from exai_git.vocabulary import WORD_NUM_RE
+
+    w = WORD_NUM_RE.match(text, pos)
+    if w is None or not looks_like_step(w.group(1)):
+        return None
+    why = f"{w.group(1)!r} is not a step keyword; this marker does nothing"
+    return w.end(), why, f"{key} step {w.group(2)}"
+
