@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from exai_git import hookstate
+from exai_git import hookstate, landstate
 
 if TYPE_CHECKING:
     from exai_git.config import Settings
@@ -53,7 +53,7 @@ def start_point(repo: Repo, settings: Settings, say: Say = say_err) -> None:
     before it is applied. Cheap: one for-each-ref, never the database."""
     from exai_git.reconcile import reconcile
 
-    if hookstate.load_heads(repo.common_dir) is None:
+    if landstate.load_heads(repo.common_dir) is None:
         reconcile(repo, settings, hook=None, say=say)
 
 
@@ -61,7 +61,7 @@ def note_squash(repo: Repo, say: Say) -> None:
     """Remember what a `merge --squash` staged, for the commit that follows (record_squash)."""
     from exai_git.errors import ExaiError
 
-    if not (repo.git_dir / "SQUASH_MSG").exists() and not hookstate.squash_recorded(repo):
+    if not (repo.git_dir / "SQUASH_MSG").exists() and not landstate.squash_recorded(repo):
         return  # the usual commit: no squash staged, none remembered
     try:
         record_squash(repo)
@@ -71,7 +71,7 @@ def note_squash(repo: Repo, say: Say) -> None:
 
 def record_squash(repo: Repo) -> list[str]:
     """Remember, for the checked-out branch, the commits a `merge --squash` has staged, so
-    the next commit on it carries their markers (hookstate.take_squash in post-commit); forget
+    the next commit on it carries their markers (landstate.take_squash in post-commit); forget
     a squash abandoned since (reset: no SQUASH_MSG any more). post-merge calls it with the
     squash flag; commit-msg on every commit (SQUASH_MSG is gone by post-commit), which also
     covers a conflicted squash, where post-merge never runs."""
@@ -82,8 +82,8 @@ def record_squash(repo: Repo) -> list[str]:
     branch = ref[len(landing.HEADS):] if ref else "HEAD"
     commits = git.squash_pending(repo)
     base = git.rev_parse_optional(repo, "HEAD") or landing.ZERO
-    if commits or hookstate.squash_recorded(repo):
-        hookstate.record_squash(repo.common_dir, branch, base, commits)
+    if commits or landstate.squash_recorded(repo):
+        landstate.record_squash(repo.common_dir, branch, base, commits)
     return commits
 
 
@@ -98,8 +98,8 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
     from exai_git.msgcheck import parse_message
     from exai_git.reconcile import clone_lock
 
-    if settings.apply_on == "push" or hookstate.load_heads(repo.common_dir) is None or \
-            git.squash_pending(repo) or hookstate.squash_recorded(repo) or _queued(repo, True):
+    if settings.apply_on == "push" or landstate.load_heads(repo.common_dir) is None or \
+            git.squash_pending(repo) or landstate.squash_recorded(repo) or _queued(repo, True):
         return False
     head = repo.commit("HEAD")
     parsed = parse_message(head.message, settings, None)
@@ -113,7 +113,7 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
         plan = git.landing_plan(repo, settings.branches or None)
         if plan.landed != (head.sha,) or plan.left or plan.main_line is None:
             return False
-        hookstate.save_heads(repo.common_dir, plan.heads)
+        landstate.save_heads(repo.common_dir, plan.heads)
     return True
 
 

@@ -15,9 +15,8 @@ needs no database (and imports no psycopg):
   last said (said again only when they change).
 
 Every file above is a hint: one missing, stale or unreadable only makes a hook do the work
-itself. Reconciliation's own record is here too (heads.json, squash.json, locations.json):
-one unreadable counts as absent (heads.json: the next hook starts afresh, as a clone's first
-one does).
+itself. Reconciliation's own record (heads.json, squash.json, locations.json, pushed.json)
+is landstate.py's.
 """
 
 from __future__ import annotations
@@ -25,9 +24,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,7 +53,7 @@ def state_dir(repo: Repo) -> Path:
     return repo.common_dir / STATE_DIR
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON state file, or None when absent or unreadable."""
     try:
         data = json.loads(path.read_text())
@@ -116,7 +114,7 @@ def issues_read(repo: Repo, settings: Settings, numbers: set[int]
     {step: status}), when it read them all, from this tracker with this prefix, in the last
     SCAN_READ_SECONDS; else None. It spares the commit-msg hook of a marker commit a
     connection of its own to the tracker."""
-    data = _read(state_dir(repo) / "scan-cache.json")
+    data = read_json(state_dir(repo) / "scan-cache.json")
     read = data.get("read") if data else None
     if not isinstance(read, dict) or read.get("source") != _tracker_id(settings):
         return None
@@ -139,12 +137,12 @@ def issues_read(repo: Repo, settings: Settings, numbers: set[int]
 
 def last_scan(repo: Repo) -> dict[str, Any] | None:
     """What the last pre-commit scan found (`status`), None when none was kept."""
-    return _read(state_dir(repo) / "scan-cache.json")
+    return read_json(state_dir(repo) / "scan-cache.json")
 
 
 def cached_scan(repo: Repo, key: str) -> dict[str, Any] | None:
     """What the scan of the change with this key left, if it was the last one scanned."""
-    data = _read(state_dir(repo) / "scan-cache.json")
+    data = read_json(state_dir(repo) / "scan-cache.json")
     return data if data is not None and data.get("key") == key else None
 
 
@@ -152,7 +150,7 @@ def take_scan(repo: Repo) -> dict[str, Any] | None:
     """What the last scan left, whatever change it was of (check its key before use); the
     hint it left for commit-msg is taken."""
     _replace(state_dir(repo) / HINT_PENDING, None)
-    return _read(state_dir(repo) / "scan-cache.json")
+    return read_json(state_dir(repo) / "scan-cache.json")
 
 
 def scan_said_nothing(repo: Repo, key: str) -> bool:
@@ -188,7 +186,7 @@ class IssuePaths:
     def load(self) -> set[str] | None:
         if self.ttl <= 0:
             return None
-        data = _read(self.path)
+        data = read_json(self.path)
         if data is None or data.get("source") != self.source:
             return None
         if not 0 <= time.time() - float(data.get("at", 0)) <= self.ttl:
@@ -206,121 +204,6 @@ def forget_issue_paths(repo: Repo) -> None:
     _replace(state_dir(repo) / "issue-paths.json", None)
 
 
-# --------------------------------------------------------------------------- landing state
-# What reconciliation keeps (MARKERS.md "When a commit counts"): heads.json {"heads": {ref:
-# sha}}, the heads this clone applied through; squash.json {branch: {"base": sha, "commits":
-# [sha, ...]}}; locations.json {"from": sha}. heads.json and squash.json are written durably
-# (fsync, rename): they are the record, not a hint.
-
-
-def load_heads(common_dir: Path) -> dict[str, str] | None:
-    """The heads this clone has applied through; None when it has recorded none (or the file
-    is unreadable: then the next hook starts afresh, as a clone's first one does)."""
-    data = _read(common_dir / STATE_DIR / "heads.json")
-    heads = data.get("heads") if isinstance(data, dict) else None
-    if not isinstance(heads, dict):
-        return None
-    return {str(k): str(v) for k, v in heads.items()}
-
-
-def save_heads(common_dir: Path, heads: Mapping[str, str]) -> None:
-    _save(common_dir / STATE_DIR / "heads.json", {"heads": dict(sorted(heads.items()))})
-
-
-# Issue locations (MARKERS.md v2, "Locations") move when the main line moves. When the tracker
-# cannot take that move, nothing is queued: issues with an anchor carry their own start
-# (`git diff anchor..head`), and issues without one (filed by SQL) must be mapped from the
-# main line's head before the first move that was not applied. That head is kept here until
-# a reconciliation moves the locations; the first failed move sets it, later ones keep it.
-
-def locations_from(common_dir: Path) -> tuple[str | None] | None:
-    """(head,) the main line was at before the first move whose locations are not moved yet
-    (head None: the main line did not exist then); None when no move is pending."""
-    data = _read(common_dir / STATE_DIR / "locations.json")
-    if not isinstance(data, dict) or "from" not in data:
-        return None
-    head = data["from"]
-    return (str(head) if head else None,)
-
-
-def save_locations_from(common_dir: Path, head: tuple[str | None] | None) -> None:
-    """Record (head,) as the start of the pending location move; None: nothing pending. Best
-    effort, like the hooks' other state files: a state directory that cannot be written is
-    reported by the outbox, which needs it first, in its own one line."""
-    path = common_dir / STATE_DIR / "locations.json"
-    try:
-        if head is None:
-            path.unlink(missing_ok=True)
-        else:
-            _save(path, {"from": head[0]})
-    except OSError:
-        pass
-
-
-# With apply_on = "push", pre-push records the heads a push sets as landed before git sends
-# it; whether the remote took it shows only later, when its remote-tracking ref moves there
-# (or not). pushed.json {ref: sha} keeps those heads until a reconciliation has seen them.
-
-def pushed_heads(common_dir: Path) -> dict[str, str]:
-    """The remote-tracking refs the last pre-push recorded as pushed, each at its sha."""
-    data = _read(common_dir / STATE_DIR / "pushed.json")
-    return {str(k): str(v) for k, v in (data or {}).items()}
-
-
-def save_pushed_heads(common_dir: Path, heads: Mapping[str, str]) -> None:
-    """Record heads as pushed ({}: none). Best effort, like locations.json: without it an
-    undone push says only that its commits left the branch."""
-    path = common_dir / STATE_DIR / "pushed.json"
-    try:
-        if heads:
-            _save(path, dict(sorted(heads.items())))
-        else:
-            path.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
-def record_squash(common_dir: Path, branch: str, base: str, commits: Sequence[str]) -> None:
-    """`merge --squash` on branch (HEAD at base) staged commits; the next commit takes them."""
-    path = common_dir / STATE_DIR / "squash.json"
-    data = _read(path)
-    records = data if isinstance(data, dict) else {}
-    if commits:
-        records[branch] = {"base": base, "commits": list(commits)}
-    else:
-        records.pop(branch, None)
-    _save(path, records)
-
-
-def take_squash(common_dir: Path, branch: str, parent: str | None = None) -> tuple[str, ...]:
-    """The squashed commits the new commit on branch carries, and forget them. With parent
-    (the new commit's first parent): only if it is the head the squash was made on, else the
-    squash was abandoned (reset) and is dropped."""
-    path = common_dir / STATE_DIR / "squash.json"
-    data = _read(path)
-    if not isinstance(data, dict) or branch not in data:
-        return ()
-    record = data.pop(branch)
-    _save(path, data)
-    if not isinstance(record, dict) or (parent is not None and record.get("base") != parent):
-        return ()
-    return tuple(str(c) for c in record.get("commits", ()))
-
-
-def _save(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # --------------------------------------------------------------------------- landing
 
 
@@ -334,6 +217,7 @@ def remember_refs(repo: Repo, settings: Settings) -> None:
     """After a reconciliation: when the recorded heads are the tracked refs of one snapshot of
     the refs, leave its hash for the native hooks (nothing moved since: no Python). A hint:
     when refs moved meanwhile, or it cannot be written, the next hook just reconciles."""
+    from exai_git.landstate import load_heads
     from exai_git.repo.landing import read_refs_keyed
 
     path = state_dir(repo) / REFS_SEEN
@@ -347,6 +231,7 @@ def remember_refs(repo: Repo, settings: Settings) -> None:
 def reconciled(repo: Repo, settings: Settings) -> bool:
     """The recorded heads are the tracked refs as they are: a reconciliation now finds
     nothing that moved (one for-each-ref)."""
+    from exai_git.landstate import load_heads
     from exai_git.repo import read_refs
 
     return load_heads(repo.common_dir) == _tracked(read_refs(repo), settings)
@@ -384,7 +269,7 @@ def note_held_progress(repo: Repo, settings: Settings) -> None:
 
 def held_progress(repo: Repo) -> dict[str, dict[str, Any]]:
     """sha -> {subject, committed_at, branch} of the held commits whose progress counted."""
-    data = _read(state_dir(repo) / "held-progress.json")
+    data = read_json(state_dir(repo) / "held-progress.json")
     return {k: v for k, v in (data or {}).items() if isinstance(v, dict)}
 
 
@@ -392,17 +277,11 @@ def save_held_progress(repo: Repo, held: dict[str, dict[str, Any]]) -> None:
     _replace(state_dir(repo) / "held-progress.json", json.dumps(held) if held else None)
 
 
-def squash_recorded(repo: Repo) -> bool:
-    """A `merge --squash` is remembered for some branch (landing's squash.json)."""
-    return bool(_read(state_dir(repo) / "squash.json"))
-
-
-
 def not_here_changed(repo: Repo, keys: Sequence[str]) -> bool:
     """Whether keys (open issues anchored at commits this clone lacks) are new since last
     said here, recording them (not-here.json; a hint: lost, the line is said again)."""
     path, wanted = state_dir(repo) / "not-here.json", sorted(set(keys))
-    if (_read(path) or {}).get("keys") == wanted:
+    if (read_json(path) or {}).get("keys") == wanted:
         return False
     _replace(path, json.dumps({"keys": wanted}) if wanted else None)
     return bool(wanted)

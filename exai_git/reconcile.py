@@ -43,7 +43,7 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
     for a push to origin: the plan is against the refs as they will be once it succeeds, and
     those heads are recorded as pushed; a reconciliation that finds a ref not moved there
     undoes what the push brought, saying the push was refused."""
-    from exai_git import hookstate, landing
+    from exai_git import landing, landstate
     from exai_git import repo as git
     from exai_git.repo.landing import not_taken
 
@@ -54,13 +54,13 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
             return None
         plan = git.landing_plan(repo, settings.branches or None, before=before,
                                 remote_only=push_mode, pushes=pushes if push_mode else ())
-        pushed = hookstate.pushed_heads(repo.common_dir) if push_mode else {}
+        pushed = landstate.pushed_heads(repo.common_dir) if push_mode else {}
         sent = {r: s for r, s in landing.pushed_refs(pushes).items() if plan.heads.get(r) == s}
         held = _held_progress(repo, settings, plan.heads) if hook == "post-commit" else []
         if plan.main_line is None:
             if plan.started:
                 say("EXAI: no tracked branch exists (setting `branches`); nothing is applied")
-                hookstate.save_heads(repo.common_dir, plan.heads)
+                landstate.save_heads(repo.common_dir, plan.heads)
             return None
         if plan.started:
             start = dict(landing.initial_heads(plan.heads, None, None)).get(plan.main_line[1])
@@ -68,11 +68,11 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                 f"started ({(start or 'none')[:10]}) are not applied: backfill them with "
                 "`exai-git apply A..B`")
             if plan.nothing:
-                hookstate.save_heads(repo.common_dir, plan.heads)
-        pending = hookstate.locations_from(repo.common_dir)
+                landstate.save_heads(repo.common_dir, plan.heads)
+        pending = landstate.locations_from(repo.common_dir)
         if plan.nothing and not held and pending is None:
             if pushed != sent and push_mode:  # seen: the pushes were taken, or are again
-                hookstate.save_pushed_heads(repo.common_dir, sent)
+                landstate.save_pushed_heads(repo.common_dir, sent)
             return None
         branch = plan.main_line[0]
         works = landed_works(repo, settings, plan.landed, plan.left,
@@ -84,9 +84,9 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                  if w.left and w.sha in refused else w for w in works]
         move = _location_move(plan, pending)
         report = _apply_or_queue(repo, [*works, *held], settings, say, move)
-        hookstate.save_heads(repo.common_dir, plan.heads)
+        landstate.save_heads(repo.common_dir, plan.heads)
         if push_mode:
-            hookstate.save_pushed_heads(repo.common_dir, sent)
+            landstate.save_pushed_heads(repo.common_dir, sent)
         return report
 
 
@@ -225,13 +225,13 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
     """The commit that follows a `merge --squash` carries the squashed commits' markers."""
     import dataclasses
 
-    from exai_git import hookstate, landing
+    from exai_git import landing, landstate
     from exai_git.apply import parse_commit
     from exai_git.repo import head_ref
 
     ref = head_ref(repo)
     name = ref[len(landing.HEADS):] if ref else "HEAD"
-    squashed = hookstate.take_squash(repo.common_dir, name, parent)
+    squashed = landstate.take_squash(repo.common_dir, name, parent)
     if not squashed:
         return work
     extra = [a for sha in squashed
@@ -274,9 +274,9 @@ def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
     """Apply works (or queue them) and move the issue locations in the same transaction as
     the last of them (locations.LocationMove): BEGIN, the locks and reads, then the writes
     and COMMIT, two round trips. A move the tracker did not take is not queued: its start is
-    kept (hookstate.save_locations_from) and the next reconciliation that reaches the tracker
+    kept (landstate.save_locations_from) and the next reconciliation that reaches the tracker
     moves them from there (issues with an anchor carry their own start)."""
-    from exai_git import hookstate
+    from exai_git import landstate
     from exai_git.apply import apply_or_queue
     from exai_git.locations import LocationMove
     from exai_git.model import Report
@@ -294,7 +294,7 @@ def _apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say,
         return report or Report()
     finally:
         # set on the first move not done, kept over later ones, cleared once one is done
-        hookstate.save_locations_from(repo.common_dir, None if move.done else (move.old,))
+        landstate.save_locations_from(repo.common_dir, None if move.done else (move.old,))
 
 
 @contextlib.contextmanager

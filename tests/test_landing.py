@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from exai_git import hookstate, landing
+from exai_git import landing, landstate
 from exai_git import repo as gitrepo
 from exai_git.errors import GitError
 from exai_git.hookland import record_squash
@@ -55,7 +55,7 @@ class Clone:
     def reconcile(self, before: str | None = None, **kw: object) -> landing.Plan:
         """What a hook does: plan, (apply), record the heads."""
         plan = gitrepo.landing_plan(self.repo, before=before, **kw)  # type: ignore[arg-type]
-        hookstate.save_heads(self.repo.common_dir, plan.heads)
+        landstate.save_heads(self.repo.common_dir, plan.heads)
         return plan
 
     def subjects(self, shas: tuple[str, ...] | list[str]) -> list[str]:
@@ -208,7 +208,7 @@ def test_first_post_merge_starts_at_orig_head(remote: Path) -> None:
 
 
 def test_install_applies_nothing(a: Clone) -> None:
-    assert hookstate.load_heads(a.repo.common_dir) == {
+    assert landstate.load_heads(a.repo.common_dir) == {
         "refs/heads/main": a.sha("main"), "refs/remotes/origin/main": a.sha("main")}
 
 
@@ -380,8 +380,8 @@ def test_squash_merge_record_and_take(a: Clone) -> None:
     s = a.sha("HEAD")
     assert a.reconcile().landed == (s,)
     common = a.repo.common_dir
-    assert hookstate.take_squash(common, "main", a.sha("HEAD^")) == (f1, f2)
-    assert hookstate.take_squash(common, "main", a.sha("HEAD^")) == ()
+    assert landstate.take_squash(common, "main", a.sha("HEAD^")) == (f1, f2)
+    assert landstate.take_squash(common, "main", a.sha("HEAD^")) == ()
 
 
 def test_squash_abandoned_is_not_taken(a: Clone) -> None:
@@ -393,16 +393,16 @@ def test_squash_abandoned_is_not_taken(a: Clone) -> None:
     a.git("add", "-A")
     assert record_squash(a.repo) == []  # commit-msg: no SQUASH_MSG, the record goes
     a.git("commit", "-q", "-m", "other work")
-    assert hookstate.take_squash(a.repo.common_dir, "main", a.sha("HEAD^")) == ()
+    assert landstate.take_squash(a.repo.common_dir, "main", a.sha("HEAD^")) == ()
 
 
 def test_squash_taken_only_on_the_head_it_was_made_on(tmp_path: Path) -> None:
-    hookstate.record_squash(tmp_path, "main", "a" * 40, ["c" * 40])
-    assert hookstate.take_squash(tmp_path, "main", "b" * 40) == ()
-    assert hookstate.take_squash(tmp_path, "main", "a" * 40) == ()  # dropped, not kept
-    hookstate.record_squash(tmp_path, "main", "a" * 40, ["c" * 40])
-    assert hookstate.take_squash(tmp_path, "other", "a" * 40) == ()
-    assert hookstate.take_squash(tmp_path, "main") == ("c" * 40,)
+    landstate.record_squash(tmp_path, "main", "a" * 40, ["c" * 40])
+    assert landstate.take_squash(tmp_path, "main", "b" * 40) == ()
+    assert landstate.take_squash(tmp_path, "main", "a" * 40) == ()  # dropped, not kept
+    landstate.record_squash(tmp_path, "main", "a" * 40, ["c" * 40])
+    assert landstate.take_squash(tmp_path, "other", "a" * 40) == ()
+    assert landstate.take_squash(tmp_path, "main") == ("c" * 40,)
 
 
 def test_conflicted_squash_is_seen_before_the_commit(a: Clone) -> None:
@@ -493,15 +493,15 @@ def test_force_push_seen_by_fetch(a: Clone, b: Clone) -> None:
 def test_pre_push_hint_and_refused_push(a: Clone) -> None:
     one = a.commit("Fixes EXAI-1")
     a.reconcile(remote_only=True)  # apply_on = "push": local commits do not count
-    assert hookstate.load_heads(a.repo.common_dir) == {"refs/remotes/origin/main": a.sha("HEAD~1")}
+    assert landstate.load_heads(a.repo.common_dir) == {"refs/remotes/origin/main": a.sha("HEAD~1")}
     pushes = landing.parse_push_lines(f"refs/heads/main {one} refs/heads/main {a.sha('HEAD~1')}\n")
     snap = gitrepo.read_refs(a.repo)
     current = landing.tracked_refs(snap.refs, ["main"], remote_only=True)
     sent = landing.with_pushed(current, pushes, ["main"])
-    recorded = hookstate.load_heads(a.repo.common_dir) or {}
+    recorded = landstate.load_heads(a.repo.common_dir) or {}
     plan = landing.plan(recorded, sent, lambda i, e: gitrepo.rev_list(a.repo, i, e))
     assert plan.landed == (one,)
-    hookstate.save_heads(a.repo.common_dir, plan.heads)
+    landstate.save_heads(a.repo.common_dir, plan.heads)
     # the remote refused it: origin/main never moved, so the commit leaves
     assert a.reconcile(remote_only=True).left == (one,)
     assert landing.with_pushed(sent, [("(delete)", ZERO, "refs/heads/main", one)], ["main"]) == {}
@@ -523,7 +523,7 @@ def test_landing_plan_against_the_refs_a_push_sets(a: Clone) -> None:
     assert plan.started and plan.landed == (one,) and plan.left == ()
     assert plan.heads == {"refs/remotes/origin/main": one}
     assert plan.main_line == ("main", "refs/remotes/origin/main")
-    hookstate.save_heads(a.repo.common_dir, {"refs/remotes/origin/main": base})
+    landstate.save_heads(a.repo.common_dir, {"refs/remotes/origin/main": base})
     elsewhere = [("refs/heads/main", one, "refs/heads/feature", ZERO)]
     assert gitrepo.landing_plan(a.repo, remote_only=True, pushes=elsewhere).nothing
     assert landing.pushed_refs([*sent, *elsewhere, ("(delete)", ZERO, "refs/heads/x", one),
@@ -678,11 +678,11 @@ def test_off_branches(a: Clone) -> None:
 
 
 def test_state_files(tmp_path: Path) -> None:
-    assert hookstate.load_heads(tmp_path) is None
-    hookstate.save_heads(tmp_path, {"refs/heads/main": "a" * 40})
-    assert hookstate.load_heads(tmp_path) == {"refs/heads/main": "a" * 40}
+    assert landstate.load_heads(tmp_path) is None
+    landstate.save_heads(tmp_path, {"refs/heads/main": "a" * 40})
+    assert landstate.load_heads(tmp_path) == {"refs/heads/main": "a" * 40}
     (tmp_path / "exai-git" / "heads.json").write_text("{not json")
-    assert hookstate.load_heads(tmp_path) is None  # starts afresh, as a first hook does
+    assert landstate.load_heads(tmp_path) is None  # starts afresh, as a first hook does
     assert [p.name for p in (tmp_path / "exai-git").iterdir()] == ["heads.json"]
     assert os.access(tmp_path / "exai-git", os.W_OK)
 

@@ -201,11 +201,11 @@ def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: s
     post-merge), used only when the clone has recorded no heads yet. pushes: pre-push's
     lines for a push to remote (apply_on = "push"): the plan is against the refs as they will
     be once it succeeds (a clone's first one starts from them as they are). Nothing is
-    recorded here: once the plan is applied, hookstate.save_heads(repo.common_dir,
+    recorded here: once the plan is applied, landstate.save_heads(repo.common_dir,
     plan.heads)."""
     import dataclasses
 
-    from exai_git import hookstate, landing
+    from exai_git import landing, landstate
 
     snap = read_refs(repo)
     default = landing.origin_head(snap.symrefs, remote)
@@ -214,7 +214,7 @@ def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: s
     current = landing.tracked_refs(refs, names, remote=remote, remote_only=remote_only)
     main = landing.main_line(refs, names, remote=remote, remote_only=remote_only,
                              prefer=(default, *landing.DEFAULT_BRANCHES))
-    recorded = hookstate.load_heads(repo.common_dir)
+    recorded = landstate.load_heads(repo.common_dir)
     started = recorded is None
     if recorded is None:
         now = landing.tracked_refs(snap.refs, names, remote=remote, remote_only=remote_only) \
