@@ -406,6 +406,19 @@ def b3(quick: bool) -> list[str]:
 # --------------------------------------------------------------------------- B4
 
 
+def reset_tracker(dsn: str) -> None:
+    """The tracker as before any apply: no links, updates or branch heads, every step pending
+    and every issue open (B4 and B4b run apply again on the same history)."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("TRUNCATE exai_commit_links, exai_issue_updates, exai_branch_heads")
+        conn.execute("UPDATE exai_issue_checklist SET status = 'pending',"
+                     " completed_at = NULL, conversation_id = NULL")
+        conn.execute("UPDATE exai_issues SET status = 'open', fix_date = NULL,"
+                     " fix_conversation_id = NULL")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
 def b4(quick: bool) -> list[str]:
     commits_n, markers_n = (10_000, 2_000) if not quick else (2_000, 400)
     db = Database()
@@ -422,16 +435,6 @@ def b4(quick: bool) -> list[str]:
         def git_log() -> float:
             return median_time(lambda: sh(["git", "log", "--format=%H%x00%B", spec], cwd=repo), 3)
 
-        def reset() -> None:
-            with psycopg.connect(db.dsn) as conn:
-                conn.execute("TRUNCATE exai_commit_links, exai_issue_updates")
-                conn.execute("UPDATE exai_issue_checklist SET status = 'pending',"
-                             " completed_at = NULL, conversation_id = NULL")
-                conn.execute("UPDATE exai_issues SET status = 'open', fix_date = NULL,"
-                             " fix_conversation_id = NULL")
-            with psycopg.connect(db.dsn, autocommit=True) as conn:
-                conn.execute("VACUUM ANALYZE")
-
         def timed(e: dict[str, str], rounds: int = 5) -> tuple[float, float, float, float]:
             """Rounds of: the baseline `git log`, then a first run on a reset tracker and the
             second run after it. Medians of the first runs, the second runs, the baselines and
@@ -440,7 +443,7 @@ def b4(quick: bool) -> list[str]:
             firsts, seconds, logs, ratios = [], [], [], []
             for _ in range(rounds):
                 logs.append(git_log())
-                reset()
+                reset_tracker(db.dsn)
                 t = time.perf_counter()
                 sh(apply, cwd=repo, env=e)
                 firsts.append(time.perf_counter() - t)
@@ -653,18 +656,8 @@ def b4b(quick: bool) -> list[str]:
         by_range = [PY, "-m", "exai_git", "apply", f"{root}..HEAD"]
         by_branch = [PY, "-m", "exai_git", "apply", "--branch", branch, "--since", root]
 
-        def reset() -> None:
-            with psycopg.connect(db.dsn) as conn:
-                conn.execute("TRUNCATE exai_commit_links, exai_issue_updates, exai_branch_heads")
-                conn.execute("UPDATE exai_issue_checklist SET status = 'pending',"
-                             " completed_at = NULL, conversation_id = NULL")
-                conn.execute("UPDATE exai_issues SET status = 'open', fix_date = NULL,"
-                             " fix_conversation_id = NULL")
-            with psycopg.connect(db.dsn, autocommit=True) as conn:
-                conn.execute("VACUUM ANALYZE")
-
         def run(cmd: list[str]) -> float:
-            reset()
+            reset_tracker(db.dsn)
             t = time.perf_counter()
             sh(cmd, cwd=repo, env=env)
             return time.perf_counter() - t
