@@ -211,6 +211,31 @@ def clone_repo(remote: Path, name: str, *, hooks: bool = False) -> Path:
     return path
 
 
+class TrackerReads:
+    """What the tracker says, for a test's clone of a repository (self.db: its database)."""
+
+    db: Database
+
+    def status(self, number: int) -> str:
+        return str(self.db.scalar("SELECT status FROM exai_issues WHERE issue_number = %s",
+                                  (number,)))
+
+    def steps(self) -> str:
+        """Issue 1's checklist, one letter a step: p(ending) i(n progress) c(omplete)."""
+        rows = self.db.query(
+            "SELECT c.status FROM exai_issue_checklist c JOIN exai_issues i ON i.id = c.issue_id"
+            " WHERE i.issue_number = 1 ORDER BY c.step_number")
+        return "".join(r[0][0] for r in rows)
+
+    def fix_conv(self, number: int) -> Any:
+        return self.db.scalar(
+            "SELECT fix_conversation_id FROM exai_issues WHERE issue_number = %s", (number,))
+
+    def updates(self) -> list[str]:
+        return [r[0] for r in self.db.query(
+            "SELECT content FROM exai_issue_updates ORDER BY created_at, id")]
+
+
 def exai(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
          input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run the real command line in a subprocess."""

@@ -13,11 +13,18 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import Database, bare_remote, clone_repo, exai, git, write
+from tests.conftest import (
+    Database,
+    TrackerReads,
+    bare_remote,
+    clone_repo,
+    exai,
+    git,
+    write,
+)
 
 CONV = "11111111-2222-3333-4444-555555555555"
 FRAMEWORK = [pytest.param(tool, marks=pytest.mark.slow) for tool in ("pre-commit", "prek")]
@@ -33,7 +40,7 @@ def framework_config(hook_repo: tuple[Path, str]) -> str:
             f"repos:\n  - repo: {hook_repo[0]}\n    rev: {hook_repo[1]}\n    hooks:\n{ids}\n")
 
 
-class Clone:
+class Clone(TrackerReads):
     """A clone of the remote with the hooks installed; what the tracker says, in one word."""
 
     clock = 1_700_000_000
@@ -64,25 +71,6 @@ class Clone:
         done = exai(*args, cwd=self.path)
         self.said += done.stdout + done.stderr
         return done
-
-    def status(self, number: int) -> str:
-        return str(self.db.scalar("SELECT status FROM exai_issues WHERE issue_number = %s",
-                                  (number,)))
-
-    def steps(self) -> str:
-        """Issue 1's checklist, a letter a step: p(ending) i(n progress) c(omplete)."""
-        rows = self.db.query(
-            "SELECT c.status FROM exai_issue_checklist c JOIN exai_issues i ON i.id = c.issue_id"
-            " WHERE i.issue_number = 1 ORDER BY c.step_number")
-        return "".join(r[0][0] for r in rows)
-
-    def fix_conv(self, number: int) -> Any:
-        return self.db.scalar(
-            "SELECT fix_conversation_id FROM exai_issues WHERE issue_number = %s", (number,))
-
-    def updates(self) -> list[str]:
-        return [r[0] for r in self.db.query(
-            "SELECT content FROM exai_issue_updates ORDER BY created_at, id")]
 
     def state(self) -> tuple[str, str, str, str]:
         return self.steps(), self.status(1), self.status(2), self.status(3)

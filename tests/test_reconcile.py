@@ -12,12 +12,20 @@ import pytest
 
 from exai_git.reconcile import reconcile
 from exai_git.repo import Repo
-from tests.conftest import Database, bare_remote, clone_repo, exai, git, write
+from tests.conftest import (
+    Database,
+    TrackerReads,
+    bare_remote,
+    clone_repo,
+    exai,
+    git,
+    write,
+)
 
 CONV = "11111111-2222-3333-4444-555555555555"
 
 
-class Clone:
+class Clone(TrackerReads):
     clock = 1_700_000_000
 
     def __init__(self, path: Path, db: Database) -> None:
@@ -44,25 +52,6 @@ class Clone:
         return reconcile(Repo(self.path), self.db.settings(), hook=hook,
                          say=self.said.append, **kw)
 
-    # what the tracker says
-    def status(self, number: int) -> str:
-        return str(self.db.scalar("SELECT status FROM exai_issues WHERE issue_number = %s",
-                                  (number,)))
-
-    def steps(self) -> str:
-        """Issue 1's checklist, one letter a step: p(ending) i(n progress) c(omplete)."""
-        rows = self.db.query(
-            "SELECT c.status FROM exai_issue_checklist c JOIN exai_issues i ON i.id = c.issue_id"
-            " WHERE i.issue_number = 1 ORDER BY c.step_number")
-        return "".join(r[0][0] for r in rows)
-
-    def fix_conv(self, number: int) -> Any:
-        return self.db.scalar(
-            "SELECT fix_conversation_id FROM exai_issues WHERE issue_number = %s", (number,))
-
-    def updates(self) -> list[str]:
-        return [r[0] for r in self.db.query(
-            "SELECT content FROM exai_issue_updates ORDER BY created_at, id")]
 
 
 @pytest.fixture
