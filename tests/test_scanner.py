@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -406,3 +408,39 @@ def test_line_range_function_in_sql(db: Database) -> None:
     assert db.query("SELECT exai_line_range(10, NULL) = int4range(10, 10, '[]'),"
                     " exai_line_range(60, 58) = int4range(58, 60, '[]'),"
                     " exai_line_range(NULL, NULL) @> 123456") == [(True, True, True)]
+
+
+def test_the_scan_reads_what_it_finds_not_the_tracker(db: Database) -> None:
+    """20,000 open issues on the changed file, anchored at the commit compared against, none
+    on the changed lines: no part of the scanner's query reads them one by one (sql/004,
+    sql/008). Every node of the plan that reads exai_issues reads (rows kept + rows filtered
+    out) a handful, so the scan's cost follows the change, not the tracker's size."""
+    from exai_git import scanner
+    from exai_git.store.locations import _TOUCHED_AT_SQL
+
+    base = "ab" * 20
+    probe = scanner.Probe(["src/a.py"], [], ["src/a.py"], [500], [502], [0])
+    params = {"paths": probe.paths, "whole": probe.whole, "hp": probe.hunk_path,
+              "hlo": probe.hunk_lo, "hhi": probe.hunk_hi, "hk": probe.hunk_kind, "base": base}
+    with db.connect() as conn:
+        conn.execute(
+            "INSERT INTO exai_issues (title, severity, file_path, line_start, line_end)"
+            " SELECT 'issue ' || g, 'low', 'src/a.py', 1 + g % 400, 3 + g % 400"
+            " FROM generate_series(1, 20000) g")
+        conn.execute("ALTER TABLE exai_issues DISABLE TRIGGER USER")
+        conn.execute("UPDATE exai_issues SET anchor_sha = %s", (base,))
+        conn.execute("ALTER TABLE exai_issues ENABLE TRIGGER USER")
+        conn.execute("ANALYZE exai_issues")
+        (plan,), = conn.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {_TOUCHED_AT_SQL}", params)
+        assert conn.execute(_TOUCHED_AT_SQL, params).fetchall() == []
+
+    def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        yield node
+        for child in node.get("Plans", []):
+            yield from nodes(child)
+
+    read = [(n["Node Type"], n.get("Index Name"),
+             (n["Actual Rows"] + n.get("Rows Removed by Filter", 0)
+              + n.get("Rows Removed by Index Recheck", 0)) * n["Actual Loops"])
+            for n in nodes(plan[0]["Plan"]) if n.get("Relation Name") == "exai_issues"]
+    assert read and max(rows for *_, rows in read) < 100, read

@@ -31,7 +31,8 @@ class AnchoredIssue(OpenIssue):
 # lo + 1); the GiST index on (path, exai_line_range) serves it. Issues without lines, and files
 # touched whole, by path. Plus: issues on the changed files whose anchor is another commit than
 # the one compared against, whatever their stored lines, since those lines are mapped to that
-# commit before they are compared.
+# commit before they are compared. ("Other than" is written as two ranges, which the index of
+# sql/008 on (path, anchor) answers; <> is not an index condition.)
 _ANCHORED = _ISSUE_FIELDS + ", anchor_sha"
 _TOUCHED_AT_SQL = f"""
 SELECT t.*, (SELECT coalesce(json_agg(json_build_array(c.step_number, c.status)
@@ -47,7 +48,7 @@ WHERE exai_norm_path(file_path) = ANY(%(whole)s) AND {_OPEN}
 UNION
 SELECT {_ANCHORED} FROM exai_issues
 WHERE exai_norm_path(file_path) = ANY(%(paths)s) AND {_OPEN} AND line_start IS NOT NULL
-  AND anchor_sha IS NOT NULL AND anchor_sha <> %(base)s::text
+  AND anchor_sha IS NOT NULL AND (anchor_sha < %(base)s::text OR anchor_sha > %(base)s::text)
 UNION
 SELECT {_ANCHORED.replace("issue_number", "i.issue_number")}
 FROM unnest(%(hp)s::text[], %(hlo)s::int[], %(hhi)s::int[], %(hk)s::int[]) AS h(path, lo, hi, kind)
