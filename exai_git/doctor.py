@@ -146,11 +146,15 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
     written = installed_hooks(directory)
     native = [n for n in HOOKS if written.get(n) == "exai-git"]
     ids = _configured_ids(repo)
+    managed = {n: w for n, w in written.items() if w in _FRAMEWORK_MARKS}
+    # a git hook the framework runs for a configured exai hook id needs no native one
+    framework = {h for i in ids for h in FRAMEWORK_IDS[i] if h in managed}
     out = []
     if native:
         out.append(Check(OK, "hooks", "native: " + ", ".join(native)))
-        missing = [n for n in ("commit-msg", "post-commit", *LANDING_HOOKS) if n not in native]
-        if apply_on == "push" and "pre-push" not in native:
+        missing = [n for n in ("commit-msg", "post-commit", *LANDING_HOOKS)
+                   if n not in native and n not in framework]
+        if apply_on == "push" and "pre-push" not in native and "pre-push" not in framework:
             missing.append("pre-push")
         if missing:
             out.append(Check(WARN, "hooks", f"no native {', '.join(missing)} hook: markers are"
@@ -165,7 +169,6 @@ def _hooks(repo: Repo, apply_on: str) -> list[Check]:
                                             "every commit; reinstall exai-git, then `exai-git "
                                             "install`"))
     if ids:
-        managed = {n: w for n, w in written.items() if w in _FRAMEWORK_MARKS}
         tools = sorted(set(managed.values()))
         tool = tools[0] if tools else "pre-commit"
         wanted = [h for i in ids for h in FRAMEWORK_IDS[i]]

@@ -64,6 +64,22 @@ def test_doctor_does_not_trust_a_config_nobody_installed(repo: Path, seeded: Dat
     assert "warn  hooks" not in out.stdout
 
 
+def test_doctor_counts_the_framework_s_hooks_beside_the_native_ones(
+        repo: Path, seeded: Database) -> None:
+    """pre-commit runs the message check, `exai-git install` wrote the rest: doctor says both
+    are there and asks for no native commit-msg hook."""
+    write(repo / ".pre-commit-config.yaml", "repos:\n  - repo: local\n    hooks:\n"
+          "      - id: exai-check-msg\n      - id: exai-scan\n")
+    subprocess.run([sys.executable, "-m", "pre_commit", "install", "-t", "pre-commit", "-t",
+                    "commit-msg"], cwd=repo, check=True, capture_output=True)
+    assert exai("install", cwd=repo).returncode == 1  # it skipped the framework's two
+    out = exai("doctor", "--dsn", seeded.dsn, cwd=repo)
+    lines = [ln for ln in out.stdout.splitlines() if "hooks:" in ln]
+    assert lines[0].startswith("ok    hooks: native: prepare-commit-msg, post-commit"), lines
+    assert "ok    hooks: through pre-commit: commit-msg, pre-commit" in lines[1], lines
+    assert len(lines) == 2 and out.returncode == 0, out.stdout
+
+
 def test_install_where_pre_commit_manages_the_hooks_says_what_it_did_not_install(
         repo: Path) -> None:
     write(repo / ".pre-commit-config.yaml", "repos: []\n")
