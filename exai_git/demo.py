@@ -113,8 +113,10 @@ def _walkthrough(settings: Settings, out: Callable[[str], None], made: dict[str,
             edit(lines)
             path.write_text("\n".join(lines) + "\n")
         git("add", "-A")
-        out(f"\n$ git commit -m {message.splitlines()[0]!r}")
-        result = git("commit", "-q", "-m", message)
+        # every paragraph shown, as its own -m: a marker in the body is seen where it is
+        paragraphs = message.split("\n\n")
+        out("\n$ git commit " + " ".join(f"-m {p!r}" for p in paragraphs))
+        result = git("commit", "-q", *(a for p in paragraphs for a in ("-m", p)))
         for line in result.stderr.strip().splitlines():
             out("  " + render.clean(line))
 

@@ -143,6 +143,9 @@ def test_demo_cleans_up_what_it_made_unless_keep(pg_server: str) -> None:
     out = exai("demo", "--dsn", pg_server, timeout=300)
     assert out.returncode == 0, out.stderr
     assert not scratch_of(out.stdout).exists()
+    # the commit whose marker is in its body shows that body
+    assert "$ git commit -m 'Lower the AsyncKimi default timeout' -m 'Refs EXAI-2'" \
+        in out.stdout, out.stdout
     assert "cleaned up: the scratch repository, the database exai_demo" in out.stdout
     import psycopg
 
