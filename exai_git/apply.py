@@ -209,9 +209,11 @@ def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
 
 
 def report_lines(report: Report, prefix: str) -> list[str]:
+    lines: list[str] = []
+    if not any(c.applied or c.warnings or c.errors for c in report.commits):
+        return lines  # nothing to say (a backfill run again): render is not even imported
     from exai_git.render import clean
 
-    lines = []
     for c in report.commits:
         for text in c.applied:
             lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")

@@ -205,7 +205,7 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
               since: str | None) -> None:
     """Apply the markers of HEAD, a revision, or every commit of A..B (oldest first).
     Idempotent: what was applied is skipped."""
-    from exai_git import apply, render
+    from exai_git import apply
 
     repo = _repo()
     if (since and not branch) or (target and branch):
@@ -231,6 +231,8 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
     if bar is not None:
         bar.render_finish()
     if as_json:
+        from exai_git import render
+
         echo(render.to_json(report.to_json()))
     else:
         lines = apply.report_lines(report, ctx.settings.prefix)

@@ -384,26 +384,49 @@ def linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
 
 
 # --------------------------------------------------------------------------- re-exported
-# The blocks that live in submodules. Imported last: they use names defined above (_rows,
-# _ISSUE_COLUMNS, the schema check).
+# The blocks that live in submodules, imported when first asked for (a backfill or a hook
+# needs none of them): they use names defined above (_rows, _ISSUE_COLUMNS, the schema check).
 
-from exai_git.store.hand import add_step, file_issue, issue_for_edit
-from exai_git.store.heads import lock_branch_head, record_branch_head
-from exai_git.store.locations import (
-    OPEN_STATUSES,
-    AnchoredIssue,
-    Located,
-    Relocation,
-    anchor_unanchored,
-    lock_locations,
-    open_issues_touched_at,
-    write_locations,
-    write_relocation,
-)
-from exai_git.store.reads import (
-    SEVERITY_ORDER,
-    OpenIssue,
-    conversation,
-    issue_detail,
-    list_issues,
-)
+if TYPE_CHECKING:
+    from exai_git.store.hand import add_step, file_issue, issue_for_edit
+    from exai_git.store.heads import lock_branch_head, record_branch_head
+    from exai_git.store.locations import (
+        OPEN_STATUSES,
+        AnchoredIssue,
+        Located,
+        Relocation,
+        anchor_unanchored,
+        lock_locations,
+        open_issues_touched_at,
+        write_locations,
+        write_relocation,
+    )
+    from exai_git.store.reads import (
+        SEVERITY_ORDER,
+        OpenIssue,
+        conversation,
+        issue_detail,
+        list_issues,
+    )
+
+_LAZY = {
+    **dict.fromkeys(("add_step", "file_issue", "issue_for_edit"), "hand"),
+    **dict.fromkeys(("lock_branch_head", "record_branch_head"), "heads"),
+    **dict.fromkeys(("OPEN_STATUSES", "AnchoredIssue", "Located", "Relocation",
+                     "anchor_unanchored", "lock_locations", "open_issues_touched_at",
+                     "write_locations", "write_relocation"), "locations"),
+    **dict.fromkeys(("SEVERITY_ORDER", "OpenIssue", "conversation", "issue_detail",
+                     "list_issues"), "reads"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """store.NAME of a submodule's block: imported on first use, then a plain attribute."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
