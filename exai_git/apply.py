@@ -235,7 +235,7 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
     from exai_git.model import Work
 
     parsed = parsed or parse_commit(commit.message, settings)
-    reverts = tuple(_resolve_reverts(repo, parsed.reverts))
+    reverts = tuple(_resolve_reverts(repo, parsed.reverts)) if parsed.reverts else ()
     if parsed.merge_reverts:
         merges = {m.merge for m in parsed.merge_reverts}
         reverts = tuple(dict.fromkeys(_expand_merges(repo, reverts, merges)))
