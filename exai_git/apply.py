@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 Say = Callable[[str], None]
 BATCH = 500
+EMPTY_RUN = 1000  # commits without markers counted together (range_works)
 
 
 class Finish(Protocol):
@@ -41,11 +42,12 @@ class Finish(Protocol):
 # --------------------------------------------------------------------------- load -> write
 
 
-def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settings, *,
+def apply(conn: psycopg.Connection[Any], works: Iterable[Work | int], settings: Settings, *,
           batch_size: int = BATCH, on_progress: Callable[[int], None] | None = None,
           in_transaction: bool = False, finish: Finish | None = None) -> Report:
     """Apply works oldest first, a batch per transaction; idempotent. A batch that fails rolls
-    back whole and ends the run.
+    back whole and ends the run. An int among works is that many commits read with nothing
+    to apply (a backfill's commits without markers: counted, never built into a Work).
 
     The batches share one pipeline: a batch's writes and COMMIT are sent and not waited for,
     so the database works on them while the next batch is read from git; that batch's first
@@ -87,6 +89,11 @@ def apply(conn: psycopg.Connection[Any], works: Iterable[Work], settings: Settin
 
     with contextlib.nullcontext() if in_transaction else store.pipeline(conn):
         for work in works:
+            if isinstance(work, int):
+                report.read += work
+                if on_progress:
+                    on_progress(work)
+                continue
             report.read += 1
             if work.applied_before:
                 report.commits.append(CommitResult(
@@ -202,9 +209,11 @@ def sync(repo: Repo, settings: Settings) -> tuple[int, Report]:
 
 
 def report_lines(report: Report, prefix: str) -> list[str]:
+    lines: list[str] = []
+    if not any(c.applied or c.warnings or c.errors for c in report.commits):
+        return lines  # nothing to say (a backfill run again): render is not even imported
     from exai_git.render import clean
 
-    lines = []
     for c in report.commits:
         for text in c.applied:
             lines.append(f"EXAI: {c.sha[:10]} {clean(text)}")
@@ -226,7 +235,7 @@ def work_for(repo: Repo, commit: Commit, settings: Settings, *,
     from exai_git.model import Work
 
     parsed = parsed or parse_commit(commit.message, settings)
-    reverts = tuple(_resolve_reverts(repo, parsed.reverts))
+    reverts = tuple(_resolve_reverts(repo, parsed.reverts)) if parsed.reverts else ()
     if parsed.merge_reverts:
         merges = {m.merge for m in parsed.merge_reverts}
         reverts = tuple(dict.fromkeys(_expand_merges(repo, reverts, merges)))
@@ -253,10 +262,17 @@ def repository_of(repo: Repo, settings: Settings) -> str:
 
 def parse_commit(message: str, settings: Settings) -> markers.Parsed:
     """A commit message's markers, as every applier reads them."""
+    return commit_parser(settings)(message)
+
+
+def commit_parser(settings: Settings) -> Callable[[str], markers.Parsed]:
+    """parse_commit for many messages: the settings and the environment read once."""
+    import functools
+
     from exai_git import markers
 
-    return markers.parse(message, prefix=settings.prefix, comment_char=None,
-                         env_conversation=os.environ.get("EXAI_CONVERSATION_ID"))
+    return functools.partial(markers.parse, prefix=settings.prefix, comment_char=None,
+                             env_conversation=os.environ.get("EXAI_CONVERSATION_ID"))
 
 
 def _resolve_reverts(repo: Repo, shas: Sequence[str]) -> Iterator[str]:
@@ -295,7 +311,7 @@ def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
     from exai_git import store
 
     spec = spec or "HEAD"
-    works: Iterable[Work] = []
+    works: Iterable[Work | int] = []
     log = None
     if ".." not in spec:
         works = [work_for(repo, repo.commit(spec), settings)]
@@ -317,18 +333,20 @@ def apply_revs(repo: Repo, spec: str | None, settings: Settings, *,
 
 def range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterator[Commit],
                 settings: Settings, *, conn: psycopg.Connection[Any] | None = None
-                ) -> Iterator[Work]:
+                ) -> Iterator[Work | int]:
     """Work for each commit of a range, streamed from one `git log` (log, started by the
-    caller). Commits whose actions are all linked already are reported as such without more
-    work; patch-ids are asked for only where a commit has new markers. conn: the connection
-    the works are applied on (the linked actions are asked between its batches), else one
-    of its own."""
+    caller), as apply() takes it: the commits without markers as counts (an int every
+    EMPTY_RUN of them, and one for the rest at the end), the others as Work. Commits whose actions are all linked
+    already are reported as such without more work; patch-ids are asked for only where a
+    commit has new markers. conn: the connection the works are applied on (the linked
+    actions are asked between its batches), else one of its own."""
     import contextlib
 
     from exai_git import markers, store
     from exai_git.engine import merged_actions
     from exai_git.model import Work
 
+    parse = commit_parser(settings)
     with store.connect(settings) if conn is None else contextlib.nullcontext(conn) as db:
         if db is not conn:
             db.autocommit = True  # reads only: one round trip per question, no BEGIN/COMMIT
@@ -370,14 +388,20 @@ def range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterato
             if len(started) > 1:
                 yield from started.pop(0)()
 
+        empty = 0  # commits without markers read since the last count
         for commit in log:
-            parsed = parse_commit(commit.message, settings)
+            parsed = parse(commit.message)
             if not (parsed.actions or parsed.reverts):
-                yield Work(commit.sha, commit.subject, commit.committed_at)
+                empty += 1
+                if empty >= EMPTY_RUN:
+                    yield empty
+                    empty = 0
                 continue
             pending.append((commit, parsed))
             if len(pending) >= BATCH:
                 yield from flush()
+        if empty:
+            yield empty
         if pending:
             yield from flush()
         while started:

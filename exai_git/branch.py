@@ -76,9 +76,10 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
 
 
 def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str, start: str, *,
-                  known: bool, gone: Gone | None = None) -> Iterator[Work]:
-    """What landed on the branch since start, oldest first, streamed like a backfill; after a
-    force-push (start is not an ancestor of head) the commits that left are undone first.
+                  known: bool, gone: Gone | None = None) -> Iterator[Work | int]:
+    """What landed on the branch since start, oldest first, streamed like a backfill (the
+    commits without markers as counts: apply.range_works); after a force-push (start is not
+    an ancestor of head) the commits that left are undone first.
     gone (the recorded head start is not in the clone): what _gone_head read instead."""
     from exai_git import repo as git
     from exai_git.apply import range_works

@@ -4,7 +4,6 @@ then EXAI_GIT_* environment variables, then command-line flags (each overrides t
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -134,6 +133,8 @@ def _check_table(table: Any, where: str, warn: Callable[[str], None] | None = No
 
 
 def _suggest(name: str, known: Mapping[str, Any] | set[str]) -> str:
+    import difflib
+
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"

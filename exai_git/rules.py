@@ -162,8 +162,8 @@ class Applier:
             return False
         was = issue.status
         getattr(self, "_" + action.action)(issue, action)
-        base = markers.describe(action, self.prefix)
-        if action.action == "reopen" and issue.status == "in_progress" and desc.startswith(base):
+        if action.action == "reopen" and issue.status == "in_progress" and desc.startswith(
+                base := markers.describe(action, self.prefix)):
             # say what the tracker holds: a reopen moves only a fixed, verified or closed issue
             desc = markers.describe(action, self.prefix, issue.status) + desc[len(base):]
         if action.steps and issue.status == "fixed" != was:  # the last step done: say so

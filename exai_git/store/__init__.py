@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -208,21 +208,29 @@ def touched(works: Sequence[Work]) -> tuple[str, str, dict[str, Any]]:
     named = sorted({w.sha for w in works} | set(reverted)
                    | {e for w in works for e in w.equivalent_of})
     # Revert chains (a revert of a revert of ...): every commit they reach, both ways.
-    chain = ("WITH RECURSIVE chain(sha) AS (SELECT unnest(%(named)s::text[])"
+    chain = ("WITH RECURSIVE chain(sha) AS (SELECT unnest(string_to_array(%(named)s, ','))"
              " UNION SELECT CASE WHEN l.commit_sha = c.sha THEN l.effects->>'of'"
              "  ELSE l.commit_sha END FROM exai_commit_links l JOIN chain c"
              "  ON (l.commit_sha = c.sha OR l.undone_by = c.sha)"
              "  WHERE l.action = 'revert' AND l.effects ? 'of'),"
              # a commit that repeated another's markers (cherry-pick) leads to that one
              " same(sha) AS (SELECT jsonb_array_elements_text(effects->'same_as')"
-             "  FROM exai_commit_links WHERE commit_sha = ANY(%(named)s) AND action = 'rewrite'"
+             "  FROM exai_commit_links WHERE commit_sha = ANY(string_to_array(%(named)s, ','))"
+             "  AND action = 'rewrite'"
              "  AND effects ? 'same_as') ")
     chosen = ("SELECT id FROM exai_issues WHERE issue_number = ANY(%(numbers)s)"
               " OR id IN (SELECT issue_id FROM exai_commit_links"
               "  WHERE commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same))")
     params = {"numbers": sorted({a.issue for w in works for a in w.actions}),
-              "named": named, "pids": sorted({w.patch_id for w in works if w.patch_id})}
+              "named": hex_list(named),
+              "pids": hex_list(sorted({w.patch_id for w in works if w.patch_id}))}
     return chain, chosen, params
+
+
+def hex_list(values: Iterable[str]) -> str:
+    """Hex strings (shas, patch-ids) as one text parameter, for string_to_array(%s, ','): the
+    driver dumps a list element by element (through anybytes' dumper), a string at once."""
+    return ",".join(values)
 
 
 def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
@@ -245,8 +253,10 @@ def load_state(conn: psycopg.Connection[Any], works: Sequence[Work]) -> State:
             f" FROM exai_commit_links WHERE issue_id IN ({chosen})"
             " AND (commit_sha IN (SELECT sha FROM chain UNION SELECT sha FROM same)"
             "  OR undone_by IN (SELECT sha FROM chain)"
-            "  OR patch_id = ANY(%(pids)s) OR (effects ? 'was' AND effects->'was' ?| %(named)s)"
-            "  OR (action = 'rewrite' AND commit_sha = ANY(%(named)s)))", params)
+            "  OR patch_id = ANY(string_to_array(%(pids)s, ','))"
+            "  OR (effects ? 'was' AND effects->'was' ?| string_to_array(%(named)s, ','))"
+            "  OR (action = 'rewrite' AND commit_sha = ANY(string_to_array(%(named)s, ','))))",
+            params)
         issues = {r[1]: Issue(*r) for r in issues_cur.fetchall()}
         by_id = {i.id: i for i in issues.values()}
         for issue_id, n, status, conv, completed in steps_cur.fetchall():
@@ -364,35 +374,59 @@ def linked_actions(conn: psycopg.Connection[Any], shas: Sequence[str]
     out: dict[str, set[tuple[int, str]]] = {}
     with conn.cursor() as cur:
         cur.execute("SELECT l.commit_sha, i.issue_number, l.action FROM exai_commit_links l"
-                    " JOIN exai_issues i ON i.id = l.issue_id WHERE l.commit_sha = ANY(%s)"
+                    " JOIN exai_issues i ON i.id = l.issue_id"
+                    " WHERE l.commit_sha = ANY(string_to_array(%s, ','))"
                     " AND l.undone_by IS NULL",
-                    (list(shas),))
+                    (hex_list(shas),))
         for sha, number, action in cur.fetchall():
             out.setdefault(sha, set()).add((number, action))
     return out
 
 
 # --------------------------------------------------------------------------- re-exported
-# The blocks that live in submodules. Imported last: they use names defined above (_rows,
-# _ISSUE_COLUMNS, the schema check).
+# The blocks that live in submodules, imported when first asked for (a backfill or a hook
+# needs none of them): they use names defined above (_rows, _ISSUE_COLUMNS, the schema check).
 
-from exai_git.store.hand import add_step, file_issue, issue_for_edit
-from exai_git.store.heads import lock_branch_head, record_branch_head
-from exai_git.store.locations import (
-    OPEN_STATUSES,
-    AnchoredIssue,
-    Located,
-    Relocation,
-    anchor_unanchored,
-    lock_locations,
-    open_issues_touched_at,
-    write_locations,
-    write_relocation,
-)
-from exai_git.store.reads import (
-    SEVERITY_ORDER,
-    OpenIssue,
-    conversation,
-    issue_detail,
-    list_issues,
-)
+if TYPE_CHECKING:
+    from exai_git.store.hand import add_step, file_issue, issue_for_edit
+    from exai_git.store.heads import lock_branch_head, record_branch_head
+    from exai_git.store.locations import (
+        OPEN_STATUSES,
+        AnchoredIssue,
+        Located,
+        Relocation,
+        anchor_unanchored,
+        lock_locations,
+        open_issues_touched_at,
+        write_locations,
+        write_relocation,
+    )
+    from exai_git.store.reads import (
+        SEVERITY_ORDER,
+        OpenIssue,
+        conversation,
+        issue_detail,
+        list_issues,
+    )
+
+_LAZY = {
+    **dict.fromkeys(("add_step", "file_issue", "issue_for_edit"), "hand"),
+    **dict.fromkeys(("lock_branch_head", "record_branch_head"), "heads"),
+    **dict.fromkeys(("OPEN_STATUSES", "AnchoredIssue", "Located", "Relocation",
+                     "anchor_unanchored", "lock_locations", "open_issues_touched_at",
+                     "write_locations", "write_relocation"), "locations"),
+    **dict.fromkeys(("SEVERITY_ORDER", "OpenIssue", "conversation", "issue_detail",
+                     "list_issues"), "reads"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """store.NAME of a submodule's block: imported on first use, then a plain attribute."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
