@@ -68,7 +68,8 @@ def new(settings: Settings, repo: Repo | None, title: str, *, severity: str,
             if sep and head and git.lines_at_head(repo, git.path_in_repo(repo, head)) is not None:
                 raise ExaiError(f"not a line range: {lines!r} in {at!r} (expected PATH:A or "
                                 "PATH:A-B, 1 <= A <= B)", exit_code=EXIT_USAGE)
-            raise ExaiError(f"{rel} does not exist at HEAD (commit it first)", exit_code=1)
+            raise ExaiError(f"{rel} does not exist at HEAD (commit it first)",
+                            exit_code=EXIT_USAGE)
         if b is not None and b > count:
             raise ExaiError(f"{rel} has {count} line{'s' if count != 1 else ''} at HEAD; "
                             f"{a}-{b} is beyond its end", exit_code=EXIT_USAGE)

@@ -201,7 +201,7 @@ def test_new_json_and_whole_file_and_one_line(code: Path, seeded: Database) -> N
 
 
 @pytest.mark.parametrize(("args", "code_", "said"), [
-    (["new", "t", "--at", "src/nope.py:1"], 1, "src/nope.py does not exist at HEAD"),
+    (["new", "t", "--at", "src/nope.py:1"], 2, "src/nope.py does not exist at HEAD"),
     (["new", "t", "--at", "src/app.py:9-11"], 2, "src/app.py has 10 lines at HEAD; 9-11"),
     (["new", "t", "--at", "src/app.py:0"], 2, "not a line range: '0'"),
     (["new", "t", "--at", "src/app.py:4-2"], 2, "not a line range: '4-2'"),
