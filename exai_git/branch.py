@@ -56,7 +56,8 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
             if start is None:
                 store.record_branch_head(cur, repository, name, head)
                 say(f"EXAI: {name} starts at {head[:10]} for {repository}; nothing before it is "
-                    f"applied: backfill with `exai-git apply <first>..{head[:10]}`")
+                    f"applied: backfill with `exai-git apply A..{head[:10]}` (the commits "
+                    "after A)")
                 return Report()
             if start == head:
                 return Report()
@@ -139,5 +140,5 @@ def _gone_line(name: str, recorded: str, head: str, gone: Gone) -> str:
                  "checked, their effects are kept")
     if not gone.seen:
         line += (f"; none of {name} is linked, none applied: backfill with "
-                 f"`exai-git apply <first>..{head[:10]}`")
+                 f"`exai-git apply A..{head[:10]}` (the commits after A)")
     return line
