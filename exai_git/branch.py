@@ -7,11 +7,13 @@ repository and branch."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from exai_git.reconcile import MAX_CANDIDATES, landed_works, leaving
 
 if TYPE_CHECKING:
+    import psycopg
+
     from exai_git.config import Settings
     from exai_git.model import Report, Work
     from exai_git.repo import Repo
@@ -66,7 +68,7 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
                 gone = _gone_head(repo, head, linked_commits(cur, repository))
                 say(_gone_line(name, recorded, head, gone))
             works = _branch_works(repo, settings, name, ref, head, start,
-                                  known=recorded is not None, gone=gone)
+                                  known=recorded is not None, gone=gone, conn=conn)
             report = apply(conn, works, settings, in_transaction=True)
             # the branch's head moved start -> head: the issue locations move with it, in
             # the same transaction as the head recorded
@@ -77,10 +79,12 @@ def apply_branch(repo: Repo, settings: Settings, name: str, *, since: str | None
 
 
 def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str, start: str, *,
-                  known: bool, gone: Gone | None = None) -> Iterator[Work | int]:
+                  known: bool, gone: Gone | None = None, conn: psycopg.Connection[Any]
+                  ) -> Iterator[Work | int]:
     """What landed on the branch since start, oldest first, streamed like a backfill (the
-    commits without markers as counts: apply.range_works); after a force-push (start is not
-    an ancestor of head) the commits that left are undone first.
+    commits without markers as counts: apply.range_works, asking its questions on conn, the
+    run's one connection); after a force-push (start is not an ancestor of head) the commits
+    that left are undone first.
     gone (the recorded head start is not in the clone): what _gone_head read instead."""
     from exai_git import repo as git
     from exai_git.apply import range_works
@@ -99,7 +103,7 @@ def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str
         return
     log = repo.iter_log([head], exclude)
     try:
-        yield from range_works(repo, [head], exclude, log, settings)
+        yield from range_works(repo, [head], exclude, log, settings, conn=conn)
     finally:
         log.close()
 

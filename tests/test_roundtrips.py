@@ -121,6 +121,19 @@ def test_a_range_is_applied_on_one_connection(repo: Path, seeded: Database,
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2
 
 
+def test_apply_branch_runs_on_one_connection(repo: Path, seeded: Database,
+                                             proxied: tuple[CountingProxy, str]) -> None:
+    proxy, dsn = proxied
+    for n in (1, 2, 3):
+        write(repo / "a.txt", f"{n}\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"Fixes EXAI-1 step {n}" if n > 1 else "base")
+    branch = git(repo, "branch", "--show-current").stdout.strip()
+    counted(proxy, ["-m", "exai_git", "apply", "--branch", branch, "--since", "HEAD~2"], repo,
+            dsn)  # one connection: the range's linked actions are asked on it too
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2
+
+
 def test_a_failure_inside_a_pipelined_transaction_rolls_it_back(seeded: Database) -> None:
     settings = seeded.settings()
     with psycopg.connect(seeded.dsn) as conn:
