@@ -221,14 +221,13 @@ def issues_at(repo: Repo, issues: Sequence[AnchoredIssue], base: str | None
 
 
 def open_issues_touched(conn: psycopg.Connection[Any], repo: Repo, settings: Settings,
-                        changes: Sequence[FileChange], target: str | None, *,
+                        changes: Sequence[FileChange], base: str | None, *,
                         with_all_paths: bool = False
                         ) -> tuple[list[AnchoredIssue], bool, list[str] | None]:
-    """store.open_issues_touched_at() for the scanner, with lines at the commit compared
-    against (scan_base), so a feature branch is warned about the lines it has."""
+    """store.open_issues_touched_at() for the scanner, with lines at base, the commit
+    compared against (scan_base), so a feature branch is warned about the lines it has."""
     from exai_git import scanner, store
 
-    base = scan_base(repo, target)
     issues, any_on_paths, every = store.open_issues_touched_at(
         conn, settings, scanner.probe(changes), base, with_all_paths=with_all_paths)
     return issues_at(repo, issues, base), any_on_paths, every

@@ -25,18 +25,26 @@ if TYPE_CHECKING:
 class RefSnapshot:
     refs: dict[str, str]  # refs/heads/* and refs/remotes/* -> sha (symbolic ones left out)
     symrefs: dict[str, str]  # symbolic ref -> its target (refs/remotes/origin/HEAD)
+    # what the native landing hooks' shell test computes for the same refs
+    # (install.REFS_SEEN_KEY: `git hash-object` of this very for-each-ref output)
+    key: str = ""
 
 
 REFS_FORMAT = "%(refname)%00%(objectname)%00%(symref)"  # the native hooks' shell test's too
 
 
 def read_refs(repo: Repo) -> RefSnapshot:
-    """Every local and remote-tracking branch in one `git for-each-ref` (the cheap path)."""
-    return _refs(repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/",
+    """Every local and remote-tracking branch in one `git for-each-ref` (the cheap path).
+    The process's last snapshot is kept as repo.last_refs (hookstate.remember_refs)."""
+    snap = _refs(repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/",
                           "refs/remotes/"))
+    repo.last_refs = snap
+    return snap
 
 
 def _refs(raw: bytes) -> RefSnapshot:
+    import hashlib
+
     refs: dict[str, str] = {}
     symrefs: dict[str, str] = {}
     for line in raw.decode(errors="surrogateescape").splitlines():
@@ -45,7 +53,10 @@ def _refs(raw: bytes) -> RefSnapshot:
             symrefs[name] = target
         elif name and sha:
             refs[name] = sha
-    return RefSnapshot(refs, symrefs)
+    # git's blob hash, in the repository's object format (its shas' length says which)
+    algorithm = hashlib.sha256 if any(len(s) == 64 for s in refs.values()) else hashlib.sha1
+    key = algorithm(b"blob %d\0" % len(raw) + raw).hexdigest()
+    return RefSnapshot(refs, symrefs, key)
 
 
 def head_ref(repo: Repo) -> str | None:
@@ -69,6 +80,24 @@ def rev_list(repo: Repo, include: Sequence[str], exclude: Sequence[str]) -> list
     out = repo.run("rev-list", "--reverse", "--topo-order", "--ignore-missing",
                    *include, *(f"^{e}" for e in exclude), "--")
     return out.decode().split()
+
+
+def rev_list_boundary(repo: Repo, include: Sequence[str], exclude: Sequence[str]
+                      ) -> tuple[list[str], set[str]]:
+    """rev_list, and in the same walk its boundary: the excluded commits that are parents
+    of listed ones (so reachable from include, and commits this clone has)."""
+    if not include:
+        return [], set()
+    out = repo.run("rev-list", "--boundary", "--reverse", "--topo-order", "--ignore-missing",
+                   *include, *(f"^{e}" for e in exclude), "--")
+    listed, boundary = [], set()
+    for word in out.decode().split():
+        if word.startswith("-"):
+            boundary.add(word[1:])
+        else:
+            listed.append(word)
+    repo.present.update(boundary)
+    return listed, boundary
 
 
 def rebase_in_progress(repo: Repo) -> bool:
@@ -221,18 +250,9 @@ def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: s
             if pushes else current
         start = None if before is None else (rev_parse_optional(repo, before) or landing.ZERO)
         recorded = landing.initial_heads(now, head_ref(repo) if start else None, start)
-    result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc))
+    result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc),
+                          lambda inc, exc: rev_list_boundary(repo, inc, exc))
     return dataclasses.replace(result, main_line=main, started=started)
-
-
-def read_refs_keyed(repo: Repo) -> tuple[RefSnapshot, str]:
-    """One snapshot of the branches (read_refs), with the key the native landing hooks' shell
-    test computes for the same refs (install.REFS_SEEN_KEY: `git hash-object` of this very
-    for-each-ref output); an empty snapshot and key '' when git cannot say."""
-    raw = repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/", "refs/remotes/",
-                   check=False)
-    key = repo.run("hash-object", "--stdin", input=raw, check=False).decode().strip()
-    return _refs(raw), key
 
 
 def not_taken(repo: Repo, pushed: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, str]:
@@ -255,9 +275,16 @@ def read_commits(repo: Repo, shas: Sequence[str]) -> dict[str, Commit]:
 
     from exai_git.repo import LogStream
 
-    wanted = list(dict.fromkeys(shas))
+    found: dict[str, Commit] = {}
+    wanted = []
+    for sha in dict.fromkeys(shas):
+        known = repo.known_commit(sha)  # read before in this process (post-commit's HEAD)
+        if known is not None:
+            found[sha] = known
+        else:
+            wanted.append(sha)
     if not wanted:
-        return {}
+        return found
     proc = repo.popen("log", "--no-walk=unsorted", "--stdin", "-z",
                       "--format=%H%x00%P%x00%ct%x00%B", stdin=subprocess.PIPE)
     assert proc.stdin is not None
@@ -266,7 +293,8 @@ def read_commits(repo: Repo, shas: Sequence[str]) -> dict[str, Commit]:
         proc.stdin.close()
     except BrokenPipeError:
         pass
-    return {c.sha: c for c in LogStream(proc)}
+    found.update((c.sha, repo.remember(c)) for c in LogStream(proc))
+    return found
 
 
 def reached(repo: Repo, head: str, shas: Sequence[str]) -> tuple[set[str], set[str]]:
