@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exai_git.hookmain import HOOKS
+from exai_git.hookmain import HOOK_DIRS_ENV, HOOKS
 from exai_git.hookstate import (
     HINT_PENDING,
     POST_COMMIT_QUIET,
@@ -94,6 +94,8 @@ def hook_script(name: str, hook_command: str) -> str:
                  '  [ "$have" = "$want" ] &&\n'
                  f'    ! printf \'%s\\n\' "$b" | {_grep_markers()} && exit 0\n'
                  'fi\n')
+    if GIT_DIRS in early:  # what git said of the directories: Python need not ask again
+        early += (f'{HOOK_DIRS_ENV}="$PWD\n$g\n$c\n$t"; export {HOOK_DIRS_ENV}\n')
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"

@@ -82,6 +82,31 @@ class Repo:
         common = Path(lines[2])
         self.common_dir = common if common.is_absolute() else (where / common).resolve()
         self.root = self.git_dir if bare or len(lines) < 4 else Path(lines[3])
+        self._seen()
+
+    @classmethod
+    def from_hook_dirs(cls, text: str) -> Repo | None:
+        """The repository a native hook's shell asked git about (hookmain.HOOK_DIRS_ENV:
+        its working directory, then the git dir, the common dir and the top level, as
+        `git rev-parse` printed them there), without asking again; None when that was not
+        here, or not a work tree (then Repo() asks)."""
+        lines = text.split("\n")
+        if len(lines) != 4 or not all(lines):
+            return None
+        where, git_dir, common, top = (Path(line) for line in lines)
+        try:
+            if not os.path.samefile(where, os.getcwd()):
+                return None
+        except OSError:
+            return None
+        repo = cls.__new__(cls)
+        repo.git_dir = (where / git_dir).resolve()  # canonical, as --absolute-git-dir
+        repo.common_dir = common if common.is_absolute() else (where / common).resolve()
+        repo.root = top
+        repo._seen()
+        return repo
+
+    def _seen(self) -> None:
         # what this process has read already: commits by sha (a sha names one commit for
         # good), shas git has shown to be commits here, the last snapshot of the branches
         self._commits: dict[str, Commit] = {}

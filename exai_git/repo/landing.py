@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exai_git.errors import GitError
@@ -115,11 +117,44 @@ def rewritten_list(repo: Repo) -> str:
 
 def head_reflog(repo: Repo, limit: int = 200) -> list[tuple[str, str]]:
     """(sha, subject) of HEAD's newest reflog entries, newest first (amends are found here
-    when a hook framework hides post-rewrite's stdin)."""
+    when a hook framework hides post-rewrite's stdin): read from the reflog file where git
+    keeps one (git-update-ref(1), "Logging updates"), else asked of `git log -g`."""
+    found = _reflog_tail(repo.git_dir / "logs" / "HEAD", limit)
+    if found is not None:
+        return found
     out = repo.run("log", "-g", "-z", f"-n{limit}", "--format=%H%x00%gs", "HEAD", "--",
                    check=False)
     fields = out.decode(errors="replace").split("\0")
     return [(fields[i].strip(), fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+
+
+def _reflog_tail(path: Path, limit: int) -> list[tuple[str, str]] | None:
+    """The newest limit entries of a reflog file (`old new ident<TAB>message` lines, oldest
+    first), newest first, as (new sha, message), what `git log -g --format=%H%x00%gs`
+    prints; None when there is no such file (another ref store, or no reflog)."""
+    try:
+        with open(path, "rb") as f:
+            pos = f.seek(0, os.SEEK_END)
+            data = b""
+            while pos > 0 and data.count(b"\n") <= limit:
+                step = min(1 << 16, pos)
+                pos -= step
+                f.seek(pos)
+                data = f.read(step) + data
+    except OSError:
+        return None
+    lines = data.split(b"\n")[1 if pos > 0 else 0:]  # the first may be cut
+    found: list[tuple[str, str]] = []
+    for line in reversed(lines):
+        head, _, message = line.partition(b"\t")
+        fields = head.split(b" ", 2)
+        if len(fields) < 3 or not fields[1].strip(b"0"):
+            continue  # not an entry, or one that names no commit
+        found.append((fields[1].decode("ascii", errors="replace"),
+                      message.decode(errors="replace")))
+        if len(found) >= limit:
+            break
+    return found
 
 
 def idents(repo: Repo, shas: Sequence[str]) -> dict[str, Ident]:
