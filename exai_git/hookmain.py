@@ -11,7 +11,8 @@ import os
 import sys
 
 # Set by the native hooks' shell for the Python it starts: its directory and what
-# `git rev-parse --git-dir --git-common-dir --show-toplevel` said there, one a line.
+# `git rev-parse --git-dir --git-common-dir --show-toplevel --verify HEAD` said there, one
+# a line (install.GIT_DIRS).
 HOOK_DIRS_ENV = "EXAI_HOOK_DIRS"
 HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit", "pre-push",
          "post-rewrite", "post-merge", "post-checkout")

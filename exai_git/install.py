@@ -46,10 +46,12 @@ REFS_SEEN_KEY = (
     ' | git hash-object --stdin 2>/dev/null)'
     f' {"|".join("${" + v + "}" for v in REFS_ENV)}"\n'
 )
-# Shell: $g the git dir, $c the common dir, $t the work tree's top, all from one git process
-# (in a bare repository t is empty: git prints the first two, then refuses the third).
-GIT_DIRS = ("{ IFS= read -r g; IFS= read -r c; IFS= read -r t; } <<EOF\n"
-            "$(git rev-parse --git-dir --git-common-dir --show-toplevel 2>/dev/null)\nEOF\n")
+# Shell: $g the git dir, $c the common dir, $t the work tree's top, $head the commit HEAD
+# names, all from one git process (in a bare repository t is empty: git prints the first two,
+# then refuses the third; before the first commit head is empty).
+GIT_DIRS = ("{ IFS= read -r g; IFS= read -r c; IFS= read -r t; IFS= read -r head; } <<EOF\n"
+            "$(git rev-parse --git-dir --git-common-dir --show-toplevel"
+            " --verify -q --end-of-options 'HEAD^{commit}' 2>/dev/null)\nEOF\n")
 # Shell: true while a rebase is under way (its post-rewrite reconciles at the end); $g set.
 IN_REBASE = '[ -d "$g/rebase-merge" ] || [ -d "$g/rebase-apply" ]'
 MARK = "# exai-git hook: installed by `exai-git install`; safe to remove with --uninstall"
@@ -62,7 +64,9 @@ def hook_script(name: str, hook_command: str) -> str:
     NAME`, found on PATH at run time, else at hook_command (where it was at install time); one
     line, and the commit goes on, when neither is there."""
     early = ""
-    if name == "prepare-commit-msg":
+    if name == "pre-commit":
+        early = GIT_DIRS  # no early exit: the scan always runs; Python need not ask again
+    elif name == "prepare-commit-msg":
         # a message given with -m/-F, a merge or a reused message has no template to fill
         early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
     elif name == "commit-msg":
@@ -95,7 +99,7 @@ def hook_script(name: str, hook_command: str) -> str:
                  f'    ! printf \'%s\\n\' "$b" | {_grep_markers()} && exit 0\n'
                  'fi\n')
     if GIT_DIRS in early:  # what git said of the directories: Python need not ask again
-        early += (f'{HOOK_DIRS_ENV}="$PWD\n$g\n$c\n$t"; export {HOOK_DIRS_ENV}\n')
+        early += f'{HOOK_DIRS_ENV}="$PWD\n$g\n$c\n$t\n$head"; export {HOOK_DIRS_ENV}\n'
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"

@@ -177,7 +177,7 @@ def scan_base(repo: Repo, target: str | None) -> str | None:
     from exai_git.repo import rev_parse_optional
 
     if target is None:
-        return rev_parse_optional(repo, "HEAD")
+        return repo.hook_head or rev_parse_optional(repo, "HEAD")
     if ".." in target:
         a, b = target.replace("...", "..").split("..", 1)
         a_sha, b_sha = repo.resolve(a or "HEAD"), repo.resolve(b or "HEAD")

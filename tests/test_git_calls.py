@@ -51,14 +51,15 @@ def counts(calls: dict[str, list[str]]) -> dict[str, int]:
 
 
 def test_a_marker_commit_starts_few_git_processes(hooked_repo: Path, seeded: Database) -> None:
-    """The scan: the repository, the staged diff, HEAD. The message check: its shell's one
-    rev-parse, core.commentChar, the staged diff (the scan's reading of the issue is this
-    change's). The reconciliation: its shell's rev-parse, HEAD, the refs, one walk (nothing
-    left: no second walk, no reflog asked of git), the patch-id (git log | git patch-id),
-    the origin URL, the main line's diff for the locations."""
+    """Each hook's shell asks one rev-parse (the directories and HEAD) for its Python too.
+    The scan: that, the staged diff. The message check: that, core.commentChar, the staged
+    diff (the scan's reading of the issue is this change's). The reconciliation: that,
+    HEAD's commit, the refs, one walk (nothing left: no second walk, no reflog asked of
+    git), the patch-id (git log | git patch-id), the origin URL, the main line's diff for
+    the locations."""
     marker_commit(hooked_repo, 1)  # the first after install: issue 2 gets its anchor
     calls = marker_commit(hooked_repo, 2)
-    assert counts(calls) == {"pre-commit": 3, "commit-msg": 3, "post-commit": 8}, calls
+    assert counts(calls) == {"pre-commit": 2, "commit-msg": 3, "post-commit": 8}, calls
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2  # both applied
 
 
@@ -72,5 +73,5 @@ def test_a_commit_without_a_marker_starts_fewer(hooked_repo: Path, seeded: Datab
     (hooked_repo / "other.txt").write_text("second\n")
     git(hooked_repo, "add", "-A")
     calls = git_calls(hooked_repo, "commit", "-qm", "second")
-    assert counts(calls) == {"pre-commit": 4, "commit-msg": 1, "post-commit": 4}, calls
+    assert counts(calls) == {"pre-commit": 3, "commit-msg": 1, "post-commit": 4}, calls
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 0

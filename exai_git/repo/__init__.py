@@ -87,13 +87,13 @@ class Repo:
     @classmethod
     def from_hook_dirs(cls, text: str) -> Repo | None:
         """The repository a native hook's shell asked git about (hookmain.HOOK_DIRS_ENV:
-        its working directory, then the git dir, the common dir and the top level, as
-        `git rev-parse` printed them there), without asking again; None when that was not
-        here, or not a work tree (then Repo() asks)."""
+        its working directory, then the git dir, the common dir, the top level and HEAD's
+        commit, as `git rev-parse` printed them there), without asking again; None when
+        that was not here, or not a work tree (then Repo() asks)."""
         lines = text.split("\n")
-        if len(lines) != 4 or not all(lines):
+        if len(lines) != 5 or not all(lines[:4]):
             return None
-        where, git_dir, common, top = (Path(line) for line in lines)
+        where, git_dir, common, top = (Path(line) for line in lines[:4])
         try:
             if not os.path.samefile(where, os.getcwd()):
                 return None
@@ -104,6 +104,7 @@ class Repo:
         repo.common_dir = common if common.is_absolute() else (where / common).resolve()
         repo.root = top
         repo._seen()
+        repo.hook_head = lines[4] or None
         return repo
 
     def _seen(self) -> None:
@@ -112,6 +113,9 @@ class Repo:
         self._commits: dict[str, Commit] = {}
         self.present: set[str] = set()
         self.last_refs: RefSnapshot | None = None
+        # the commit HEAD named when the native hook started, as its shell read it (HEAD
+        # does not move under a pre-commit hook); None: not known
+        self.hook_head: str | None = None
 
     # ------------------------------------------------------------------ plumbing
 
