@@ -98,7 +98,8 @@ def remember_scan(repo: Repo, result: ScanResult, settings: Settings) -> None:
     from exai_git import scanner
 
     _replace(state_dir(repo) / "scan-cache.json", json.dumps({
-        "key": result.diff_key, "issues": result.issues_on_paths, "at": time.time(),
+        "key": result.diff_key, "staged": _staged_id(repo),
+        "issues": result.issues_on_paths, "at": time.time(),
         "findings": [scanner.finding_line(f, settings.prefix) for f in result.findings],
         "first": result.findings[0].issue if result.findings else None,
         "touched": sorted({f.issue for f in result.findings}),
@@ -126,13 +127,35 @@ def issues_read(repo: Repo, settings: Settings, numbers: set[int]
     if not isinstance(issues, dict) or not 0 <= age <= SCAN_READ_SECONDS \
             or not all(str(n) in issues for n in numbers):
         return None
-    if data is None or data.get("key") != changes_key(repo.staged_changes()):
+    if data is None or not is_scanned_change(repo, data):
         return None  # another change than the one scanned
     try:
         return {n: (str(issues[str(n)][0]), {int(k): str(v) for k, v in issues[str(n)][1]})
                 for n in numbers}
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def is_scanned_change(repo: Repo, data: dict[str, Any]) -> bool:
+    """Whether data, what a scan left, is of the change staged now: within one `git commit`
+    the same HEAD and the very same index file (git replaces it whole, never in place) say
+    so without git; else the key of the staged diff, asked of git, must be the scan's."""
+    staged = _staged_id(repo)
+    if staged is not None and data.get("staged") == staged:
+        return True
+    return bool(data.get("key") == changes_key(repo.staged_changes()))
+
+
+def _staged_id(repo: Repo) -> dict[str, Any] | None:
+    """HEAD as the native hook's shell read it, and the index file's identity (device,
+    inode, size, modification time); None when either is unknown."""
+    if repo.hook_head is None:
+        return None
+    try:
+        st = os.stat(os.environ.get("GIT_INDEX_FILE") or repo.git_dir / "index")
+    except OSError:
+        return None
+    return {"head": repo.hook_head, "index": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]}
 
 
 def last_scan(repo: Repo) -> dict[str, Any] | None:

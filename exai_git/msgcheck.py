@@ -214,7 +214,7 @@ def _hint_unmarked(repo: Repo, settings: Settings, parsed: markers.Parsed, say: 
     touched = [n for n in (cached or {}).get("touched") or [] if isinstance(n, int)]
     marked = {a.issue for a in parsed.actions}
     left = [n for n in touched if n not in marked]
-    if cached and left and cached.get("key") == hookstate.changes_key(repo.staged_changes()):
+    if cached and left and hookstate.is_scanned_change(repo, cached):
         from exai_git import scanner
 
         say(scanner.hint_for(left, settings.prefix))

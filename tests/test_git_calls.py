@@ -6,6 +6,8 @@ pin below and says why."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 from tests.conftest import Database, git
@@ -52,14 +54,15 @@ def counts(calls: dict[str, list[str]]) -> dict[str, int]:
 
 def test_a_marker_commit_starts_few_git_processes(hooked_repo: Path, seeded: Database) -> None:
     """Each hook's shell asks one rev-parse (the directories and HEAD) for its Python too.
-    The scan: that, the staged diff. The message check: that, core.commentChar, the staged
-    diff (the scan's reading of the issue is this change's). The reconciliation: that,
+    The scan: that, the staged diff. The message check: that, core.commentChar (the scan's
+    reading of the issue is of this change: the same HEAD, the very same index file). The
+    reconciliation: that,
     HEAD's commit, the refs, one walk (nothing left: no second walk, no reflog asked of
     git), the patch-id (git log | git patch-id), the origin URL, the main line's diff for
     the locations."""
     marker_commit(hooked_repo, 1)  # the first after install: issue 2 gets its anchor
     calls = marker_commit(hooked_repo, 2)
-    assert counts(calls) == {"pre-commit": 2, "commit-msg": 3, "post-commit": 8}, calls
+    assert counts(calls) == {"pre-commit": 2, "commit-msg": 2, "post-commit": 8}, calls
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2  # both applied
 
 
@@ -75,3 +78,30 @@ def test_a_commit_without_a_marker_starts_fewer(hooked_repo: Path, seeded: Datab
     calls = git_calls(hooked_repo, "commit", "-qm", "second")
     assert counts(calls) == {"pre-commit": 3, "commit-msg": 1, "post-commit": 4}, calls
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 0
+
+
+def test_the_message_check_takes_the_scans_reading_only_for_the_change_it_scanned(
+        hooked_repo: Path, seeded: Database) -> None:
+    """The native hooks run by hand, as git runs them: the message check after the scan of
+    the same index takes the scan's reading of issue 2 (no database driver, no git diff);
+    once the index changed it asks the tracker itself."""
+    hooks = hooked_repo / ".git" / "hooks"
+    path = hooked_repo / "src/providers/async_kimi.py"
+    path.write_text(path.read_text().replace("l59\n", "changed\n"))
+    git(hooked_repo, "add", "-A")
+    assert subprocess.run([str(hooks / "pre-commit")], cwd=hooked_repo).returncode == 0
+    msg = hooked_repo.parent / "msg"
+    msg.write_text(f"Refs EXAI-2 conv:{U}\n")
+
+    def check() -> set[str]:
+        done = subprocess.run([str(hooks / "commit-msg"), str(msg)], cwd=hooked_repo,
+                              capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+        assert done.returncode == 0, done.stderr
+        return {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+
+    assert {"psycopg", "exai_git.diff"}.isdisjoint(check())
+    (hooked_repo / "other.txt").write_text("another change\n")
+    git(hooked_repo, "add", "-A")
+    assert "psycopg" in check()
