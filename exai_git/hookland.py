@@ -50,10 +50,10 @@ def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None
 
 def start_point(repo: Repo, settings: Settings, say: Say = say_err) -> None:
     """A clone with no recorded heads starts where it is now (pre-commit, install): nothing
-    before it is applied. Cheap: one for-each-ref, never the database."""
-    from exai_git.reconcile import reconcile
-
+    before it is applied. Cheap: one for-each-ref, never the database (recorded: nothing)."""
     if landstate.load_heads(repo.common_dir) is None:
+        from exai_git.reconcile import reconcile
+
         reconcile(repo, settings, hook=None, say=say)
 
 
