@@ -14,7 +14,7 @@ from exai_git import hookstate, landstate
 if TYPE_CHECKING:
     from exai_git.config import Settings
     from exai_git.model import Report
-    from exai_git.repo import Repo
+    from exai_git.repo import Commit, Repo
 
 Say = Callable[[str], None]
 
@@ -27,21 +27,21 @@ def say_err(line: str) -> None:
 
 def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None = None,
          rewrites_stdin: str | None = None, pushes: Sequence[tuple[str, str, str, str]] = (),
-         say: Say = say_err) -> Report | None:
+         say: Say = say_err, head: Commit | None = None) -> Report | None:
     """Landing is reconciliation (MARKERS.md): bring the tracker up to the tracked branches
     (the remote-tracking ones with apply_on = "push"); the hook's name and arguments are
     hints, pushes pre-push's refs sent to origin. When nothing moved: no database, unless
     older work waits in the queue (replayed first, as every hook does). Then leave the native
     hooks' shell test the refs as reconciled, so the next hook with nothing to do starts no
-    Python."""
+    Python. head: the commit HEAD names (post-commit reads it once, for all of this)."""
     from exai_git.apply import apply_or_queue
     from exai_git.reconcile import reconcile
 
-    if hook == "post-commit" and _only_head_landed_with_nothing_to_apply(repo, settings):
+    if hook == "post-commit" and _only_head_landed_with_nothing_to_apply(repo, settings, head):
         hookstate.remember_refs(repo, settings)
         return None
     report = reconcile(repo, settings, hook=hook, before=before, rewrites_stdin=rewrites_stdin,
-                       pushes=pushes, say=say)
+                       pushes=pushes, say=say, head=head)
     if report is None and _queued(repo):
         report = apply_or_queue(repo, [], settings, say)
     hookstate.remember_refs(repo, settings)
@@ -50,10 +50,10 @@ def land(repo: Repo, settings: Settings, hook: str | None, *, before: str | None
 
 def start_point(repo: Repo, settings: Settings, say: Say = say_err) -> None:
     """A clone with no recorded heads starts where it is now (pre-commit, install): nothing
-    before it is applied. Cheap: one for-each-ref, never the database."""
-    from exai_git.reconcile import reconcile
-
+    before it is applied. Cheap: one for-each-ref, never the database (recorded: nothing)."""
     if landstate.load_heads(repo.common_dir) is None:
+        from exai_git.reconcile import reconcile
+
         reconcile(repo, settings, hook=None, say=say)
 
 
@@ -87,7 +87,8 @@ def record_squash(repo: Repo) -> list[str]:
     return commits
 
 
-def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> bool:
+def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings,
+                                            head: Commit | None = None) -> bool:
     """post-commit's cheap path, before the reconciliation (which would load the database
     driver for any commit that changes files): the new commit is all that moved, on a tracked
     branch, and has nothing to apply or move (no marker or revert in its message, the
@@ -101,7 +102,7 @@ def _only_head_landed_with_nothing_to_apply(repo: Repo, settings: Settings) -> b
     if settings.apply_on == "push" or landstate.load_heads(repo.common_dir) is None or \
             git.squash_pending(repo) or landstate.squash_recorded(repo) or _queued(repo, True):
         return False
-    head = repo.commit("HEAD")
+    head = head or repo.commit("HEAD")
     parsed = parse_message(head.message, settings, None)
     if parsed.actions or parsed.reverts or len(head.parents) != 1:
         return False

@@ -10,6 +10,10 @@ from __future__ import annotations
 import os
 import sys
 
+# Set by the native hooks' shell for the Python it starts: its directory and what
+# `git rev-parse --git-dir --git-common-dir --show-toplevel --verify HEAD` said there, one
+# a line (install.GIT_DIRS).
+HOOK_DIRS_ENV = "EXAI_HOOK_DIRS"
 HOOKS = ("commit-msg", "pre-commit", "prepare-commit-msg", "post-commit", "pre-push",
          "post-rewrite", "post-merge", "post-checkout")
 # The frameworks' exai-land runs in three stages and names none: the environment they set
@@ -50,6 +54,7 @@ def _land_stage() -> str:
 
 
 def run(name: str, args: list[str]) -> int:
+    dirs = os.environ.pop(HOOK_DIRS_ENV, "")  # this process's only: never a child's
     if name == "land":
         name, args = _land_stage(), []
     from exai_git import budget
@@ -73,7 +78,7 @@ def run(name: str, args: list[str]) -> int:
         failed = name == "commit-msg" and e.exit_code == errors.EXIT_CHECK_FAILED
         return e.exit_code if failed else 0
 
-    return errors.handle(lambda: _run(name, args), label="EXAI", code_of=code_of,
+    return errors.handle(lambda: _run(name, args, dirs), label="EXAI", code_of=code_of,
                          secrets=[os.environ.get("EXAI_GIT_DSN"), os.environ.get("DATABASE_URL")])
 
 
@@ -89,12 +94,13 @@ def _refuse_unchecked_markers(e: Exception, path: str) -> None:
                           "(fix the setting, or commit with --no-verify)")
 
 
-def _run(name: str, args: list[str]) -> int:
-    """Run one hook in this process."""
+def _run(name: str, args: list[str], dirs: str = "") -> int:
+    """Run one hook in this process (dirs: what the native hook's shell learnt of the
+    repository, HOOK_DIRS_ENV)."""
     from exai_git import config, errors
     from exai_git.repo import Repo
 
-    repo = Repo()
+    repo = Repo.from_hook_dirs(dirs) or Repo()
     try:
         settings = config.load(repo.root)
     except errors.ConfigError as e:

@@ -52,6 +52,7 @@ class ScanResult:
     issues_on_paths: int = 0  # open issues on the changed files, touched or not
     # the issues the scan read: number -> (status, {step: status}), for commit-msg's check
     read: dict[int, tuple[str, dict[int, str]]] = field(default_factory=dict)
+    base: str | None = None  # the commit compared against, when the scan asked git for it
 
 
 def scan(repo: Repo, settings: Settings, target: str | None, *,
@@ -69,15 +70,17 @@ def scan(repo: Repo, settings: Settings, target: str | None, *,
         return ScanResult([], paths, key)  # no open issue on these files: no database
     from exai_git import locations, store
 
+    base = locations.scan_base(repo, target)
     with store.connect(settings) as conn:
         issues, any_on_paths, every = locations.open_issues_touched(
-            conn, repo, settings, changes, target,
+            conn, repo, settings, changes, base,
             with_all_paths=cache is not None and known is None)
     if cache is not None and every is not None:
         cache.save(every)
     read = {i.issue_number: (i.status, {int(n): str(st) for n, st in i.steps or ()})
             for i in issues}
-    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths), read)
+    return ScanResult(scanner.findings(changes, issues), paths, key, int(any_on_paths), read,
+                      base)
 
 
 def _changes_for(repo: Repo, target: str | None) -> tuple[list[FileChange], str]:
@@ -131,7 +134,8 @@ def pre_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
         hookstate.mark_post_commit_quiet(repo, result is not None and (
             hookstate.reconciled(repo, settings) if settings.apply_on == "push" else
             result.issues_on_paths == 0 and not result.findings)
-            and not squash_pending(repo) and outbox(repo).count() == 0)
+            and not squash_pending(repo) and outbox(repo).count() == 0,
+            head=result.base if result is not None else None)
     if result is None:
         return 0
     for f in result.findings:  # the hint waits for the message: commit_msg says it
@@ -147,8 +151,9 @@ def post_commit(repo: Repo, settings: Settings, say: Say = say_err) -> int:
 
     if rebase_in_progress(repo):
         return 0
-    land(repo, settings, "post-commit", before="HEAD^", say=say)
-    hookstate.note_held_progress(repo, settings)
+    head = repo.commit("HEAD")  # read once, for the reconciliation and the held progress
+    land(repo, settings, "post-commit", before="HEAD^", say=say, head=head)
+    hookstate.note_held_progress(repo, settings, head)
     return 0
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from exai_git.config import Settings
     from exai_git.diff import FileChange
     from exai_git.hooks import ScanResult
-    from exai_git.repo import RefSnapshot, Repo
+    from exai_git.repo import Commit, RefSnapshot, Repo
 
 POST_COMMIT_QUIET = "post-commit-quiet"
 # How long the commit-msg check may take the scan's reading of an issue for the tracker's:
@@ -98,7 +98,8 @@ def remember_scan(repo: Repo, result: ScanResult, settings: Settings) -> None:
     from exai_git import scanner
 
     _replace(state_dir(repo) / "scan-cache.json", json.dumps({
-        "key": result.diff_key, "issues": result.issues_on_paths, "at": time.time(),
+        "key": result.diff_key, "staged": _staged_id(repo),
+        "issues": result.issues_on_paths, "at": time.time(),
         "findings": [scanner.finding_line(f, settings.prefix) for f in result.findings],
         "first": result.findings[0].issue if result.findings else None,
         "touched": sorted({f.issue for f in result.findings}),
@@ -126,13 +127,35 @@ def issues_read(repo: Repo, settings: Settings, numbers: set[int]
     if not isinstance(issues, dict) or not 0 <= age <= SCAN_READ_SECONDS \
             or not all(str(n) in issues for n in numbers):
         return None
-    if data is None or data.get("key") != changes_key(repo.staged_changes()):
+    if data is None or not is_scanned_change(repo, data):
         return None  # another change than the one scanned
     try:
         return {n: (str(issues[str(n)][0]), {int(k): str(v) for k, v in issues[str(n)][1]})
                 for n in numbers}
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def is_scanned_change(repo: Repo, data: dict[str, Any]) -> bool:
+    """Whether data, what a scan left, is of the change staged now: within one `git commit`
+    the same HEAD and the very same index file (git replaces it whole, never in place) say
+    so without git; else the key of the staged diff, asked of git, must be the scan's."""
+    staged = _staged_id(repo)
+    if staged is not None and data.get("staged") == staged:
+        return True
+    return bool(data.get("key") == changes_key(repo.staged_changes()))
+
+
+def _staged_id(repo: Repo) -> dict[str, Any] | None:
+    """HEAD as the native hook's shell read it, and the index file's identity (device,
+    inode, size, modification time); None when either is unknown."""
+    if repo.hook_head is None:
+        return None
+    try:
+        st = os.stat(os.environ.get("GIT_INDEX_FILE") or repo.git_dir / "index")
+    except OSError:
+        return None
+    return {"head": repo.hook_head, "index": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]}
 
 
 def last_scan(repo: Repo) -> dict[str, Any] | None:
@@ -159,16 +182,16 @@ def scan_said_nothing(repo: Repo, key: str) -> bool:
     return data is not None and data.get("issues") == 0
 
 
-def mark_post_commit_quiet(repo: Repo, quiet: bool) -> None:
+def mark_post_commit_quiet(repo: Repo, quiet: bool, head: str | None = None) -> None:
     """Tell the native post-commit hook, a shell script, that the commit about to be made
     from the index has nothing to apply or move unless its message names an issue: the scan
     found no open issue on the changed files and nothing is queued. It then starts no Python.
 
     The file holds Repo.staged_commit_key(), which the script computes again for the commit
     it follows; any other commit (amended, merged, --no-verify, an index changed by another
-    hook) does not match it.
+    hook) does not match it. head: the commit HEAD names, when the caller asked git already.
     """
-    key = repo.staged_commit_key() if quiet else None
+    key = repo.staged_commit_key(head) if quiet else None
     _replace(state_dir(repo) / POST_COMMIT_QUIET, f"{key}\n" if key else None)
 
 
@@ -215,17 +238,24 @@ def refs_seen_line(key: str) -> str:
 
 def remember_refs(repo: Repo, settings: Settings) -> None:
     """After a reconciliation: when the recorded heads are the tracked refs of one snapshot of
-    the refs, leave its hash for the native hooks (nothing moved since: no Python). A hint:
-    when refs moved meanwhile, or it cannot be written, the next hook just reconciles."""
+    the refs, leave its hash for the native hooks (refs as in that snapshot: nothing moved
+    since, no Python). The snapshot is the last this process read (the reconciliation's; a
+    snapshot of any age will do: refs as they were then, if they are so again, need nothing
+    either), else one read now. A hint: when refs moved meanwhile, the next hook's shell
+    test does not match and it reconciles; one that cannot be written, likewise."""
+    from exai_git.errors import GitError
     from exai_git.landstate import load_heads
-    from exai_git.repo.landing import read_refs_keyed
+    from exai_git.repo import read_refs
 
     path = state_dir(repo) / REFS_SEEN
-    snap, key = read_refs_keyed(repo)
-    if load_heads(repo.common_dir) != _tracked(snap, settings):
+    try:
+        snap = repo.last_refs or read_refs(repo)
+    except GitError:
+        snap = None
+    if snap is None or load_heads(repo.common_dir) != _tracked(snap, settings):
         _replace(path, None)
         return
-    _replace(path, refs_seen_line(key) + "\n" if key else None)
+    _replace(path, refs_seen_line(snap.key) + "\n")
 
 
 def reconciled(repo: Repo, settings: Settings) -> bool:
@@ -246,14 +276,15 @@ def _tracked(snap: RefSnapshot, settings: Settings) -> dict[str, str]:
     return landing.tracked_refs(snap.refs, names, remote_only=settings.apply_on == "push")
 
 
-def note_held_progress(repo: Repo, settings: Settings) -> None:
-    """post-commit on a branch that is not tracked: remember HEAD when its progress markers
-    counted at once, so `status` can flag it once no branch reaches it."""
+def note_held_progress(repo: Repo, settings: Settings, head: Commit | None = None) -> None:
+    """post-commit on a branch that is not tracked: remember HEAD (head: the commit it names,
+    when the caller has read it) when its progress markers counted at once, so `status` can
+    flag it once no branch reaches it."""
     from exai_git import landing
     from exai_git.msgcheck import parse_message
     from exai_git.repo import head_ref, read_refs
 
-    commit = repo.commit("HEAD")
+    commit = head or repo.commit("HEAD")
     actions = parse_message(commit.message, settings, None).actions
     if not any(a.action == "progress" for a in actions):
         return

@@ -9,12 +9,11 @@ virtualenv or a changed configuration needs no reinstall.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from exai_git.hookmain import HOOKS
+from exai_git.hookmain import HOOK_DIRS_ENV, HOOKS
 from exai_git.hookstate import (
     HINT_PENDING,
     POST_COMMIT_QUIET,
@@ -31,9 +30,12 @@ if TYPE_CHECKING:
 
 # Shell: $have, the key of the commit HEAD names, as Repo.staged_commit_key() computes it
 # for the commit about to be made from the index: its parents and the git blob hash of its
-# raw diff against the first (same parent and same diff: same tree; read-only git only).
+# raw diff against the first (same parent and same diff: same tree; read-only git only);
+# $b its message, read by the same `git log` as its parents (the first line).
 HEAD_COMMIT_KEY = (
-    'have="$(git log -1 --no-show-signature --format=%P HEAD 2>/dev/null)'
+    'm="$(git log -1 --no-show-signature --format=%P%n%B HEAD 2>/dev/null)"\n'
+    '  b="${m#*\n}"; [ "$b" = "$m" ] && b=""\n'
+    '  have="${m%%\n*}'
     ' $(git diff-tree -r --raw -z --no-abbrev --no-renames --ignore-submodules=none'
     ' --no-commit-id HEAD 2>/dev/null | git hash-object --stdin 2>/dev/null)"'
 )
@@ -44,9 +46,14 @@ REFS_SEEN_KEY = (
     ' | git hash-object --stdin 2>/dev/null)'
     f' {"|".join("${" + v + "}" for v in REFS_ENV)}"\n'
 )
-# Shell: true while a rebase is under way (its post-rewrite reconciles at the end).
-IN_REBASE = ('g="$(git rev-parse --git-dir 2>/dev/null)"\n'
-             '[ -d "$g/rebase-merge" ] || [ -d "$g/rebase-apply" ]')
+# Shell: $g the git dir, $c the common dir, $t the work tree's top, $head the commit HEAD
+# names, all from one git process (in a bare repository t is empty: git prints the first two,
+# then refuses the third; before the first commit head is empty).
+GIT_DIRS = ("{ IFS= read -r g; IFS= read -r c; IFS= read -r t; IFS= read -r head; } <<EOF\n"
+            "$(git rev-parse --git-dir --git-common-dir --show-toplevel"
+            " --verify -q --end-of-options 'HEAD^{commit}' 2>/dev/null)\nEOF\n")
+# Shell: true while a rebase is under way (its post-rewrite reconciles at the end); $g set.
+IN_REBASE = '[ -d "$g/rebase-merge" ] || [ -d "$g/rebase-apply" ]'
 MARK = "# exai-git hook: installed by `exai-git install`; safe to remove with --uninstall"
 PREFIX_FILE = "prefix"  # <common dir>/exai-git/prefix: the prefix the shell scripts test for
 HOOK_COMMAND = "exai-git-hook"
@@ -57,23 +64,25 @@ def hook_script(name: str, hook_command: str) -> str:
     NAME`, found on PATH at run time, else at hook_command (where it was at install time); one
     line, and the commit goes on, when neither is there."""
     early = ""
-    if name == "prepare-commit-msg":
+    if name == "pre-commit":
+        early = GIT_DIRS  # no early exit: the scan always runs; Python need not ask again
+    elif name == "prepare-commit-msg":
         # a message given with -m/-F, a merge or a reused message has no template to fill
         early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
     elif name == "commit-msg":
         # a message naming no issue key, conversation or revert has nothing to check (unless
         # a `merge --squash` staged commits: their markers are remembered for post-commit;
         # or the pre-commit scan left a hint to give when the message does not say it)
-        early = (_read_prefix()
-                 + 'g="$(git rev-parse --git-dir 2>/dev/null)"\n'
-                 f'[ -n "$p" ] && [ ! -f "$g/SQUASH_MSG" ] && [ ! -e "$d/{HINT_PENDING}" ] &&'
+        early = (GIT_DIRS + _read_prefix()
+                 + f'[ -n "$p" ] && [ ! -f "$g/SQUASH_MSG" ] && [ ! -e "$d/{HINT_PENDING}" ] &&'
                  f' ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
     elif name in ("post-checkout", "post-merge", "post-rewrite"):
         # a checkout of files ($3 = 0) and an amend mid-rebase do nothing; otherwise there is
         # nothing to do when no ref moved since the last reconciliation (but a squash merge,
         # $1 = 1, moves none and stages commits to remember)
-        first = {"post-checkout": '[ "$3" = 0 ] && exit 0\n', "post-merge": "",
-                 "post-rewrite": f'if [ "$1" = amend ]; then\n{IN_REBASE} && exit 0\nfi\n'}
+        first = {"post-checkout": '[ "$3" = 0 ] && exit 0\n' + GIT_DIRS,
+                 "post-merge": GIT_DIRS,
+                 "post-rewrite": GIT_DIRS + f'if [ "$1" = amend ]; then\n{IN_REBASE} && exit 0\nfi\n'}
         keep = ' && [ "$1" != 1 ]' if name == "post-merge" else ""
         early = (first[name] + _read_prefix() + REFS_SEEN_KEY
                  + f'[ -n "$p" ]{keep} && [ -r "$d/{REFS_SEEN}" ] &&'
@@ -82,14 +91,15 @@ def hook_script(name: str, hook_command: str) -> str:
         # mid-rebase: nothing (the rebase's post-rewrite reconciles); nothing to apply or
         # move: the pre-commit scan of this parent and staged change found no open issue on
         # the changed files, nothing is queued, and the message names no issue
-        early = (f"{IN_REBASE} && exit 0\n" + _read_prefix()
+        early = (GIT_DIRS + f"{IN_REBASE} && exit 0\n" + _read_prefix()
                  + f'q="$d/{POST_COMMIT_QUIET}"\n'
                  'if [ -n "$p" ] && [ -r "$q" ] && read -r want < "$q"; then\n'
                  f'  {HEAD_COMMIT_KEY}\n'
                  '  [ "$have" = "$want" ] &&\n'
-                 '    ! git log -1 --no-show-signature --format=%B HEAD 2>/dev/null |'
-                 f' {_grep_markers()} && exit 0\n'
+                 f'    ! printf \'%s\\n\' "$b" | {_grep_markers()} && exit 0\n'
                  'fi\n')
+    if GIT_DIRS in early:  # what git said of the directories: Python need not ask again
+        early += f'{HOOK_DIRS_ENV}="$PWD\n$g\n$c\n$t\n$head"; export {HOOK_DIRS_ENV}\n'
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"
@@ -105,12 +115,11 @@ def hook_script(name: str, hook_command: str) -> str:
 
 
 def _read_prefix() -> str:
-    """Shell: $d the state directory, $p the prefix the hook last read from the configuration
-    (empty when there is none yet or a configuration file changed since: Python then runs,
-    reads the configuration and writes it again); EXAI_GIT_PREFIX wins."""
-    return ('d="$(git rev-parse --git-common-dir 2>/dev/null)/exai-git"; p=""\n'
+    """Shell, after GIT_DIRS: $d the state directory, $p the prefix the hook last read from
+    the configuration (empty when there is none yet or a configuration file changed since:
+    Python then runs, reads the configuration and writes it again); EXAI_GIT_PREFIX wins."""
+    return ('d="$c/exai-git"; p=""\n'
             f'[ -r "$d/{PREFIX_FILE}" ] && read -r p < "$d/{PREFIX_FILE}"\n'
-            't="$(git rev-parse --show-toplevel 2>/dev/null)"\n'
             'for f in "$t/.exai-git.toml" "$t/pyproject.toml"; do\n'
             f'  [ "$f" -nt "$d/{PREFIX_FILE}" ] && p=""\n'
             'done\n'
@@ -198,6 +207,8 @@ def install(repo: Repo, *, uninstall: bool = False, hook_command: str | None = N
 def _installed_hook_command() -> str:
     """exai-git-hook of this installation: next to the running interpreter (a virtualenv's
     bin/), else on PATH, else that place anyway (the hook then says it is missing)."""
+    import shutil
+
     beside = Path(sys.executable).parent / HOOK_COMMAND
     if beside.exists():
         return str(beside)

@@ -148,15 +148,25 @@ def moved_refs(recorded: Refs, current: Refs) -> dict[str, tuple[str | None, str
             if recorded.get(ref) != current.get(ref)}
 
 
-def plan(recorded: Refs, current: Refs, rev_list: RevList) -> Plan:
+def plan(recorded: Refs, current: Refs, rev_list: RevList,
+         walk: Callable[[Sequence[str], Sequence[str]], tuple[list[str], set[str]]] | None
+         = None) -> Plan:
     """What landed and what left between the recorded heads and the current tracked refs.
-    When nothing moved, rev_list is not called (no git walk, no database)."""
+    When nothing moved, rev_list is not called (no git walk, no database). walk: rev_list
+    that also gives the walk's boundary (the excluded parents of what it lists): a recorded
+    head among them, or still a head, is reachable now, so nothing behind it left; when
+    every recorded head is, the walk for what left is spared (a commit on the main line)."""
     moved = moved_refs(recorded, current)
     if not moved:
         return Plan(heads=dict(current))
     now, then = sorted(set(current.values())), sorted(set(recorded.values()))
-    landed = rev_list(now, then) if now else []
-    left = rev_list(then, now) if then else []
+    reached: set[str] = set(now)
+    if now and walk is not None:
+        landed, boundary = walk(now, then)
+        reached |= boundary
+    else:
+        landed = rev_list(now, then) if now else []
+    left = rev_list(then, now) if then and not set(then) <= reached else []
     return Plan(tuple(landed), tuple(reversed(left)), dict(current), moved)
 
 

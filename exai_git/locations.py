@@ -177,7 +177,7 @@ def scan_base(repo: Repo, target: str | None) -> str | None:
     from exai_git.repo import rev_parse_optional
 
     if target is None:
-        return rev_parse_optional(repo, "HEAD")
+        return repo.hook_head or rev_parse_optional(repo, "HEAD")
     if ".." in target:
         a, b = target.replace("...", "..").split("..", 1)
         a_sha, b_sha = repo.resolve(a or "HEAD"), repo.resolve(b or "HEAD")
@@ -221,14 +221,13 @@ def issues_at(repo: Repo, issues: Sequence[AnchoredIssue], base: str | None
 
 
 def open_issues_touched(conn: psycopg.Connection[Any], repo: Repo, settings: Settings,
-                        changes: Sequence[FileChange], target: str | None, *,
+                        changes: Sequence[FileChange], base: str | None, *,
                         with_all_paths: bool = False
                         ) -> tuple[list[AnchoredIssue], bool, list[str] | None]:
-    """store.open_issues_touched_at() for the scanner, with lines at the commit compared
-    against (scan_base), so a feature branch is warned about the lines it has."""
+    """store.open_issues_touched_at() for the scanner, with lines at base, the commit
+    compared against (scan_base), so a feature branch is warned about the lines it has."""
     from exai_git import scanner, store
 
-    base = scan_base(repo, target)
     issues, any_on_paths, every = store.open_issues_touched_at(
         conn, settings, scanner.probe(changes), base, with_all_paths=with_all_paths)
     return issues_at(repo, issues, base), any_on_paths, every

@@ -155,6 +155,9 @@ def check_lines(check: MessageCheck, prefix: str, *, hook: bool) -> list[str]:
     actions", and the phrases ignored come first; the note is a note) and for the commit-msg
     hook (each line after "EXAI: "; an error quotes its text; the note is a warning, as the
     hook's output is warnings and errors only)."""
+    if hook and not (check.parsed.warnings or check.parsed.errors or check.db_warnings
+                     or check.db_errors or check.db_note):
+        return []  # a good message: the hook says nothing
     from exai_git.render import clean, note_line
 
     lines = []
@@ -207,13 +210,13 @@ def commit_msg(repo: Repo | None, settings: Settings, path: str, say: Say = say_
 def _hint_unmarked(repo: Repo, settings: Settings, parsed: markers.Parsed, say: Say) -> None:
     """The pre-commit scan's hint, now that the message is known: only for the touched issues
     the message has no marker for (git writes the message after the pre-commit hook runs)."""
-    from exai_git import scanner
-
     cached = hookstate.take_scan(repo)
     touched = [n for n in (cached or {}).get("touched") or [] if isinstance(n, int)]
     marked = {a.issue for a in parsed.actions}
     left = [n for n in touched if n not in marked]
-    if cached and left and cached.get("key") == hookstate.changes_key(repo.staged_changes()):
+    if cached and left and hookstate.is_scanned_change(repo, cached):
+        from exai_git import scanner
+
         say(scanner.hint_for(left, settings.prefix))
 
 

@@ -31,7 +31,7 @@ MAX_CANDIDATES = 5000  # commits a left commit's equivalent is looked for among
 
 def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str | None = None,
               rewrites_stdin: str | None = None, pushes: Sequence[tuple[str, str, str, str]] = (),
-              say: Say) -> Report | None:
+              say: Say, head: Commit | None = None) -> Report | None:
     """Bring the tracker up to this clone's tracked branches. hook: the hook that runs it
     (None for commands); before: the rev the checked-out branch was at before the event
     (HEAD^ in post-commit, ORIG_HEAD in post-merge), used by a clone's first run only;
@@ -42,7 +42,8 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
     a local commit is held until a push or a fetch brings it there. pushes: pre-push's lines
     for a push to origin: the plan is against the refs as they will be once it succeeds, and
     those heads are recorded as pushed; a reconciliation that finds a ref not moved there
-    undoes what the push brought, saying the push was refused."""
+    undoes what the push brought, saying the push was refused. head: the commit HEAD names,
+    when the caller has read it (post-commit)."""
     from exai_git import landing, landstate
     from exai_git import repo as git
     from exai_git.repo.landing import not_taken
@@ -56,7 +57,7 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                                 remote_only=push_mode, pushes=pushes if push_mode else ())
         pushed = landstate.pushed_heads(repo.common_dir) if push_mode else {}
         sent = {r: s for r, s in landing.pushed_refs(pushes).items() if plan.heads.get(r) == s}
-        held = _held_progress(repo, settings, plan.heads) if hook == "post-commit" else []
+        held = _held_progress(repo, settings, plan.heads, head) if hook == "post-commit" else []
         if plan.main_line is None:
             if plan.started:
                 say("EXAI: no tracked branch exists (setting `branches`); nothing is applied")
@@ -77,7 +78,8 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
         branch = plan.main_line[0]
         works = landed_works(repo, settings, plan.landed, plan.left,
                              branch=f"{landing.REMOTE}/{branch}" if push_mode else branch,
-                             rewrite_map=git.rewrites(repo, rewrites_stdin), heads=plan.heads)
+                             rewrite_map=git.rewrites(repo, rewrites_stdin), heads=plan.heads,
+                             head=head)
         refused = not_taken(repo, pushed, plan.heads) if pushed and plan.left else {}
         works = [dataclasses.replace(w, left=f"left {refused[w.sha].removeprefix('refs/remotes/')}"
                                      " (the push was refused, or it was reset since)")
@@ -118,12 +120,14 @@ def _location_move(plan: Plan, pending: tuple[str | None] | None) -> _LocationMo
 
 
 def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Sequence[str], *,
-                 branch: str, rewrite_map: dict[str, str], heads: Mapping[str, str]) -> list[Work]:
+                 branch: str, rewrite_map: dict[str, str], heads: Mapping[str, str],
+                 head: Commit | None = None) -> list[Work]:
     """The works of one reconciliation, in the order they apply: commits that left with no
     equivalent still on a tracked branch (undone, newest first), the landed ones (oldest
     first; each compared with the commit it is the same work as), then left commits whose
     equivalent is still on a tracked branch (the latest message there decides). As many git
-    calls for thousands of commits as for one: one `git log`, one `git patch-id`, one walk."""
+    calls for thousands of commits as for one: one `git log`, one `git patch-id`, one walk.
+    head: the commit HEAD names, when the caller has read it (else git is asked)."""
     from exai_git import repo as git
     from exai_git.apply import parse_commit, work_for
     from exai_git.repo.landing import read_commits
@@ -150,13 +154,13 @@ def landed_works(repo: Repo, settings: Settings, landed: Sequence[str], left: Se
     origins = {sha: _named_origin(commits[sha].message, rewrite_map, sha, landed_set)
                for sha in landed if sha not in landed_eq}
     reachable = _reachable(repo, [o for o in origins.values() if o is not None], heads)
-    head = git.rev_parse_optional(repo, "HEAD")
+    head_sha = head.sha if head is not None else git.rev_parse_optional(repo, "HEAD")
     for sha in landed:
         commit = commits[sha]
         # an empty commit has no patch-id: "" keeps work_for from asking git again
         work = work_for(repo, commit, settings, parsed=parsed[sha], patch_id=pids.get(sha, ""))
         work = dataclasses.replace(work, patch_id=work.patch_id or None)
-        if sha == head and commit.parents:
+        if sha == head_sha and commit.parents:
             work = _with_squashed(repo, settings, work, commit.parents[0])
         olds = landed_eq.get(sha)
         origin = origins.get(sha)
@@ -229,6 +233,8 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
     from exai_git.apply import parse_commit
     from exai_git.repo import head_ref
 
+    if not landstate.squash_recorded(repo):
+        return work  # the usual commit: no squash remembered for any branch
     ref = head_ref(repo)
     name = ref[len(landing.HEADS):] if ref else "HEAD"
     squashed = landstate.take_squash(repo.common_dir, name, parent)
@@ -239,21 +245,25 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
     return dataclasses.replace(work, actions=(*work.actions, *extra))
 
 
-def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str]) -> list[Work]:
+def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str],
+                   head: Commit | None = None) -> list[Work]:
     """A commit on a branch that is not tracked: its progress markers count at once, the rest
     is held until it lands. An amend of a commit whose progress counted is the same work
-    (HEAD's reflog says), even with no progress left: what it dropped is undone."""
+    (HEAD's reflog says), even with no progress left: what it dropped is undone. head: the
+    commit HEAD names, when the caller has read it."""
     import dataclasses
 
     from exai_git import repo as git
     from exai_git.apply import parse_commit, work_for
     from exai_git.landing import amend_rewrites
 
-    ref = git.head_ref(repo)
-    if ref is None or ref in tracked or not repo.has_head():
+    if head is None and not repo.has_head():
         return []
-    commit = repo.commit("HEAD")
-    if commit.sha in tracked.values() or _reachable(repo, [commit.sha], tracked):
+    commit = head if head is not None else repo.commit("HEAD")
+    if commit.sha in tracked.values():
+        return []  # the head of a tracked branch (a commit on the main line): it landed
+    ref = git.head_ref(repo)
+    if ref is None or ref in tracked or _reachable(repo, [commit.sha], tracked):
         return []
     parsed = parse_commit(commit.message, settings)
     replaced = [old for old, new in amend_rewrites(git.head_reflog(repo, 20)).items()

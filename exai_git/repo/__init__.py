@@ -82,6 +82,40 @@ class Repo:
         common = Path(lines[2])
         self.common_dir = common if common.is_absolute() else (where / common).resolve()
         self.root = self.git_dir if bare or len(lines) < 4 else Path(lines[3])
+        self._seen()
+
+    @classmethod
+    def from_hook_dirs(cls, text: str) -> Repo | None:
+        """The repository a native hook's shell asked git about (hookmain.HOOK_DIRS_ENV:
+        its working directory, then the git dir, the common dir, the top level and HEAD's
+        commit, as `git rev-parse` printed them there), without asking again; None when
+        that was not here, or not a work tree (then Repo() asks)."""
+        lines = text.split("\n")
+        if len(lines) != 5 or not all(lines[:4]):
+            return None
+        where, git_dir, common, top = (Path(line) for line in lines[:4])
+        try:
+            if not os.path.samefile(where, os.getcwd()):
+                return None
+        except OSError:
+            return None
+        repo = cls.__new__(cls)
+        repo.git_dir = (where / git_dir).resolve()  # canonical, as --absolute-git-dir
+        repo.common_dir = common if common.is_absolute() else (where / common).resolve()
+        repo.root = top
+        repo._seen()
+        repo.hook_head = lines[4] or None
+        return repo
+
+    def _seen(self) -> None:
+        # what this process has read already: commits by sha (a sha names one commit for
+        # good), shas git has shown to be commits here, the last snapshot of the branches
+        self._commits: dict[str, Commit] = {}
+        self.present: set[str] = set()
+        self.last_refs: RefSnapshot | None = None
+        # the commit HEAD named when the native hook started, as its shell read it (HEAD
+        # does not move under a pre-commit hook); None: not known
+        self.hook_head: str | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -108,8 +142,16 @@ class Repo:
         return out or default
 
     def comment_char(self) -> str | None:
-        """core.commentChar (git's "auto" picks one per message: None lets the caller look)."""
-        value = self.config("core.commentChar") or self.config("core.commentString") or "#"
+        """core.commentChar, else core.commentString, else # (git's "auto" picks one per
+        message: None lets the caller look); both asked of one git process."""
+        out = self.run("config", "-z", "--get-regexp", r"^core\.comment(char|string)$",
+                       check=False)
+        found: dict[str, str] = {}
+        for entry in out.decode(errors="replace").split("\0"):
+            key, _, value = entry.partition("\n")
+            if key:
+                found[key] = value.strip()  # the last one set wins, as for `config --get`
+        value = found.get("core.commentchar") or found.get("core.commentstring") or "#"
         return None if value == "auto" else value
 
     def empty_tree(self) -> str:
@@ -139,12 +181,30 @@ class Repo:
         return (self.common_dir / "shallow").exists()
 
     def commit(self, rev: str = "HEAD") -> Commit:
+        """The commit rev names: one `git log` (a commit read before in this process: none;
+        a rev that names no commit: resolve says why)."""
+        if rev in self._commits:
+            return self._commits[rev]
+        if not rev.startswith("-"):
+            out = self.run("log", "-1", "--no-walk", "-z", "--format=%H%x00%P%x00%ct%x00%B",
+                           "--end-of-options", f"{rev}^{{commit}}", "--", check=False)
+            for commit in _parse_log_records(out):
+                return self.remember(commit)
         sha = self.resolve(rev)
         out = self.run("log", "-1", "--no-walk", "-z", "--format=%H%x00%P%x00%ct%x00%B", sha)
         commits = list(_parse_log_records(out))
         if not commits:
             raise GitError(f"no such commit: {rev!r}")
-        return commits[0]
+        return self.remember(commits[0])
+
+    def remember(self, commit: Commit) -> Commit:
+        """Keep a commit read from git for this process (a sha names one commit for good)."""
+        self._commits[commit.sha] = commit
+        return commit
+
+    def known_commit(self, sha: str) -> Commit | None:
+        """The commit sha names, if this process has read it already."""
+        return self._commits.get(sha)
 
     def range_shas(self, spec: str) -> tuple[list[str], list[str]]:
         """(included, excluded) revisions of a revision or A..B range, resolved."""
@@ -190,12 +250,10 @@ class Repo:
         """
         from exai_git import diff
 
-        args = ["diff", "--cached", *_DIFF]
-        if self.has_head():
-            args.append("HEAD")
-        return diff.parse(self.run(*args, "--"))
+        # no revision: against HEAD, or everything staged before the first commit
+        return diff.parse(self.run("diff", "--cached", *_DIFF, "--"))
 
-    def staged_commit_key(self) -> str | None:
+    def staged_commit_key(self, head: str | None = None) -> str | None:
         """A key for the commit `git commit` is about to write from the index: HEAD and the
         git blob hash of the index's raw diff against it (None before the first commit).
 
@@ -203,11 +261,12 @@ class Repo:
         `git log --format=%P` and `git diff-tree ... | git hash-object --stdin`: equal keys
         mean the same parent and the same tree. Read-only: unlike `git write-tree` it neither
         writes the index nor takes its lock (which `git commit` holds while hooks run), and it
-        reads the index git names in GIT_INDEX_FILE (commit -a, commit <paths>).
+        reads the index git names in GIT_INDEX_FILE (commit -a, commit <paths>). head: the
+        commit HEAD names, when the caller asked git already.
         """
         import hashlib
 
-        head = self.head()
+        head = head or self.head()
         if head is None:
             return None
         raw = self.run("diff-index", "--cached", "-r", "--raw", "-z", "--no-abbrev",

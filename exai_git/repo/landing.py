@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from exai_git.errors import GitError
@@ -25,18 +27,26 @@ if TYPE_CHECKING:
 class RefSnapshot:
     refs: dict[str, str]  # refs/heads/* and refs/remotes/* -> sha (symbolic ones left out)
     symrefs: dict[str, str]  # symbolic ref -> its target (refs/remotes/origin/HEAD)
+    # what the native landing hooks' shell test computes for the same refs
+    # (install.REFS_SEEN_KEY: `git hash-object` of this very for-each-ref output)
+    key: str = ""
 
 
 REFS_FORMAT = "%(refname)%00%(objectname)%00%(symref)"  # the native hooks' shell test's too
 
 
 def read_refs(repo: Repo) -> RefSnapshot:
-    """Every local and remote-tracking branch in one `git for-each-ref` (the cheap path)."""
-    return _refs(repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/",
+    """Every local and remote-tracking branch in one `git for-each-ref` (the cheap path).
+    The process's last snapshot is kept as repo.last_refs (hookstate.remember_refs)."""
+    snap = _refs(repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/",
                           "refs/remotes/"))
+    repo.last_refs = snap
+    return snap
 
 
 def _refs(raw: bytes) -> RefSnapshot:
+    import hashlib
+
     refs: dict[str, str] = {}
     symrefs: dict[str, str] = {}
     for line in raw.decode(errors="surrogateescape").splitlines():
@@ -45,7 +55,10 @@ def _refs(raw: bytes) -> RefSnapshot:
             symrefs[name] = target
         elif name and sha:
             refs[name] = sha
-    return RefSnapshot(refs, symrefs)
+    # git's blob hash, in the repository's object format (its shas' length says which)
+    algorithm = hashlib.sha256 if any(len(s) == 64 for s in refs.values()) else hashlib.sha1
+    key = algorithm(b"blob %d\0" % len(raw) + raw).hexdigest()
+    return RefSnapshot(refs, symrefs, key)
 
 
 def head_ref(repo: Repo) -> str | None:
@@ -71,6 +84,24 @@ def rev_list(repo: Repo, include: Sequence[str], exclude: Sequence[str]) -> list
     return out.decode().split()
 
 
+def rev_list_boundary(repo: Repo, include: Sequence[str], exclude: Sequence[str]
+                      ) -> tuple[list[str], set[str]]:
+    """rev_list, and in the same walk its boundary: the excluded commits that are parents
+    of listed ones (so reachable from include, and commits this clone has)."""
+    if not include:
+        return [], set()
+    out = repo.run("rev-list", "--boundary", "--reverse", "--topo-order", "--ignore-missing",
+                   *include, *(f"^{e}" for e in exclude), "--")
+    listed, boundary = [], set()
+    for word in out.decode().split():
+        if word.startswith("-"):
+            boundary.add(word[1:])
+        else:
+            listed.append(word)
+    repo.present.update(boundary)
+    return listed, boundary
+
+
 def rebase_in_progress(repo: Repo) -> bool:
     """A rebase is under way in this work tree (post-commit and post-rewrite amend wait)."""
     return any((repo.git_dir / d).is_dir() for d in ("rebase-merge", "rebase-apply"))
@@ -86,11 +117,44 @@ def rewritten_list(repo: Repo) -> str:
 
 def head_reflog(repo: Repo, limit: int = 200) -> list[tuple[str, str]]:
     """(sha, subject) of HEAD's newest reflog entries, newest first (amends are found here
-    when a hook framework hides post-rewrite's stdin)."""
+    when a hook framework hides post-rewrite's stdin): read from the reflog file where git
+    keeps one (git-update-ref(1), "Logging updates"), else asked of `git log -g`."""
+    found = _reflog_tail(repo.git_dir / "logs" / "HEAD", limit)
+    if found is not None:
+        return found
     out = repo.run("log", "-g", "-z", f"-n{limit}", "--format=%H%x00%gs", "HEAD", "--",
                    check=False)
     fields = out.decode(errors="replace").split("\0")
     return [(fields[i].strip(), fields[i + 1]) for i in range(0, len(fields) - 1, 2)]
+
+
+def _reflog_tail(path: Path, limit: int) -> list[tuple[str, str]] | None:
+    """The newest limit entries of a reflog file (`old new ident<TAB>message` lines, oldest
+    first), newest first, as (new sha, message), what `git log -g --format=%H%x00%gs`
+    prints; None when there is no such file (another ref store, or no reflog)."""
+    try:
+        with open(path, "rb") as f:
+            pos = f.seek(0, os.SEEK_END)
+            data = b""
+            while pos > 0 and data.count(b"\n") <= limit:
+                step = min(1 << 16, pos)
+                pos -= step
+                f.seek(pos)
+                data = f.read(step) + data
+    except OSError:
+        return None
+    lines = data.split(b"\n")[1 if pos > 0 else 0:]  # the first may be cut
+    found: list[tuple[str, str]] = []
+    for line in reversed(lines):
+        head, _, message = line.partition(b"\t")
+        fields = head.split(b" ", 2)
+        if len(fields) < 3 or not fields[1].strip(b"0"):
+            continue  # not an entry, or one that names no commit
+        found.append((fields[1].decode("ascii", errors="replace"),
+                      message.decode(errors="replace")))
+        if len(found) >= limit:
+            break
+    return found
 
 
 def idents(repo: Repo, shas: Sequence[str]) -> dict[str, Ident]:
@@ -221,18 +285,9 @@ def landing_plan(repo: Repo, branches: Sequence[str] | None = None, *, before: s
             if pushes else current
         start = None if before is None else (rev_parse_optional(repo, before) or landing.ZERO)
         recorded = landing.initial_heads(now, head_ref(repo) if start else None, start)
-    result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc))
+    result = landing.plan(recorded, current, lambda inc, exc: rev_list(repo, inc, exc),
+                          lambda inc, exc: rev_list_boundary(repo, inc, exc))
     return dataclasses.replace(result, main_line=main, started=started)
-
-
-def read_refs_keyed(repo: Repo) -> tuple[RefSnapshot, str]:
-    """One snapshot of the branches (read_refs), with the key the native landing hooks' shell
-    test computes for the same refs (install.REFS_SEEN_KEY: `git hash-object` of this very
-    for-each-ref output); an empty snapshot and key '' when git cannot say."""
-    raw = repo.run("for-each-ref", f"--format={REFS_FORMAT}", "refs/heads/", "refs/remotes/",
-                   check=False)
-    key = repo.run("hash-object", "--stdin", input=raw, check=False).decode().strip()
-    return _refs(raw), key
 
 
 def not_taken(repo: Repo, pushed: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, str]:
@@ -255,9 +310,16 @@ def read_commits(repo: Repo, shas: Sequence[str]) -> dict[str, Commit]:
 
     from exai_git.repo import LogStream
 
-    wanted = list(dict.fromkeys(shas))
+    found: dict[str, Commit] = {}
+    wanted = []
+    for sha in dict.fromkeys(shas):
+        known = repo.known_commit(sha)  # read before in this process (post-commit's HEAD)
+        if known is not None:
+            found[sha] = known
+        else:
+            wanted.append(sha)
     if not wanted:
-        return {}
+        return found
     proc = repo.popen("log", "--no-walk=unsorted", "--stdin", "-z",
                       "--format=%H%x00%P%x00%ct%x00%B", stdin=subprocess.PIPE)
     assert proc.stdin is not None
@@ -266,7 +328,8 @@ def read_commits(repo: Repo, shas: Sequence[str]) -> dict[str, Commit]:
         proc.stdin.close()
     except BrokenPipeError:
         pass
-    return {c.sha: c for c in LogStream(proc)}
+    found.update((c.sha, repo.remember(c)) for c in LogStream(proc))
+    return found
 
 
 def reached(repo: Repo, head: str, shas: Sequence[str]) -> tuple[set[str], set[str]]:

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
 def missing_commits(repo: Repo, shas: Sequence[str]) -> set[str]:
     """Those of shas that are not commits this clone has (not fetched, or not a commit):
-    one `git cat-file --batch-check` call."""
-    wanted = sorted({s for s in shas if s})
+    one `git cat-file --batch-check` call, none for commits this process has seen."""
+    wanted = sorted({s for s in shas if s and s not in repo.present
+                     and repo.known_commit(s) is None})
     if not wanted:
         return set()
     out = repo.run("cat-file", "--batch-check=%(objectname) %(objecttype)",
