@@ -161,7 +161,13 @@ def main() -> None:
         print(f"usage: exai-git-hook NAME [ARGS] (NAME: {', '.join(HOOKS)}, land)",
               file=sys.stderr)
         sys.exit(2)
-    sys.exit(run(argv[0], argv[1:]))
+    code = run(argv[0], argv[1:])
+    # the hook is done (connections, files, git processes closed): end without the
+    # interpreter's last garbage collection walking every imported object (cli.main)
+    import gc
+
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":
