@@ -165,13 +165,13 @@ def scan_cmd(ctx: Ctx, target: str | None, staged: bool, as_json: bool, sarif: b
     if as_json and sarif:
         raise click.UsageError("give --json or --sarif, not both")
     repo = _repo()
-    if target is None:  # `scan --staged` is the pre-commit hook: never blocks on the db
-        scanned = hooks.scan_staged(repo, ctx.settings, lambda line: click.echo(line, err=True))
-        if scanned is None:
-            return
-        result = scanned
-    else:
-        result = hooks.scan(repo, ctx.settings, target)
+    # run by a person or CI, a scan the tracker cannot answer exits 3 (the pre-commit hook,
+    # exai-git-hook pre-commit, says so and lets the commit go on)
+    result = hooks.scan(repo, ctx.settings, target)
+    if target is None:  # what the staged change touches, for the commit's hooks
+        from exai_git import hookstate
+
+        hookstate.remember_scan(repo, result, ctx.settings)
     prefix = ctx.settings.prefix
     if as_json:
         echo(render.to_json({"findings": [f.to_json() for f in result.findings]}))

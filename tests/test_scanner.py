@@ -196,7 +196,14 @@ def test_scan_staged_finds_the_touched_issue(tracked: Path) -> None:
     assert ("src/providers/async_kimi.py:58-60 EXAI-2 [high, open] AsyncKimi Provider 300s "
             "Default (touched 58-59)") in text.stdout
     down = exai("scan", "--staged", cwd=tracked, env={"EXAI_GIT_DSN": "postgresql://127.0.0.1:1/x"})
-    assert down.returncode == 0 and "scan skipped" in down.stderr  # a hook never blocks on it
+    # run by hand (or CI), a scan the tracker cannot answer fails, printing no findings: the
+    # pre-commit hook (exai-git-hook) is the one that lets the commit go on
+    assert down.returncode == 3 and down.stdout == "", down.stdout + down.stderr
+    assert "cannot reach the database" in down.stderr and "Traceback" not in down.stderr
+    for fmt in ("--json", "--sarif"):
+        out = exai("scan", "--staged", fmt, cwd=tracked,
+                   env={"EXAI_GIT_DSN": "postgresql://127.0.0.1:1/x"})
+        assert out.returncode == 3 and out.stdout == "", out.stdout + out.stderr
     assert exai("scan", "--fail-on", "high", cwd=tracked).returncode == 1
     assert exai("scan", "--fail-on", "critical", cwd=tracked).returncode == 0
     sarif = json.loads(exai("scan", "--sarif", cwd=tracked).stdout)
