@@ -238,8 +238,8 @@ def prepare_commit_msg(repo: Repo, settings: Settings, path: str, source: str | 
     p = settings.prefix
     lines = [f"{cc} This change touches open issues (exai-git):"]
     lines += [f"{cc}   {line}" for line in found]
-    lines.append(f"{cc} To record the work, add e.g. `Fixes {p}-{first}` or "
-                 f"`Refs {p}-{first} step N conv:<uuid>`.")
+    lines.append(f"{cc} To record the work, add e.g. `Fixes {p}-{first} step N conv:<uuid>`"
+                 f" (a step; without it, the issue) or `Refs {p}-{first}`.")
     try:
         with open(path, "r+", encoding="utf-8", errors="surrogateescape") as f:
             text = f.read()

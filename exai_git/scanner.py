@@ -131,8 +131,10 @@ def hint(found: Sequence[Finding], prefix: str) -> str:
 
 
 def hint_for(issues: Sequence[int], prefix: str) -> str:
-    keys = ", ".join(f"{prefix}-{n}" for n in dict.fromkeys(issues))
-    return (f"hint: this change touches {keys}; if it fixes one, say so in the message, "
+    unique = list(dict.fromkeys(issues))
+    keys = ", ".join(f"{prefix}-{n}" for n in unique)
+    which = "it" if len(unique) == 1 else "one"
+    return (f"hint: this change touches {keys}; if it fixes {which}, say so in the message, "
             f"e.g. `Fixes {prefix}-{issues[0]}` (or `Refs {prefix}-{issues[0]}`)")
 
 

@@ -35,7 +35,9 @@ def test_prepare_commit_msg_adds_findings_as_comments(tracked: Path) -> None:
     seen = (tracked / ".git" / "COMMIT_EDITMSG.seen").read_text()
     assert "# This change touches open issues (exai-git):" in seen
     assert "#   src/providers/async_kimi.py:58-60 EXAI-2 [high, open]" in seen
-    assert "Fixes EXAI-2" in seen
+    # the step goes with Fixes: a Refs marker's step records nothing more than the reference
+    assert ("# To record the work, add e.g. `Fixes EXAI-2 step N conv:<uuid>` (a step; without"
+            " it, the issue) or `Refs EXAI-2`.") in seen
     assert "Refs EXAI-2" in git(tracked, "log", "-1", "--format=%B").stdout
 
 

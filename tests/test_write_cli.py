@@ -391,7 +391,7 @@ def test_scan_hint_only_when_the_message_does_not_say_it(hooked_repo: Path,
     kimi.write_text(kimi.read_text().replace("l58\n", "L58\n"))
     git(hooked_repo, "add", "-A")
     said = git(hooked_repo, "commit", "-qm", "Tidy").stderr
-    assert "hint: this change touches EXAI-2; if it fixes one" in said, said
+    assert "hint: this change touches EXAI-2; if it fixes it," in said, said
     # over past commits the messages are written: no hint
     out = ok("scan", "HEAD~2..HEAD", cwd=hooked_repo)
     assert "EXAI-2" in out and "hint:" not in out
