@@ -72,7 +72,10 @@ def test_doctor_counts_the_framework_s_hooks_beside_the_native_ones(
           "      - id: exai-check-msg\n      - id: exai-scan\n")
     subprocess.run([sys.executable, "-m", "pre_commit", "install", "-t", "pre-commit", "-t",
                     "commit-msg"], cwd=repo, check=True, capture_output=True)
-    assert exai("install", cwd=repo).returncode == 1  # it skipped the framework's two
+    installed = exai("install", cwd=repo)  # the framework runs exai-git in those two
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    assert "kept commit-msg: pre-commit runs exai-check-msg there" in installed.stdout
+    assert "kept pre-commit: pre-commit runs exai-scan there" in installed.stdout
     out = exai("doctor", "--dsn", seeded.dsn, cwd=repo)
     lines = [ln for ln in out.stdout.splitlines() if "hooks:" in ln]
     assert lines[0].startswith("ok    hooks: native: prepare-commit-msg, post-commit"), lines
