@@ -210,6 +210,9 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
     repo = _repo()
     if (since and not branch) or (target and branch):
         raise click.UsageError("use REV | A..B, or --branch NAME [--since REV]")
+    if target and "..." in target:  # said before anything is reconciled
+        raise ExaiError(f"{target}: apply takes a revision or A..B (the commits after A up to "
+                        "B), not A...B", exit_code=EXIT_USAGE)
     bar = None
     progress = None
     if branch:

@@ -112,7 +112,7 @@ def hook_script(name: str, hook_command: str) -> str:
         f"h=$(command -v {HOOK_COMMAND} 2>/dev/null) || h={_sh_quote(hook_command)}\n"
         'if [ ! -x "$h" ]; then\n'
         f'  echo "EXAI: {HOOK_COMMAND} is not on PATH (nor at $h); hook {name} skipped:'
-        ' pip install exai-git, or exai-git install --uninstall" >&2\n'
+        ' reinstall exai-git, or exai-git install --uninstall" >&2\n'
         "  exit 0\n"
         "fi\n"
         f'exec "$h" {name} "$@"\n'

@@ -78,6 +78,18 @@ def test_revision_that_does_not_exist(repo: Path, seeded: Database) -> None:
         assert "no such revision" in one_line(out.stderr)
 
 
+def test_apply_refuses_a_symmetric_range_in_one_line(repo: Path, seeded: Database) -> None:
+    for n in (1, 2):
+        write(repo / "a", f"{n}\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", f"c{n}")
+    out = exai("apply", "HEAD~1...HEAD", "--dsn", seeded.dsn, cwd=repo)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert one_line(out.stderr) == ("exai-git: HEAD~1...HEAD: apply takes a revision or A..B "
+                                    "(the commits after A up to B), not A...B")
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 0
+
+
 def test_detached_head_applies(repo: Path, seeded: Database) -> None:
     write(repo / "a", "a\n")
     git(repo, "add", "-A")

@@ -126,7 +126,7 @@ def test_native_hooks_survive_a_moved_venv_and_say_when_the_hook_is_gone(
     assert gone.returncode == 0
     said = [ln for ln in gone.stderr.splitlines() if "exai-git-hook" in ln]
     assert said == [f"EXAI: exai-git-hook is not on PATH (nor at /gone/venv/bin/exai-git-hook);"
-                    f" hook {name} skipped: pip install exai-git, or exai-git install "
+                    f" hook {name} skipped: reinstall exai-git, or exai-git install "
                     "--uninstall" for name in ("commit-msg", "post-commit")], gone.stderr
     doctor = subprocess.run([sys.executable, "-m", "exai_git", "doctor"], cwd=hooked_repo,
                             capture_output=True, text=True)
