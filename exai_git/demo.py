@@ -17,8 +17,10 @@ from pathlib import Path
 
 from exai_git import render, seed, store
 from exai_git.config import Settings
+from exai_git.errors import ExaiError
 
 DEMO_DB = "exai_demo"
+DEMO_MARK = "made by exai-git demo"  # its comment: the demo replaces only its own
 CONV_FIX = "5f0c2a8e-3d1b-4c7a-9e2f-6b8d1a4c7e90"
 CONV_DONE = "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
@@ -36,8 +38,16 @@ def _demo_dsn(settings: Settings) -> tuple[str, str]:
         admin = settings.dsn
     with psycopg.connect(admin, autocommit=True,
                          connect_timeout=max(2, int(settings.connect_timeout))) as conn:
+        # an earlier demo's database (--keep) is replaced; one it did not make is left alone
+        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database"
+                           " WHERE datname = %s", (DEMO_DB,)).fetchone()
+        if row is not None and row[0] != DEMO_MARK:
+            raise ExaiError(f"a database {DEMO_DB} that the demo did not make is on this server;"
+                            " the demo would replace it: drop or rename it, or run the demo"
+                            " elsewhere (--dsn)")
         conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DEMO_DB}"')
+        conn.execute(f"COMMENT ON DATABASE \"{DEMO_DB}\" IS '{DEMO_MARK}'")
     return make_conninfo("", **{**conninfo_to_dict(admin), "dbname": DEMO_DB}), admin
 
 

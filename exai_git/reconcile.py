@@ -65,9 +65,10 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
             return None
         if plan.started:
             start = dict(landing.initial_heads(plan.heads, None, None)).get(plan.main_line[1])
-            say("EXAI: this clone now follows its tracked branches; commits before it "
-                f"started ({(start or 'none')[:10]}) are not applied: backfill them with "
-                "`exai-git apply A..B`")
+            at = (start or "none")[:10]
+            say(f"EXAI: this clone now follows its tracked branches from {at}; {at} and the "
+                f"commits before it are not applied: backfill them with `exai-git apply "
+                f"A..{at}` (the commits after A; `exai-git apply A` for A itself)")
             if plan.nothing:
                 landstate.save_heads(repo.common_dir, plan.heads)
         pending = landstate.locations_from(repo.common_dir)

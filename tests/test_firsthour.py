@@ -137,7 +137,8 @@ def test_native_hooks_survive_a_moved_venv_and_say_when_the_hook_is_gone(
 # --------------------------------------------------------------------------- demo, db stop
 
 
-def test_demo_cleans_up_what_it_made_unless_keep(pg_server: str) -> None:
+def test_demo_against_a_given_server_cleans_up_unless_keep(pg_server: str) -> None:
+    """One test for every run of the demo on the shared server: they share its database."""
     def scratch_of(out: str) -> Path:
         m = re.search(r"^scratch repository: (.+)$", out, re.MULTILINE)
         assert m, out
@@ -146,6 +147,11 @@ def test_demo_cleans_up_what_it_made_unless_keep(pg_server: str) -> None:
     out = exai("demo", "--dsn", pg_server, timeout=300)
     assert out.returncode == 0, out.stderr
     assert not scratch_of(out.stdout).exists()
+    after = out.stdout.split("== The tracker after ==")[1]
+    assert "EXAI-1  critical  fixed   7/7 (100%)" in after
+    assert "EXAI-2: reference (comment)" in out.stdout
+    assert "EXAI-2 [high, open]" in out.stdout  # the scan's finding
+    assert "hint:" not in out.stdout  # the message says Refs EXAI-2 already (issue 17)
     # the commit whose marker is in its body shows that body
     assert "$ git commit -m 'Lower the AsyncKimi default timeout' -m 'Refs EXAI-2'" \
         in out.stdout, out.stdout
@@ -166,6 +172,17 @@ def test_demo_cleans_up_what_it_made_unless_keep(pg_server: str) -> None:
         assert demo_db_exists()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "exai_demo" WITH (FORCE)')
+    # a database of that name the demo did not make is never replaced
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute('CREATE DATABASE "exai_demo"')
+    try:
+        refused = exai("demo", "--dsn", pg_server, timeout=300)
+        assert refused.returncode != 0 and refused.stderr.count("\n") == 1, refused.stderr
+        assert "a database exai_demo that the demo did not make" in refused.stderr
+        assert demo_db_exists()
+    finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute('DROP DATABASE IF EXISTS "exai_demo" WITH (FORCE)')
 

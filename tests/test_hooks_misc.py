@@ -111,17 +111,6 @@ repos:
     assert seeded.scalar("SELECT status FROM exai_issues WHERE issue_number = 1") == "in_progress"
 
 
-def test_demo_runs_against_a_given_server(pg_server: str) -> None:
-    out = exai("demo", "--dsn", pg_server, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert "== The tracker after ==" in out.stdout
-    after = out.stdout.split("== The tracker after ==")[1]
-    assert "EXAI-1  critical  fixed   7/7 (100%)" in after
-    assert "EXAI-2: reference (comment)" in out.stdout
-    assert "EXAI-2 [high, open]" in out.stdout  # the scan's finding
-    assert "hint:" not in out.stdout  # the message says Refs EXAI-2 already (issue 17)
-
-
 @pytest.mark.slow
 def test_embedded_server_starts_once_and_is_reused(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
