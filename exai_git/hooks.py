@@ -52,7 +52,7 @@ class ScanResult:
     issues_on_paths: int = 0  # open issues on the changed files, touched or not
     # the issues the scan read: number -> (status, {step: status}), for commit-msg's check
     read: dict[int, tuple[str, dict[int, str]]] = field(default_factory=dict)
-    base: str | None = None  # the commit compared against, when the scan asked git for it
+    base: str | None = None  # the commit compared against, when the scan read the database
 
 
 def scan(repo: Repo, settings: Settings, target: str | None, *,

@@ -148,14 +148,16 @@ def is_scanned_change(repo: Repo, data: dict[str, Any]) -> bool:
 
 def _staged_id(repo: Repo) -> dict[str, Any] | None:
     """HEAD as the native hook's shell read it, and the index file's identity (device,
-    inode, size, modification time); None when either is unknown."""
+    inode, size, modification and change times: a file copied back over it with its times
+    kept still changes ctime); None when either is unknown."""
     if repo.hook_head is None:
         return None
     try:
         st = os.stat(os.environ.get("GIT_INDEX_FILE") or repo.git_dir / "index")
     except OSError:
         return None
-    return {"head": repo.hook_head, "index": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]}
+    return {"head": repo.hook_head,
+            "index": [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]}
 
 
 def last_scan(repo: Repo) -> dict[str, Any] | None:

@@ -68,43 +68,46 @@ def hook_script(name: str, hook_command: str) -> str:
     """One native hook: an early exit where there can be nothing to do, then `exai-git-hook
     NAME`, found on PATH at run time, else at hook_command (where it was at install time); one
     line, and the commit goes on, when neither is there."""
-    early = ""
-    if name == "pre-commit":
-        early = GIT_DIRS  # no early exit: the scan always runs; Python need not ask again
-    elif name == "prepare-commit-msg":
+    # before asking git anything: what needs no answer from it
+    first = {
         # a message given with -m/-F, a merge or a reused message has no template to fill
-        early = 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n'
-    elif name == "commit-msg":
+        "prepare-commit-msg": 'case "$2" in message|merge|squash|commit) exit 0 ;; esac\n',
+        # a checkout of files ($3 = 0) does nothing
+        "post-checkout": '[ "$3" = 0 ] && exit 0\n',
+    }.get(name, "")
+    early = ""
+    if name == "commit-msg":
         # a message naming no issue key, conversation or revert has nothing to check (unless
         # a `merge --squash` staged commits: their markers are remembered for post-commit;
         # or the pre-commit scan left a hint to give when the message does not say it)
-        early = (GIT_DIRS + _read_prefix()
+        early = (_read_prefix()
                  + f'[ -n "$p" ] && [ ! -f "$g/SQUASH_MSG" ] && [ ! -e "$d/{HINT_PENDING}" ] &&'
                  f' ! {_grep_markers()} "$1" 2>/dev/null && exit 0\n')
     elif name in ("post-checkout", "post-merge", "post-rewrite"):
-        # a checkout of files ($3 = 0) and an amend mid-rebase do nothing; otherwise there is
-        # nothing to do when no ref moved since the last reconciliation (but a squash merge,
-        # $1 = 1, moves none and stages commits to remember)
-        first = {"post-checkout": '[ "$3" = 0 ] && exit 0\n' + GIT_DIRS,
-                 "post-merge": GIT_DIRS,
-                 "post-rewrite": GIT_DIRS + f'if [ "$1" = amend ]; then\n{IN_REBASE} && exit 0\nfi\n'}
+        # an amend mid-rebase does nothing; otherwise there is nothing to do when no ref moved
+        # since the last reconciliation (but a squash merge, $1 = 1, moves none and stages
+        # commits to remember)
+        amend = f'if [ "$1" = amend ]; then\n{IN_REBASE} && exit 0\nfi\n'
         keep = ' && [ "$1" != 1 ]' if name == "post-merge" else ""
-        early = (first[name] + _read_prefix() + REFS_SEEN_KEY
+        early = ((amend if name == "post-rewrite" else "") + _read_prefix() + REFS_SEEN_KEY
                  + f'[ -n "$p" ]{keep} && [ -r "$d/{REFS_SEEN}" ] &&'
                  f' read -r want < "$d/{REFS_SEEN}" && [ "$seen" = "$want" ] && exit 0\n')
     elif name == "post-commit":
         # mid-rebase: nothing (the rebase's post-rewrite reconciles); nothing to apply or
         # move: the pre-commit scan of this parent and staged change found no open issue on
         # the changed files, nothing is queued, and the message names no issue
-        early = (GIT_DIRS + f"{IN_REBASE} && exit 0\n" + _read_prefix()
+        early = (f"{IN_REBASE} && exit 0\n" + _read_prefix()
                  + f'q="$d/{POST_COMMIT_QUIET}"\n'
                  'if [ -n "$p" ] && [ -r "$q" ] && read -r want < "$q"; then\n'
                  f'  {HEAD_COMMIT_KEY}\n'
                  '  [ "$have" = "$want" ] &&\n'
                  f'    ! printf \'%s\\n\' "$b" | {_grep_markers()} && exit 0\n'
                  'fi\n')
-    if GIT_DIRS in early:  # what git said of the directories: Python need not ask again
-        early += f'{HOOK_DIRS_ENV}="$PWD\n$g\n$c\n$t\n$head"; export {HOOK_DIRS_ENV}\n'
+    # every hook that goes on asks git once for the directories and HEAD, and hands the
+    # answer to the Python it starts ($$: exec keeps this process's id, so the answer is
+    # taken by that process only: Repo.from_hook_dirs)
+    early = (first + GIT_DIRS + early
+             + f'{HOOK_DIRS_ENV}="$$\n$PWD\n$g\n$c\n$t\n$head"; export {HOOK_DIRS_ENV}\n')
     return (
         "#!/bin/sh\n"
         f"{MARK}\n"

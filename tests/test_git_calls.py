@@ -49,7 +49,7 @@ def marker_commit(repo: Path, n: int) -> dict[str, list[str]]:
 
 
 def counts(calls: dict[str, list[str]]) -> dict[str, int]:
-    return {hook: len(argv) for hook, argv in calls.items() if hook != "prepare-commit-msg"}
+    return {hook: len(argv) for hook, argv in calls.items()}
 
 
 def test_a_marker_commit_starts_few_git_processes(hooked_repo: Path, seeded: Database) -> None:
@@ -62,7 +62,8 @@ def test_a_marker_commit_starts_few_git_processes(hooked_repo: Path, seeded: Dat
     the locations."""
     marker_commit(hooked_repo, 1)  # the first after install: issue 2 gets its anchor
     calls = marker_commit(hooked_repo, 2)
-    assert counts(calls) == {"pre-commit": 2, "commit-msg": 2, "post-commit": 8}, calls
+    assert counts(calls) == {"pre-commit": 2, "prepare-commit-msg": 0, "commit-msg": 2,
+                             "post-commit": 8}, calls
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2  # both applied
 
 
@@ -76,7 +77,8 @@ def test_a_commit_without_a_marker_starts_fewer(hooked_repo: Path, seeded: Datab
     (hooked_repo / "other.txt").write_text("second\n")
     git(hooked_repo, "add", "-A")
     calls = git_calls(hooked_repo, "commit", "-qm", "second")
-    assert counts(calls) == {"pre-commit": 3, "commit-msg": 1, "post-commit": 4}, calls
+    assert counts(calls) == {"pre-commit": 3, "prepare-commit-msg": 0, "commit-msg": 1,
+                             "post-commit": 4}, calls
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 0
 
 
@@ -105,3 +107,29 @@ def test_the_message_check_takes_the_scans_reading_only_for_the_change_it_scanne
     (hooked_repo / "other.txt").write_text("another change\n")
     git(hooked_repo, "add", "-A")
     assert "psycopg" in check()
+
+
+def test_a_hook_takes_the_shells_reading_of_git_only_from_its_own_shell(
+        hooked_repo: Path, seeded: Database) -> None:
+    """EXAI_HOOK_DIRS left in the environment by something else (another process's id, an
+    old HEAD) is not trusted: the scan asks git for HEAD itself and records the real one."""
+    import sys
+
+    old = git(hooked_repo, "rev-parse", "HEAD").stdout.strip()
+    git(hooked_repo, "commit", "-q", "--allow-empty", "-m", "later", env={"EXAI_GIT_SKIP": "1"})
+    head = git(hooked_repo, "rev-parse", "HEAD").stdout.strip()
+    (hooked_repo / "other.txt").write_text("x\n")
+    git(hooked_repo, "add", "-A")
+    stale = f"1\n{hooked_repo}\n.git\n.git\n{hooked_repo}\n{old}"
+    done = subprocess.run([sys.executable, "-m", "exai_git.hookmain", "pre-commit"],
+                          cwd=hooked_repo, capture_output=True, text=True,
+                          env={**os.environ, "EXAI_HOOK_DIRS": stale})
+    assert done.returncode == 0, done.stderr
+    cache = json.loads((hooked_repo / ".git" / "exai-git" / "scan-cache.json").read_text())
+    assert cache["staged"] is None, cache  # no identity of the change the shell saw
+    # the hook's own shell: its reading is taken
+    hook = subprocess.run([str(hooked_repo / ".git" / "hooks" / "pre-commit")], cwd=hooked_repo,
+                          capture_output=True, text=True)
+    assert hook.returncode == 0, hook.stderr
+    cache = json.loads((hooked_repo / ".git" / "exai-git" / "scan-cache.json").read_text())
+    assert cache["staged"]["head"] == head != old, cache

@@ -87,13 +87,14 @@ class Repo:
     @classmethod
     def from_hook_dirs(cls, text: str) -> Repo | None:
         """The repository a native hook's shell asked git about (hookmain.HOOK_DIRS_ENV:
-        its working directory, then the git dir, the common dir, the top level and HEAD's
-        commit, as `git rev-parse` printed them there), without asking again; None when
-        that was not here, or not a work tree (then Repo() asks)."""
+        the shell's process id, which exec leaves to this process, its working directory,
+        then the git dir, the common dir, the top level and HEAD's commit, as `git rev-parse`
+        printed them there), without asking again; None when that was not this process's
+        shell, not here, or not a work tree (then Repo() asks)."""
         lines = text.split("\n")
-        if len(lines) != 5 or not all(lines[:4]):
+        if len(lines) != 6 or lines[0] != str(os.getpid()) or not all(lines[1:5]):
             return None
-        where, git_dir, common, top = (Path(line) for line in lines[:4])
+        where, git_dir, common, top = (Path(line) for line in lines[1:5])
         try:
             if not os.path.samefile(where, os.getcwd()):
                 return None
@@ -104,7 +105,7 @@ class Repo:
         repo.common_dir = common if common.is_absolute() else (where / common).resolve()
         repo.root = top
         repo._seen()
-        repo.hook_head = lines[4] or None
+        repo.hook_head = lines[5] or None
         return repo
 
     def _seen(self) -> None:
@@ -136,10 +137,6 @@ class Repo:
             )
         except OSError as e:
             raise GitError(f"git failed to start ({e.strerror}); is it installed?") from None
-
-    def config(self, key: str, default: str | None = None) -> str | None:
-        out = self.run("config", "--get", key, check=False).decode(errors="replace").strip()
-        return out or default
 
     def comment_char(self) -> str | None:
         """core.commentChar, else core.commentString, else # (git's "auto" picks one per
@@ -262,11 +259,11 @@ class Repo:
         mean the same parent and the same tree. Read-only: unlike `git write-tree` it neither
         writes the index nor takes its lock (which `git commit` holds while hooks run), and it
         reads the index git names in GIT_INDEX_FILE (commit -a, commit <paths>). head: the
-        commit HEAD names, when the caller asked git already.
+        commit HEAD names, when the caller (or the hook's shell: hook_head) asked git already.
         """
         import hashlib
 
-        head = head or self.head()
+        head = head or self.hook_head or self.head()
         if head is None:
             return None
         raw = self.run("diff-index", "--cached", "-r", "--raw", "-z", "--no-abbrev",
