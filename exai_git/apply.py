@@ -336,9 +336,9 @@ def range_works(repo: Repo, include: list[str], exclude: list[str], log: Iterato
                 ) -> Iterator[Work | int]:
     """Work for each commit of a range, streamed from one `git log` (log, started by the
     caller), as apply() takes it: the commits without markers as counts (an int every
-    EMPTY_RUN of them, and one for the rest at the end), the others as Work. Commits whose actions are all linked
-    already are reported as such without more work; patch-ids are asked for only where a
-    commit has new markers. conn: the connection the works are applied on (the linked
+    EMPTY_RUN of them, and one for the rest at the end), the others as Work. Commits whose
+    actions are all linked already are reported as such without more work; patch-ids are
+    asked for only where a commit has new markers. conn: the connection the works are applied on (the linked
     actions are asked between its batches), else one of its own."""
     import contextlib
 

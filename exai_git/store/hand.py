@@ -6,7 +6,8 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from exai_git.store import _ISSUE_COLUMNS, require_schema
+from exai_git.store import _ISSUE_COLUMNS
+from exai_git.store.schema import require_schema
 
 if TYPE_CHECKING:
     import psycopg

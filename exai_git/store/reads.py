@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from exai_git.store import _SCHEMA_VERSION_SQL, check_schema_version
 from exai_git.store.connecting import pipelined
+from exai_git.store.schema import _SCHEMA_VERSION_SQL, check_schema_version
 
 if TYPE_CHECKING:
     import psycopg
