@@ -14,7 +14,7 @@ from typing import Any
 from exai_git.errors import EXIT_USAGE, CheckFailed, ExaiError
 from exai_git.markers import UUID_RE
 from exai_git.model import Effects, Issue, Update
-from exai_git.rules import DONE_STEP, OPEN_STATES
+from exai_git.rules import DONE_STEP, OPEN_STATES, was_fixed
 
 SEVERITIES = ("critical", "high", "medium", "low")
 CATEGORIES = ("timeout", "architecture", "configuration", "performance", "security", "other")
@@ -114,9 +114,7 @@ class _Change:
             i.fix_conversation_id = conv or i.fix_conversation_id
             i.fix_date = self.now
         elif old in ("fixed", "verified", "closed") and new in OPEN_STATES:
-            if i.fix_conversation_id or i.fix_date:
-                when = i.fix_date.isoformat() if i.fix_date else "-"
-                why += f" (was fixed in conversation {i.fix_conversation_id or '-'} on {when})"
+            why += was_fixed(i.fix_conversation_id, i.fix_date)
             i.fix_conversation_id = None
             i.fix_date = None
         kind = "verification" if new == "verified" else "status_change"

@@ -255,10 +255,7 @@ class Applier:
         old_steps = self.move_steps(issue, action.steps, "pending", None)
         effects["steps"] = old_steps
         if issue.status in ("fixed", "verified", "closed"):
-            kept = ""
-            if issue.fix_conversation_id or issue.fix_date:
-                kept = (f" (was fixed in conversation {issue.fix_conversation_id or '-'}"
-                        f" on {iso(issue.fix_date) or '-'})")
+            kept = was_fixed(issue.fix_conversation_id, issue.fix_date)
             effects.update(self.set_status(issue, "open", conv, kept))
         elif old_steps:
             self.note(issue, "comment", f"step(s) {', '.join(old_steps)} back to pending", conv)
@@ -290,6 +287,17 @@ def aside(text: str) -> str:
         t = _INNER.sub(r", \1", t)
     t = t.replace("(", "").replace(")", "")
     return f" ({t})" if t else ""
+
+
+def was_fixed(conv: Any, date: Any) -> str:
+    """What a reopening keeps of the fix it clears, for the update row: ` (was fixed in
+    conversation C on 2026-11-30 11:14:30 UTC)`, each part only when known."""
+    when = from_iso(date) if isinstance(date, str) else date
+    parts = [f"in conversation {conv}" if conv else "",
+             f"on {when.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+             if isinstance(when, dt.datetime) else ""]
+    said = " ".join(p for p in parts if p)
+    return f" (was fixed {said})" if said else ""
 
 
 def iso(value: Any) -> str | None:

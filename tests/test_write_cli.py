@@ -93,7 +93,12 @@ def test_set_step_that_does_not_exist() -> None:
                  "by hand: open -> fixed", id="fixed-sets-fix-fields"),
     pytest.param("fixed", (U, EARLIER), "open", V, (None, None), "status_change",
                  f"by hand: fixed -> open (was fixed in conversation {U} on "
-                 f"{EARLIER.isoformat()})", id="reopen-clears-keeps-history"),
+                 f"{EARLIER.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)",
+                 id="reopen-clears-keeps-history"),
+    pytest.param("fixed", (None, EARLIER), "open", None, (None, None), "status_change",
+                 f"by hand: fixed -> open (was fixed on "
+                 f"{EARLIER.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)",
+                 id="reopen-without-a-conversation-says-none"),
     pytest.param("fixed", (U, EARLIER), "verified", None, (U, EARLIER), "verification",
                  "by hand: fixed -> verified", id="verified"),
     pytest.param("in_progress", (None, None), "wont_fix", None, (None, None), "status_change",
