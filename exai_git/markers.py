@@ -222,9 +222,11 @@ def _finish(out: _Message, env_conversation: str | None) -> Parsed:
 _NOTHING = Parsed()
 
 
-def describe(action: Action, prefix: str = "EXAI", status: str | None = None) -> str:
+def describe(action: Action, prefix: str = "EXAI", status: str | None = None,
+             was: str | None = None) -> str:
     """A one-line preview of what an action will do; status, when given, is the issue's once
-    the action applied (a reopen leaves an issue in progress in progress: MARKERS.md)."""
+    the action applied (a reopen leaves an issue in progress in progress: MARKERS.md), was
+    the issue's before (work started on an issue in progress moves no status)."""
     key = f"{prefix}-{action.issue}"
     steps = ""
     if action.steps:
@@ -233,6 +235,8 @@ def describe(action: Action, prefix: str = "EXAI", status: str | None = None) ->
     kind = action.action
     if kind == "fix":
         effect = f"{steps} -> complete" if steps else "-> fixed"
+    elif kind == "progress" and was == "in_progress":
+        effect = f"{steps + ' -> in_progress ' if steps else ''}(stays in_progress)"
     elif kind == "progress":
         effect = f"-> in_progress{'; ' + steps + ' -> in_progress' if steps else ''}"
     elif kind == "ref":

@@ -162,10 +162,12 @@ class Applier:
             return False
         was = issue.status
         getattr(self, "_" + action.action)(issue, action)
-        if action.action == "reopen" and issue.status == "in_progress" and desc.startswith(
-                base := markers.describe(action, self.prefix)):
-            # say what the tracker holds: a reopen moves only a fixed, verified or closed issue
-            desc = markers.describe(action, self.prefix, issue.status) + desc[len(base):]
+        base = markers.describe(action, self.prefix)
+        if desc.startswith(base) and issue.status == "in_progress" and (
+                action.action == "reopen" or was == "in_progress"):
+            # say what the tracker holds: a reopen moves only a fixed, verified or closed
+            # issue; work started on an issue in progress moves no status
+            desc = markers.describe(action, self.prefix, issue.status, was) + desc[len(base):]
         if action.steps and issue.status == "fixed" != was:  # the last step done: say so
             desc += f"; {self.key(issue)} -> fixed"
         self.result.applied.append(desc)

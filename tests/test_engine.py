@@ -116,8 +116,13 @@ CASES = [
         links=[("progress", {"steps": {"2": "pending"}, "status": ["open", "in_progress"]})],
         applied=["EXAI-1: -> in_progress; step 2 -> in_progress"]), id="progress-open"),
     pytest.param(issue("in_progress"), work(act("progress")), expect(
-        updates=["comment"], links=[("progress", {})], applied=["EXAI-1: -> in_progress"]),
+        updates=["comment"], links=[("progress", {})], applied=["EXAI-1: (stays in_progress)"]),
         id="progress-in-progress"),
+    pytest.param(issue("in_progress", steps="pp"), work(act("progress", 2)), expect(
+        steps={2: "in_progress"}, updates=["comment"],
+        links=[("progress", {"steps": {"2": "pending"}})],
+        applied=["EXAI-1: step 2 -> in_progress (stays in_progress)"]),
+        id="progress-step-in-progress"),
     # ref
     pytest.param(issue(), work(act("ref")), expect(
         updates=["comment"], links=[("ref", {})], applied=["EXAI-1: reference (comment)"]),
