@@ -40,6 +40,7 @@ from exai_git.rules import (
     from_iso,
     merge_effects,
     missing_steps,
+    moved,
 )
 
 __all__ = ["FROZEN", "Check", "CommitResult", "Effects", "Issue", "Link", "Report",
@@ -180,10 +181,12 @@ class _Rewinder(Applier):
             issue = self.by_id.get(issue_id)
             if issue is None:
                 continue
+            before = issue.status, {n: st.status for n, st in issue.steps.items()}
             self.undo_all(issue, [r for r in rows if r.issue_id == issue_id],
                           f"revert of {target[:10]}")
             self.link(issue, "revert", (), None, {"of": target})
-            self.result.applied.append(f"{self.key(issue)}: revert of {target[:10]}")
+            self.result.applied.append(f"{self.key(issue)}: revert of {target[:10]}"
+                                       f"{moved(before, issue)}")
 
     def equivalent(self, earlier: Sequence[str], only_adds: bool) -> None:
         """This commit is the same work as `earlier`: its latest message decides. Markers

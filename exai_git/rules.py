@@ -291,6 +291,20 @@ def aside(text: str) -> str:
     return f" ({t})" if t else ""
 
 
+def moved(before: tuple[str, dict[int, str]], issue: Issue) -> str:
+    """What an undo moved, for its line: `: step 2 -> pending; fixed -> in_progress`."""
+    status, steps = before
+    moved: dict[str, list[int]] = {}
+    for n, st in sorted(issue.steps.items()):
+        if steps.get(n) != st.status:
+            moved.setdefault(st.status, []).append(n)
+    said = [f"step{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))} -> {to}"
+            for to, ns in moved.items()]
+    if issue.status != status:
+        said.append(f"{status} -> {issue.status}")
+    return ": " + "; ".join(said) if said else ""
+
+
 def was_fixed(conv: Any, date: Any) -> str:
     """What a reopening keeps of the fix it clears, for the update row: ` (was fixed in
     conversation C on 2026-11-30 11:14:30 UTC)`, each part only when known."""

@@ -197,7 +197,8 @@ CASES = [
                  Work("d" * 40, "revert", WHEN, reverts=(SHA,)), expect(
         status={1: "open"}, updates=["status_change"], links=[("revert", {"of": SHA})],
         undone=[("0", "fix", "revert of cccccccccc")],
-        applied=["EXAI-1: revert of cccccccccc"]), id="revert-of-a-cherry-pick"),
+        applied=["EXAI-1: revert of cccccccccc: fixed -> open"]),
+        id="revert-of-a-cherry-pick"),
     pytest.param(State({1: issue()}, [link("fix", FIXED, sha=SHA, undone_by=OLD)]),
                  work(fix()), expect(
         status={1: "fixed"}, updates=["fix_applied", "status_change"],
@@ -209,26 +210,30 @@ CASES = [
                  work(reverts=(OLD,)), expect(
         status={1: "open"}, steps={1: "pending"}, updates=["comment", "status_change"],
         links=[("revert", {"of": OLD})], undone=[("0", "fix", "revert of 0000000000")],
-        applied=["EXAI-1: revert of 0000000000"]), id="revert-step-fix"),
+        applied=["EXAI-1: revert of 0000000000: step 1 -> pending; in_progress -> open"]),
+        id="revert-step-fix"),
     pytest.param(State({1: issue("fixed", fix_conversation_id=U, fix_date=AT)},
                        [link("fix", FIXED)]),
                  work(reverts=(OLD,)), expect(
         status={1: "open"}, updates=["status_change"], links=[("revert", {"of": OLD})],
         undone=[("0", "fix", "revert of 0000000000")],
-        applied=["EXAI-1: revert of 0000000000"]), id="revert-fix"),
+        applied=["EXAI-1: revert of 0000000000: fixed -> open"]),
+        id="revert-fix"),
     pytest.param(State({1: issue("fixed", steps="cc")},
                        [link("fix", {"steps": {"2": "pending"}, "status": ["in_progress",
                                                                            "fixed"]})]),
                  work(reverts=(OLD,)), expect(
         status={1: "in_progress"}, steps={2: "pending"}, updates=["comment", "status_change"],
         links=[("revert", {"of": OLD})], undone=[("0", "fix", "revert of 0000000000")],
-        applied=["EXAI-1: revert of 0000000000"]), id="revert-last-step"),
+        applied=["EXAI-1: revert of 0000000000: step 2 -> pending; fixed -> in_progress"]),
+        id="revert-last-step"),
     pytest.param(State({1: issue("in_progress", steps="cp")},
                        [link("fix", {"steps": {"1": "in_progress"}})]),
                  work(reverts=(OLD,)), expect(
         steps={1: "in_progress"}, updates=["comment"], links=[("revert", {"of": OLD})],
         undone=[("0", "fix", "revert of 0000000000")],
-        applied=["EXAI-1: revert of 0000000000"]), id="revert-restores-step-status"),
+        applied=["EXAI-1: revert of 0000000000: step 1 -> in_progress"]),
+        id="revert-restores-step-status"),
     pytest.param(State({1: issue()}, [link("ref", {})]), work(reverts=(OLD,)), expect(
         updates=["comment"], links=[("revert", {"of": OLD})],
         undone=[("0", "ref", "revert of 0000000000")],
@@ -241,7 +246,8 @@ CASES = [
                  work(reverts=(OLD,)), expect(
         steps={1: "pending"}, updates=["comment"], links=[("revert", {"of": OLD})],
         undone=[("a", "fix", "revert of 0000000000")],
-        applied=["EXAI-1: revert of 0000000000"]), id="revert-of-a-rewritten-commit"),
+        applied=["EXAI-1: revert of 0000000000: step 1 -> pending"]),
+        id="revert-of-a-rewritten-commit"),
     pytest.param(State({1: issue("open", steps="p")},
                        [link("fix", {"steps": {"1": "pending"}}, undone_by=SHA),
                         Link("i1", SHA, None, "revert", (), {"of": OLD})]),
@@ -258,7 +264,8 @@ CASES = [
                         "fix": [None, None]}), ("revert", {"of": OLD})],
         undone=[("0", "revert", "revert of 0000000000")],
         applied=["EXAI-1: step 1 -> complete (again: aaaaaaaaaa); EXAI-1 -> fixed",
-                 "EXAI-1: revert of 0000000000"]), id="revert-of-a-revert-applies-again"),
+                 "EXAI-1: revert of 0000000000: step 1 -> complete; open -> fixed"]),
+        id="revert-of-a-revert-applies-again"),
     # leaving: a commit on no tracked branch any more is undone exactly
     pytest.param(State({1: issue("fixed", steps="cc")},
                        [link("fix", {"steps": {"2": "in_progress"},
