@@ -187,7 +187,8 @@ def apply_or_queue(repo: Repo, works: list[Work], settings: Settings, say: Say, 
     if needed:
         box.put(needed, reason or state)
     total = box.count()
-    say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''} queued, "
+    still = "" if needed else " still"  # nothing new: the queue waits as it did
+    say(f"EXAI: {state}; {total} commit{'s' if total != 1 else ''}{still} queued, "
         f"run `exai-git sync`{f' ({reason})' if reason else ''}")
     return None
 

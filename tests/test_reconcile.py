@@ -277,7 +277,7 @@ def test_queued_when_unreachable_then_synced(a: Clone, seeded: Database) -> None
     a.said.clear()
     reconcile(Repo(a.path), bad, hook=None, say=a.said.append)
     # heads were recorded: the work is in the queue once, not landed again
-    assert any("1 commit queued" in s for s in a.said), a.said
+    assert any("1 commit still queued" in s for s in a.said), a.said
     count, _ = sync(Repo(a.path), settings)
     assert count == 1 and a.status(2) == "fixed"
     # the locations' move the tracker did not take is not queued: the next reconciliation
