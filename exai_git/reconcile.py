@@ -57,7 +57,8 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                                 remote_only=push_mode, pushes=pushes if push_mode else ())
         pushed = landstate.pushed_heads(repo.common_dir) if push_mode else {}
         sent = {r: s for r, s in landing.pushed_refs(pushes).items() if plan.heads.get(r) == s}
-        held = _held_progress(repo, settings, plan.heads, head) if hook == "post-commit" else []
+        held = (_held_progress(repo, settings, plan.heads, head, say)
+                if hook == "post-commit" else [])
         if plan.main_line is None:
             if plan.started:
                 say("EXAI: no tracked branch exists (setting `branches`); nothing is applied")
@@ -247,11 +248,11 @@ def _with_squashed(repo: Repo, settings: Settings, work: Work, parent: str) -> W
 
 
 def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str],
-                   head: Commit | None = None) -> list[Work]:
+                   head: Commit | None = None, say: Say | None = None) -> list[Work]:
     """A commit on a branch that is not tracked: its progress markers count at once, the rest
-    is held until it lands. An amend of a commit whose progress counted is the same work
-    (HEAD's reflog says), even with no progress left: what it dropped is undone. head: the
-    commit HEAD names, when the caller has read it."""
+    is held until it lands (said in one line). An amend of a commit whose progress counted is
+    the same work (HEAD's reflog says), even with no progress left: what it dropped is undone.
+    head: the commit HEAD names, when the caller has read it."""
     import dataclasses
 
     from exai_git import repo as git
@@ -267,6 +268,12 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str],
     if ref is None or ref in tracked or _reachable(repo, [commit.sha], tracked):
         return []
     parsed = parse_commit(commit.message, settings)
+    waiting = [a for a in parsed.actions if a.action != "progress"]
+    if waiting and say is not None:
+        from exai_git.markers import describe
+
+        say(f"EXAI: {commit.sha[:10]} held until it lands on a tracked branch: "
+            + "; ".join(describe(a, settings.prefix) for a in waiting))
     replaced = [old for old, new in amend_rewrites(git.head_reflog(repo, 20)).items()
                 if new == commit.sha]
     if not any(a.action == "progress" for a in parsed.actions):

@@ -293,7 +293,10 @@ def feature(a: Clone, *messages: str) -> None:
 def test_feature_branch_then_merge(a: Clone, how: str) -> None:
     feature(a, "start\n\nStarts EXAI-3", "one\n\nFixes EXAI-1 step 1", "two\n\nFixes EXAI-2")
     assert a.status(3) == "in_progress"  # progress counts at once
-    assert a.steps() == "ppppppp" and a.status(2) == "open"  # the rest is held
+    assert a.steps() == "ppppppp" and a.status(2) == "open"  # the rest is held, and said
+    held = [ln for ln in a.said.splitlines() if "held until it lands" in ln]
+    assert [ln.split(": ", 2)[2] for ln in held] == ["EXAI-1: step 1 -> complete",
+                                                      "EXAI-2: -> fixed"], a.said
     a.git("checkout", "-q", "main")
     a.git("merge", "-q", f"--{how}", "feat")
     assert a.steps() == "cpppppp" and a.status(2) == "fixed" and a.status(3) == "in_progress"
