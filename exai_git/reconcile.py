@@ -61,7 +61,9 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                 if hook == "post-commit" else [])
         if plan.main_line is None:
             if plan.started:
-                say("EXAI: no tracked branch exists (setting `branches`); nothing is applied")
+                if head is not None or repo.has_head():  # no commit at all: nothing to say
+                    say("EXAI: no tracked branch exists (setting `branches`); nothing is "
+                        "applied")
                 landstate.save_heads(repo.common_dir, plan.heads)
             return None
         if plan.started:

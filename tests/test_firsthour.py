@@ -330,3 +330,19 @@ def test_readme_day_one_through_pre_commit(tmp_path: Path, empty_db: Database,
     assert "ok    hooks: through pre-commit: commit-msg, pre-commit, post-commit, pre-push" \
         in out, out
     assert "  [x] 1. Cap the retries  (<when>)" in out
+
+
+def test_install_in_a_repository_without_commits_warns_nothing(tmp_path: Path,
+                                                                seeded: Database) -> None:
+    """A new repository (or a clone of an empty remote): no 'no tracked branch' warning
+    before the first commit, and that commit applies on main."""
+    repo = tmp_path / "new"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    out = exai("install", cwd=repo, env={"EXAI_GIT_DSN": seeded.dsn})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "no tracked branch" not in out.stdout + out.stderr, out.stdout + out.stderr
+    write(repo / "a.txt", "a\n")
+    git(repo, "add", "-A")
+    done = git(repo, "commit", "-qm", "first\n\nRefs EXAI-2", env={"EXAI_GIT_DSN": seeded.dsn})
+    assert "no tracked branch" not in done.stderr, done.stderr
+    assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 1
