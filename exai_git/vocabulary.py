@@ -29,6 +29,13 @@ TYPO_VERBS = tuple(sorted(v for v, action in VERB_ACTION.items()
 _TYPO_FIRSTS = "".join(sorted({v[0] for v in TYPO_VERBS} | {v[0].upper() for v in TYPO_VERBS}))
 # A verb phrase that is itself a partial qualifier ("part of the fix for EXAI-1").
 PARTIAL_PHRASES = {"part of the fix for"}
+# Why a key is ignored, or a marker read as a reference, as parse() says it.
+MENTION_NOTE = "mention: no marker verb before it"
+PARTIAL_NOTE = "partial: recorded as a reference, not a fix"
+# The last word of each verb: a word before a key that is none of these ends no verb.
+LAST_WORDS = frozenset(v.split()[-1] for v in VERB_ACTION)
+# A word before a key that starts with none of these letters is no misspelt verb.
+TYPO_FIRSTS = frozenset(v[0] for v in TYPO_VERBS)
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 MAX_STEPS = 1000  # a step range wider than this is a typo, not a checklist
@@ -118,11 +125,16 @@ class Patterns(NamedTuple):
     issue: re.Pattern[str]
     near: re.Pattern[str]
     trailer: re.Pattern[str]
-    # A whole ASCII line in lower case that is one plain marker: the verb and first issue,
-    # then the rest of the line (more issues, or steps and a conversation id).
-    canonical: re.Pattern[str]
+    # The one match plain.read_quick reads an ASCII line in lower case with: the start of a
+    # plain marker (groups 1-3: a qualifier, the verb, the first issue), else, on a line
+    # that is no quote, revert or trailer, the first issue with the word and the spaces and
+    # colons before it (groups 4-6); then the rest of a plain marker's line (more issues, or
+    # steps and a conversation id).
+    quick: re.Pattern[str]
     canonical_rest: re.Pattern[str]
     numbers: re.Pattern[str]  # the numbers in a plain marker's issues or steps
+    lower: str  # the key in lower case
+    conversation: re.Pattern[str]  # a whole ASCII line in lower case: a good trailer
 
 
 def verb_of(text: str) -> str:
@@ -149,6 +161,28 @@ def _reversed(phrases: Iterable[str]) -> str:
                     for v in sorted(phrases, key=len, reverse=True))
 
 
+_WORD_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")  # a key as settings allow it
+
+
+def _quick(prefix: str) -> str:
+    """Patterns.quick, for an ASCII line in lower case.
+
+    Each part of the line is read a bounded number of times: the plain marker is anchored;
+    the lines markers.parse reads before the grammar (a quote, a revert's subject or body,
+    a trailer, or what may be one) are refused at the start; and then the first issue is
+    looked for from each place where a word starts (or a run of spaces and colons after a
+    character that is none of them), reading on without giving back."""
+    key = re.escape(prefix.lower())
+    plain = (rf"\s*((?:partially|partly|half)\s+|half-)?"
+             rf"({_forward(VERB_ACTION)})(?:\s+:?|:)\s*{key}-([0-9]{{1,12}})")
+    # (`<key>-Conversation:` is no mention: its key is the line's one key, and no issue)
+    special = (r"\s*>|(?:[*-][ \t]+)?(?:revert \"|reapply \"|this reverts commit )"
+               r"|\s*(?:exai-)?conversation")
+    mention = (rf"(?!{special}).*?(?:(?<![a-z])([a-z]++)|(?<![a-z\s:]))([\s:]*+)"
+               rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)")
+    return f"{plain}|{mention}" if _WORD_KEY.match(prefix) else plain
+
+
 @functools.lru_cache(maxsize=16)
 def patterns(prefix: str) -> Patterns:
     """The grammar's patterns for a key.
@@ -159,6 +193,7 @@ def patterns(prefix: str) -> Patterns:
     verb and key (not empty: a verb is a whole word), the longest verb, and a start of word
     (no letter, digit, underscore or hyphen before it, except `half-`)."""
     key = re.escape(prefix)
+    low = key.lower()
     word_start = r"(?:(?![\w-])|(?=-flah))"
     # All in lower case: matched without IGNORECASE on a lower-case ASCII line, it says what
     # it says with IGNORECASE on the line itself (ſ, ı and K fold only beyond ASCII).
@@ -175,14 +210,15 @@ def patterns(prefix: str) -> Patterns:
                         re.IGNORECASE),
         trailer=re.compile(rf"\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*\Z",
                            re.IGNORECASE),
-        # The marker most lines hold, read in one match: nothing but a verb, one issue, at
-        # most one step and a conversation id (grammar.parse_line says when it applies).
-        canonical=re.compile(
-            rf"\s*({_forward(VERB_ACTION)})(?:\s+:?|:)\s*{key.lower()}-([0-9]{{1,12}})"),
+        quick=re.compile(_quick(prefix)),
         canonical_rest=re.compile(
-            rf"((?:{SEP}{key.lower()}-[0-9]{{1,12}})*)"
+            rf"((?:{SEP}{low}-[0-9]{{1,12}})*)"
             rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*))?"
             r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
             r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?\s*\Z"),
         numbers=re.compile(r"([0-9]+)(?:\s*-\s*([0-9]+))?"),
+        lower=prefix.lower(),
+        conversation=re.compile(
+            rf"\s*(?:{low}-|exai-)?conversation\s*:\s*"
+            r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.*\s*\Z"),
     )
