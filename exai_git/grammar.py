@@ -272,7 +272,7 @@ def parse_line(line: str, number: int, prefix: str, out: Collected,
     if low is None and line.isascii():
         low = line.lower()
     p = patterns(prefix)
-    if low is None or not read_quick(line, number, out, low, p):
+    if low is None or not read_quick(line, 0, number, out.actions, out.ignored, low, p):
         read_line(line, number, prefix, out, low, p)
 
 

@@ -21,7 +21,16 @@ from typing import Any, NamedTuple
 from exai_git import nearmiss
 from exai_git.grammar import Collected, parse_line, read_line
 from exai_git.plain import read_quick
-from exai_git.vocabulary import ACTIONS, UUID_RE, VERBS, Action, Note, Patterns, patterns
+from exai_git.vocabulary import (
+    ACTIONS,
+    UUID_RE,
+    VERBS,
+    Action,
+    Note,
+    Patterns,
+    new_tuple,
+    patterns,
+)
 
 __all__ = ["ACTIONS", "SCISSORS", "UUID_RE", "VERBS", "Action", "MergeRevert", "Note",
            "Parsed", "describe", "parse"]
@@ -82,15 +91,15 @@ def _names(key: str) -> re.Pattern[str]:
 class _Message(Collected):
     """What a message holds beside its lines' markers: reverts and the trailer's conversation."""
 
-    __slots__ = ("merge_reverts", "reverts", "trailer_conv")
+    __slots__ = ("reverts", "trailer_conv")
 
-    def __init__(self) -> None:
-        self.actions: list[Action] = []
-        self.ignored: list[Note] = []
+    def __init__(self, actions: list[Action], ignored: list[Note]) -> None:
+        self.actions = actions
+        self.ignored = ignored
         self.warnings: list[Note] = []
         self.errors: list[Note] = []
-        self.reverts: list[str] = []
-        self.merge_reverts: list[MergeRevert] = []
+        # every revert: the sha it names, and the mainline when it reverts a merge
+        self.reverts: list[tuple[str, str | None]] = []
         self.trailer_conv: str | None = None  # the first good Conversation trailer
 
 
@@ -124,28 +133,37 @@ def parse(
         return _finish(_walk(text, key, comment_char, lowered.split("\n")), env_conversation)
     # No fence and no scissors line: every line is read on its own, and only the lines
     # naming the key, a trailer or a revert are looked at (_walk's reading, only cheaper:
-    # the lines most keys and trailers are in are read in one match each).
-    out = _Message()
+    # the lines most keys and trailers are in are read in one match each, and a message of
+    # plain markers and mentions alone is made without the walk's state).
+    actions: list[Action] = []
+    ignored: list[Note] = []
+    out: _Message | None = None  # the walk's state, once a line needs it
     at = 0
     for number, low in enumerate(lowered.split("\n"), 1):
         end = at + len(low)
         if k in low:
             # read_quick reads no quote, revert or trailer: a line it reads is _visit's
             # but for the comment, and is read as _visit would read it.
-            line = text[at:end]
-            if comment_char and line.startswith(comment_char) or not read_quick(
-                    line, number, out, low, p):
-                _visit(out, text, at, number, line, key, comment_char, low)
+            if comment_char and text.startswith(comment_char, at, end) or not read_quick(
+                    text, at, number, actions, ignored, low, p):
+                out = out or _Message(actions, ignored)
+                _visit(out, text, at, number, text[at:end], key, comment_char, low)
         elif "conversation" in low:
+            out = out or _Message(actions, ignored)
             trailer = p.conversation.match(low)
             if trailer is None or comment_char and text.startswith(comment_char, at, end):
                 _visit(out, text, at, number, text[at:end], key, comment_char, low)
             else:
                 _trailer(out, number, text[at:end], trailer.group(1))
         elif "reverts commit" in low:
+            out = out or _Message(actions, ignored)
             _visit(out, text, at, number, text[at:end], key, comment_char, low)
         at = end + 1
-    return _finish(out, env_conversation)
+    if out is not None or env_conversation or len(actions) > 1:
+        return _finish(out or _Message(actions, ignored), env_conversation)
+    # what _finish makes of plain markers and mentions alone: no warning, error, revert or
+    # conversation to give an action, and no action written twice
+    return new_tuple(Parsed, (tuple(actions), tuple(ignored), (), (), (), ()))
 
 
 def _one_good_trailer(text: str, lowered: str, prefix: str, comment_char: str | None) -> bool:
@@ -185,7 +203,7 @@ def _walk(text: str, key: str, comment_char: str | None, lows: list[str] | None,
     """Every line of a message, as git leaves it (comments, fences, the scissors line) and as
     a revert, a trailer or the grammar reads it. lows: the lines in lower case, when the
     message is ASCII. whole: every line by the whole grammar (read_line)."""
-    out = _Message()
+    out = _Message([], [])
     k = key.lower()
     scissors = comment_char + SCISSORS if comment_char else None
     fences = "```" in text or "~~~" in text
@@ -236,10 +254,8 @@ def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
         return _ignore(out, number, line, key, _REVERT_NOTE)
     revert = _REVERT_BODY.match(text, at) if "This reverts commit " in line else None
     if revert:
-        sha = revert.group(1).lower()
-        out.reverts.append(sha)
-        if revert.group(2):
-            out.merge_reverts.append(MergeRevert(sha, revert.group(2).lower()))
+        mainline = revert.group(2)
+        out.reverts.append((revert.group(1).lower(), mainline and mainline.lower()))
         return None
     trailer = patterns(key).trailer.match(line) if ":" in line and (
         "conversation" in low if low is not None else not line.isascii()
@@ -281,19 +297,29 @@ def _finish(out: _Message, env_conversation: str | None) -> Parsed:
                 out.warnings.append(Note(0, "EXAI_CONVERSATION_ID",
                                          f"EXAI_CONVERSATION_ID {value!r} is not a UUID; ignored"))
         if default_conv:
-            actions = [a if a.conversation_id else
-                       Action(a.issue, a.action, a.steps, default_conv, a.text, a.line)
+            actions = [a if a[3] else new_tuple(Action, (a[0], a[1], a[2], default_conv, a[4], a[5]))
                        for a in actions]
-        # One marker written twice (a squash message quoting a commit whose subject is also
-        # the title) asks for one thing: the first is kept (Actions equal whatever their line).
-        found = tuple(dict.fromkeys(actions)) if len(actions) > 1 else (actions[0],)
+        if len(actions) == 1:
+            found: tuple[Action, ...] = (actions[0],)
+        else:
+            # One marker written twice (a squash message quoting a commit whose subject is
+            # also the title) asks for one thing: the first is kept (Actions are equal when
+            # their first four fields are, whatever their text and line).
+            firsts: dict[tuple[Any, ...], Action] = {}
+            for a in actions:
+                firsts.setdefault(a[:4], a)
+            found = tuple(firsts.values())
     elif not (out.ignored or out.warnings or out.errors or out.reverts):
         return _NOTHING
     else:
         found = ()
-    return Parsed(found, tuple(out.ignored), tuple(out.warnings), tuple(out.errors),
-                  tuple(dict.fromkeys(out.reverts)) if out.reverts else (),
-                  tuple(dict.fromkeys(out.merge_reverts)) if out.merge_reverts else ())
+    ignored, warnings, errors, reverts = out.ignored, out.warnings, out.errors, out.reverts
+    return new_tuple(Parsed, (
+        found, tuple(ignored) if ignored else (), tuple(warnings) if warnings else (),
+        tuple(errors) if errors else (),
+        tuple(dict.fromkeys(sha for sha, _ in reverts)) if reverts else (),
+        tuple(dict.fromkeys(MergeRevert(sha, mainline) for sha, mainline in reverts if mainline))
+        if reverts else ()))
 
 
 _NOTHING = Parsed()

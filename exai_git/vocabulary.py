@@ -116,6 +116,12 @@ class Note(NamedTuple):
         return out
 
 
+# new_tuple(Note, fields) is Note(*fields), all of its fields given in order, without the
+# Python frame of the NamedTuple's generated __new__: the quick readings (plain.py) and parse's
+# result are made with it, where that frame costs as much as a regex match.
+new_tuple = tuple.__new__
+
+
 class Patterns(NamedTuple):
     key: re.Pattern[str]
     verb_before: re.Pattern[str]
@@ -125,14 +131,14 @@ class Patterns(NamedTuple):
     issue: re.Pattern[str]
     near: re.Pattern[str]
     trailer: re.Pattern[str]
-    # The one match plain.read_quick reads an ASCII line in lower case with: the start of a
-    # plain marker (groups 1-3: a qualifier, the verb, the first issue), else, on a line
-    # that is no quote, revert or trailer, the first issue with the word and the spaces and
-    # colons before it (groups 4-6); then the rest of a plain marker's line (more issues, or
-    # steps and a conversation id).
+    # The one match plain.read_quick reads an ASCII line in lower case with: a whole plain
+    # marker (groups 1-6: a qualifier, the verb, the first issue, the issues listed after
+    # it, the steps, the conversation id), else, on a line that is no quote, revert or
+    # trailer, an issue with no word before it that can end or misspell a verb (groups 7-8:
+    # the key and number, the number).
     quick: re.Pattern[str]
-    canonical_rest: re.Pattern[str]
-    numbers: re.Pattern[str]  # the numbers in a plain marker's issues or steps
+    listed: re.Pattern[str]  # the numbers of the issues a plain marker lists after its first
+    numbers: re.Pattern[str]  # the numbers in a plain marker's steps
     lower: str  # the key in lower case
     conversation: re.Pattern[str]  # a whole ASCII line in lower case: a good trailer
 
@@ -168,19 +174,29 @@ def _quick(prefix: str) -> str:
     """Patterns.quick, for an ASCII line in lower case.
 
     Each part of the line is read a bounded number of times: the plain marker is anchored;
-    the lines markers.parse reads before the grammar (a quote, a revert's subject or body,
-    a trailer, or what may be one) are refused at the start; and then the first issue is
-    looked for from each place where a word starts (or a run of spaces and colons after a
-    character that is none of them), reading on without giving back."""
+    the lines markers.parse reads before the grammar (a quote, a revert's subject or body, a
+    trailer, or what may be one) are refused at the start; then the line is read a word (and
+    the spaces and colons after it), a run of spaces and colons, or another character at a
+    time, without giving back, and the first issue is looked for where each of them ends."""
     key = re.escape(prefix.lower())
-    plain = (rf"\s*((?:partially|partly|half)\s+|half-)?"
-             rf"({_forward(VERB_ACTION)})(?:\s+:?|:)\s*{key}-([0-9]{{1,12}})")
+    plain = (rf"\s*+((?:partially|partly|half)\s+|half-)?"
+             rf"({_forward(VERB_ACTION)})(?:\s+:?|:)\s*{key}-([0-9]{{1,12}})"
+             rf"((?:{SEP}{key}-[0-9]{{1,12}})*)"
+             rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*))?"
+             r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
+             r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?\s*\Z")
     # (`<key>-Conversation:` is no mention: its key is the line's one key, and no issue)
-    special = (r"\s*>|(?:[*-][ \t]+)?(?:revert \"|reapply \"|this reverts commit )"
-               r"|\s*(?:exai-)?conversation")
-    mention = (rf"(?!{special}).*?(?:(?<![a-z])([a-z]++)|(?<![a-z\s:]))([\s:]*+)"
-               rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)")
-    return f"{plain}|{mention}" if _WORD_KEY.match(prefix) else plain
+    special = (r"\s*+>|(?:[*-][ \t]+)?(?:revert \"|reapply \"|this reverts commit )"
+               r"|\s*+(?:exai-)?conversation")
+    # The word before a mention: none that can end a marker verb (`fix`, `work on`, `fix
+    # for`) or be one misspelt (a word starting as a verb does: `Fxes`, nearmiss.verb_typo).
+    others = "|".join(sorted(w for w in LAST_WORDS if w[0] not in TYPO_FIRSTS))
+    word = rf"(?![{''.join(sorted(TYPO_FIRSTS))}]|(?:{others})(?![a-z]))[a-z]++"
+    mention = (rf"(?!{special})(?:[a-z]++[\s:]*+|[\s:]++|[^a-z\s:])*?"
+               rf"(?:(?<![a-z]){word}|(?<![a-z\s:]))[\s:]*+"
+               rf"(?<![\w-])({key}-([0-9]{{1,12}}))(?!\w)")
+    # (a key as settings do not allow it: no mention, its groups never set)
+    return f"{plain}|{mention}" if _WORD_KEY.match(prefix) else f"{plain}|(?!)()()"
 
 
 @functools.lru_cache(maxsize=16)
@@ -211,11 +227,7 @@ def patterns(prefix: str) -> Patterns:
         trailer=re.compile(rf"\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*\Z",
                            re.IGNORECASE),
         quick=re.compile(_quick(prefix)),
-        canonical_rest=re.compile(
-            rf"((?:{SEP}{low}-[0-9]{{1,12}})*)"
-            rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*))?"
-            r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
-            r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?\s*\Z"),
+        listed=re.compile(rf"{low}-([0-9]+)"),
         numbers=re.compile(r"([0-9]+)(?:\s*-\s*([0-9]+))?"),
         lower=prefix.lower(),
         conversation=re.compile(

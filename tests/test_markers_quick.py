@@ -158,12 +158,12 @@ def test_the_one_match_reading_reads_the_lines_most_keys_are_in() -> None:
                  "See the EXAI-12 discussion for context.", "EXAI-4 is related", "(EXAI-5)",
                  "Docs about EXAI-4", "Discussed in: EXAI-6"):
         out = Collected()
-        assert read_quick(line, 1, out, line.lower(), p), line
+        assert read_quick(line, 0, 1, out.actions, out.ignored, line.lower(), p), line
         assert out.actions or out.ignored
     for line in ("Fixes EXAI-1, EXAI-2 step 3", "Fixes EXAI-0", "Fixes EXAI-1 step 1..3",
                  "Fix for EXAI-1", "Don't fix EXAI-1", "Fxes EXAI-1", "See EXAI-1, then EXAI-2",
                  "> see the EXAI-1 notes", "EXAI-Conversation: EXAI-1", "EXAI 1", "I fix EXAI-1 here"):
-        assert not read_quick(line, 1, Collected(), line.lower(), p), line
+        assert not read_quick(line, 0, 1, [], [], line.lower(), p), line
 
 
 # --------------------------------------------------------------------------- whole messages
