@@ -176,13 +176,14 @@ def _quick(prefix: str) -> str:
     Each part of the line is read a bounded number of times: the plain marker is anchored;
     the lines markers.parse reads before the grammar (a quote, a revert's subject or body, a
     trailer, or what may be one) are refused at the start; then the line is read a word (and
-    the spaces and colons after it), a run of spaces and colons, or another character at a
-    time, without giving back, and the first issue is looked for where each of them ends."""
+    the spaces and colons after it), a run of spaces and colons, or a run of other
+    characters at a time, without giving back, and the first issue is looked for where each
+    of them ends (where a word, or spaces after none, may start)."""
     key = re.escape(prefix.lower())
     plain = (rf"\s*+((?:partially|partly|half)\s+|half-)?"
              rf"({_forward(VERB_ACTION)})(?:\s+:?|:)\s*{key}-([0-9]{{1,12}})"
-             rf"((?:{SEP}{key}-[0-9]{{1,12}})*)"
-             rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*))?"
+             rf"((?:{SEP}{key}-[0-9]{{1,12}})*+)"
+             rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*+))?"
              r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
              r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?\s*\Z")
     # (`<key>-Conversation:` is no mention: its key is the line's one key, and no issue)
@@ -192,7 +193,7 @@ def _quick(prefix: str) -> str:
     # for`) or be one misspelt (a word starting as a verb does: `Fxes`, nearmiss.verb_typo).
     others = "|".join(sorted(w for w in LAST_WORDS if w[0] not in TYPO_FIRSTS))
     word = rf"(?![{''.join(sorted(TYPO_FIRSTS))}]|(?:{others})(?![a-z]))[a-z]++"
-    mention = (rf"(?!{special})(?:[a-z]++[\s:]*+|[\s:]++|[^a-z\s:])*?"
+    mention = (rf"(?!{special})(?:[a-z]++[\s:]*+|[\s:]++|[^a-z\s:]++)*?"
                rf"(?:(?<![a-z]){word}|(?<![a-z\s:]))[\s:]*+"
                rf"(?<![\w-])({key}-([0-9]{{1,12}}))(?!\w)")
     # (a key as settings do not allow it: no mention, its groups never set)
