@@ -154,10 +154,26 @@ def verb_of(text: str) -> str:
                 if re.fullmatch(r"\s+".join(map(re.escape, v.split())), text, re.IGNORECASE))
 
 
-def _forward(phrases: Iterable[str]) -> str:
-    """Phrases as regex alternatives, longest first, any whitespace between their words."""
-    return "|".join(r"\s+".join(map(re.escape, v.split()))
-                    for v in sorted(phrases, key=len, reverse=True))
+def _tree(phrases: Iterable[str]) -> str:
+    """Phrases as one regex, any whitespace between their words, read as a prefix tree: what
+    their alternatives longest first match, in the same order (a phrase that starts another
+    is tried after it), each character tested once rather than once a phrase."""
+    tree: dict[str, Any] = {}
+    for phrase in phrases:
+        node = tree
+        for c in " ".join(phrase.split()):
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def branches(node: dict[str, Any]) -> str:
+        out = [(r"\s+" if c == " " else re.escape(c)) + branches(node[c])
+               for c in sorted(node) if c]
+        if not out:
+            return ""
+        either = out[0] if len(out) == 1 else f"(?:{'|'.join(out)})"
+        return f"(?:{either})?" if "" in node else either
+
+    return branches(tree)
 
 
 def _reversed(phrases: Iterable[str]) -> str:
@@ -181,7 +197,7 @@ def _quick(prefix: str) -> str:
     of them ends (where a word, or spaces after none, may start)."""
     key = re.escape(prefix.lower())
     plain = (rf"\s*+((?:partially|partly|half)\s+|half-)?"
-             rf"({_forward(VERB_ACTION)})(?:\s+:?|:)\s*{key}-([0-9]{{1,12}})"
+             rf"({_tree(VERB_ACTION)})(?:\s+:?|:)\s*{key}-([0-9]{{1,12}})"
              rf"((?:{SEP}{key}-[0-9]{{1,12}})*+)"
              rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*+))?"
              r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
