@@ -2,7 +2,8 @@
 conv:<uuid>`) and a mention (`See the EXAI-12 discussion for context.`). The one grammar's
 (grammar.py) reading of such a line, only cheaper. Pure, no I/O.
 
-tests/test_markers.py holds them to reading every line exactly as grammar.read_line does."""
+tests/test_markers_quick.py holds them to reading every line exactly as grammar.read_line
+does, and markers.parse to saying exactly what the whole walk says."""
 
 from __future__ import annotations
 
