@@ -143,11 +143,12 @@ def parse(
         end = at + len(low)
         if k in low:
             # read_quick reads no quote, revert or trailer: a line it reads is _visit's
-            # but for the comment, and is read as _visit would read it.
+            # but for the comment, and is read as _visit would read it. A line it does not
+            # read is the whole grammar's (it is not tried twice).
             if comment_char and text.startswith(comment_char, at, end) or not read_quick(
                     text, at, number, actions, ignored, low, p):
                 out = out or _Message(actions, ignored)
-                _visit(out, text, at, number, text[at:end], key, comment_char, low)
+                _visit(out, text, at, number, text[at:end], key, comment_char, low, True)
         elif "conversation" in low:
             out = out or _Message(actions, ignored)
             trailer = p.conversation.match(low)
@@ -245,7 +246,8 @@ def _ignore(out: Collected, number: int, line: str, key: str, reason: str) -> No
 
 def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
            comment_char: str | None, low: str | None, whole: bool = False) -> None:
-    """One line that can matter (it starts at text[at]), outside fences and scissors."""
+    """One line that can matter (it starts at text[at]), outside fences and scissors. whole:
+    by the whole grammar, not the one-match reading first."""
     if comment_char and line.startswith(comment_char):
         return _ignore(out, number, line, key, "comment")
     if line.lstrip().startswith(">"):

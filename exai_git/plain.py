@@ -37,13 +37,12 @@ def read_quick(text: str, at: int, number: int, actions: list[Action], ignored: 
     another key's. A mention is the line's one key, an issue, and before it no word that can
     end a marker verb (`fix`, `work on`, `fix for`) or be one misspelt (a word starting as a
     verb does: `Fxes`). Numbers the grammar refuses are left to it."""
-    m = p.quick.match(low)
+    keys = low.count(p.lower)
+    m = (p.quick if keys == 1 else p.plain).match(low)  # a mention is the line's one key
     if m is None:
         return False
     qualifier, spelt, first, more, step_list, conv, _, issue = m.groups()
     if spelt is None:  # a mention (Patterns.quick read the word before it)
-        if low.count(p.lower) != 1:
-            return False
         start, end = m.span(7)
         ignored.append(new_tuple(
             Note, (number, text[at + start : at + end], MENTION_NOTE, int(issue), None)))
@@ -59,10 +58,9 @@ def read_quick(text: str, at: int, number: int, actions: list[Action], ignored: 
         if step_list or conv:
             return False  # steps and conversations belong to the last issue of a list
         issues: tuple[int, ...] | list[int] = [n, *map(int, p.listed.findall(more))]
-        if low.count(p.lower) != len(issues) or not (
-                1 <= min(issues) and max(issues) <= MAX_NUMBER):
+        if keys != len(issues) or not (1 <= min(issues) and max(issues) <= MAX_NUMBER):
             return False
-    elif not 1 <= n <= MAX_NUMBER or low.count(p.lower) != 1:
+    elif not 1 <= n <= MAX_NUMBER or keys != 1:
         return False
     else:
         issues = (n,)

@@ -137,6 +137,7 @@ class Patterns(NamedTuple):
     # trailer, an issue with no word before it that can end or misspell a verb (groups 7-8:
     # the key and number, the number).
     quick: re.Pattern[str]
+    plain: re.Pattern[str]  # quick without the mention (groups 7-8 never set)
     listed: re.Pattern[str]  # the numbers of the issues a plain marker lists after its first
     numbers: re.Pattern[str]  # the numbers in a plain marker's steps
     lower: str  # the key in lower case
@@ -186,8 +187,8 @@ def _reversed(phrases: Iterable[str]) -> str:
 _WORD_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")  # a key as settings allow it
 
 
-def _quick(prefix: str) -> str:
-    """Patterns.quick, for an ASCII line in lower case.
+def _quick(prefix: str) -> tuple[str, str]:
+    """Patterns.quick and Patterns.plain, for an ASCII line in lower case.
 
     Each part of the line is read a bounded number of times: the plain marker is anchored;
     the lines markers.parse reads before the grammar (a quote, a revert's subject or body, a
@@ -212,8 +213,9 @@ def _quick(prefix: str) -> str:
     mention = (rf"(?!{special})(?:[a-z]++[\s:]*+|[\s:]++|[^a-z\s:]++)*?"
                rf"(?:(?<![a-z]){word}|(?<![a-z\s:]))[\s:]*+"
                rf"(?<![\w-])({key}-([0-9]{{1,12}}))(?!\w)")
-    # (a key as settings do not allow it: no mention, its groups never set)
-    return f"{plain}|{mention}" if _WORD_KEY.match(prefix) else f"{plain}|(?!)()()"
+    alone = f"{plain}|(?!)()()"  # (the same groups)
+    # (a key as settings do not allow it: no mention)
+    return f"{plain}|{mention}" if _WORD_KEY.match(prefix) else alone, alone
 
 
 @functools.lru_cache(maxsize=16)
@@ -227,6 +229,7 @@ def patterns(prefix: str) -> Patterns:
     (no letter, digit, underscore or hyphen before it, except `half-`)."""
     key = re.escape(prefix)
     low = key.lower()
+    quick, plain = _quick(prefix)
     word_start = r"(?:(?![\w-])|(?=-flah))"
     # All in lower case: matched without IGNORECASE on a lower-case ASCII line, it says what
     # it says with IGNORECASE on the line itself (ſ, ı and K fold only beyond ASCII).
@@ -243,7 +246,8 @@ def patterns(prefix: str) -> Patterns:
                         re.IGNORECASE),
         trailer=re.compile(rf"\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*\Z",
                            re.IGNORECASE),
-        quick=re.compile(_quick(prefix)),
+        quick=re.compile(quick),
+        plain=re.compile(plain),
         listed=re.compile(rf"{low}-([0-9]+)"),
         numbers=re.compile(r"([0-9]+)(?:\s*-\s*([0-9]+))?"),
         lower=prefix.lower(),

@@ -5,7 +5,7 @@ marker, a mention), a good Conversation trailer in one match, and a message whos
 of note is one good trailer not at all. markers._parse_whole reads every message line by
 line through the whole grammar (grammar.read_line) alone. Every result (actions with their
 text and line, ignored mentions, warnings, errors, reverts) must be the same, whatever the
-message: these properties feed both the shapes of bench B1's corpus, MARKERS.md's near
+message: these properties feed them the shapes of bench B1's corpus, MARKERS.md's near
 misses, and the text around them (case, spacing, colons, Unicode, CRLF, comments, quotes,
 fences, reverts, other prefixes)."""
 
@@ -54,7 +54,7 @@ def _spelt(verb: str, draw: st.DrawFn) -> str:
 
 @st.composite
 def _plain_marker_lines(draw: st.DrawFn) -> tuple[str, str]:
-    prefix = draw(st.sampled_from(["EXAI", "FIX", "E", "ABC"]))
+    prefix = draw(st.sampled_from(["EXAI", "FIX", "E", "ABC", "X-Y"]))
     verb = _spelt(draw(st.sampled_from(_VERB_WORDS + ["fix for"])), draw)
     qualifier = draw(st.sampled_from(["", "", "Partially ", "partly  ", "Half ", "half-",
                                       "half -", "partially-", "Partially\t", "not "]))
@@ -218,7 +218,7 @@ def _messages(draw: st.DrawFn) -> str:
     return draw(st.sampled_from(["\n", "\n", "\r\n", "\r"])).join(lines)
 
 
-_PREFIX = st.sampled_from(["EXAI", "exai", "BUG", "E", "FIX"])
+_PREFIX = st.sampled_from(["EXAI", "exai", "BUG", "E", "FIX", "X-Y"])
 _COMMENT = st.sampled_from(["#", ";", None, "c", "C", "*"])
 _ENV = st.sampled_from([None, U, "nonsense"])
 
