@@ -14,13 +14,15 @@ import re
 from dataclasses import dataclass
 
 from exai_git import nearmiss
-from exai_git.plain import read_plain
+from exai_git.plain import read_quick
 from exai_git.vocabulary import (
     CLAUSE_END,
     CONV_RE,
     MAX_NUMBER,
     MAX_STEPS,
+    MENTION_NOTE,
     NEGATION,
+    PARTIAL_NOTE,
     PARTIAL_PHRASES,
     QUALIFIER,
     SEP_RE,
@@ -227,8 +229,7 @@ class _Line:
             if m is not None:
                 mention_to = m.end()
                 self.out.ignored.append(
-                    Note(self.number, m.group(0), "mention: no marker verb before it",
-                         int(m.group(1))))
+                    Note(self.number, m.group(0), MENTION_NOTE, int(m.group(1))))
                 continue
             m = self.near_re.match(text, at) if at >= near_to else None
             if m is not None:
@@ -266,11 +267,12 @@ def parse_line(line: str, number: int, prefix: str, out: Collected,
                low: str | None = None) -> None:
     """The markers, mentions and near misses of one line (number: its line in the message),
     added to out. low: the line in lower case, when it is ASCII and the caller has it. A line
-    that is one plain marker is read in one match (plain.read_plain); any other by read_line()."""
+    that is one plain marker, or one mention, is read in one match (plain.read_quick); any
+    other by read_line()."""
     if low is None and line.isascii():
         low = line.lower()
     p = patterns(prefix)
-    if low is None or not read_plain(line, number, prefix, out, low, p):
+    if low is None or not read_quick(line, 0, number, out.actions, out.ignored, low, p):
         read_line(line, number, prefix, out, low, p)
 
 
@@ -357,9 +359,7 @@ def read_line(line: str, number: int, prefix: str, out: Collected, low: str | No
         action = "ref" if partial else VERB_ACTION[verb]
         for ref in refs:
             if partial:
-                out.ignored.append(
-                    Note(number, marker_text, "partial: recorded as a reference, not a fix",
-                         ref.issue))
+                out.ignored.append(Note(number, marker_text, PARTIAL_NOTE, ref.issue))
             if ref.error or ref.near_miss:
                 continue
             out.actions.append(Action(ref.issue, action, ref.steps, ref.conversation,
@@ -367,7 +367,7 @@ def read_line(line: str, number: int, prefix: str, out: Collected, low: str | No
     if len(consumed) == 1 and consumed[0][0] <= keys[0] and keys[-1] < consumed[0][1]:
         return  # one marker holds every key: no mention, no near miss
     if not consumed and len(keys) == 1 and first is not None:
-        out.ignored.append(Note(number, first.group(0), "mention: no marker verb before it",
+        out.ignored.append(Note(number, first.group(0), MENTION_NOTE,
                                 int(first.group(1))))  # the one key, an issue, a mention
         return
     (st or _Line(text, number, prefix, out, low, p, may_negate))._leftovers(consumed, keys)

@@ -6,6 +6,10 @@ commits it reverts. The commit-msg check, `exai-git parse` and the apply engine 
 one parser: it decides which lines count (comments, quotes, code fences, the scissors line,
 revert subjects), reads trailers and reverts, and hands each other line naming the key to the
 one-line grammar (grammar.py). Linear in the message's length on any input.
+
+The lines most messages hold (a plain marker, a mention, a Conversation trailer) are read in
+one match each, and a message whose one line of note is a good trailer is not walked at all;
+_parse_whole reads every line the whole way, and must say exactly what parse() says.
 """
 
 from __future__ import annotations
@@ -15,8 +19,18 @@ import re
 from typing import Any, NamedTuple
 
 from exai_git import nearmiss
-from exai_git.grammar import Collected, parse_line
-from exai_git.vocabulary import ACTIONS, UUID_RE, VERBS, Action, Note, patterns
+from exai_git.grammar import Collected, parse_line, read_line
+from exai_git.plain import read_quick
+from exai_git.vocabulary import (
+    ACTIONS,
+    UUID_RE,
+    VERBS,
+    Action,
+    Note,
+    Patterns,
+    new_tuple,
+    patterns,
+)
 
 __all__ = ["ACTIONS", "SCISSORS", "UUID_RE", "VERBS", "Action", "MergeRevert", "Note",
            "Parsed", "describe", "parse"]
@@ -61,6 +75,13 @@ class Parsed(NamedTuple):
 
 
 @functools.lru_cache(maxsize=16)
+def _setup(prefix: str, comment_char: str | None) -> tuple[str, str | None, Patterns]:
+    """The key (prefix in upper case), the scissors line and the grammar's patterns."""
+    key = prefix.upper()
+    return key, comment_char + SCISSORS if comment_char else None, patterns(key)
+
+
+@functools.lru_cache(maxsize=16)
 def _names(key: str) -> re.Pattern[str]:
     """What makes a line worth reading: the key, a revert or a trailer (as the grammar's
     case-insensitive patterns read them; an ASCII line is tested with lower())."""
@@ -70,15 +91,15 @@ def _names(key: str) -> re.Pattern[str]:
 class _Message(Collected):
     """What a message holds beside its lines' markers: reverts and the trailer's conversation."""
 
-    __slots__ = ("merge_reverts", "reverts", "trailer_conv")
+    __slots__ = ("reverts", "trailer_conv")
 
-    def __init__(self) -> None:
-        self.actions: list[Action] = []
-        self.ignored: list[Note] = []
+    def __init__(self, actions: list[Action], ignored: list[Note]) -> None:
+        self.actions = actions
+        self.ignored = ignored
         self.warnings: list[Note] = []
         self.errors: list[Note] = []
-        self.reverts: list[str] = []
-        self.merge_reverts: list[MergeRevert] = []
+        # every revert: the sha it names, and the mainline when it reverts a merge
+        self.reverts: list[tuple[str, str | None]] = []
         self.trailer_conv: str | None = None  # the first good Conversation trailer
 
 
@@ -97,29 +118,95 @@ def parse(
     """The actions, ignored mentions, warnings, errors and reverts of a commit message."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    key = prefix.upper()
+    if not (text.isascii() and prefix.isascii()):
+        return _finish(_walk(text, prefix.upper(), comment_char, None), env_conversation)
+    # Most messages name no key, trailer or revert: nothing to read (a substring test;
+    # beyond ASCII, case-insensitive matching is the regex's to decide).
+    lowered = text.lower()
+    k = prefix.lower()
+    if k not in lowered and "reverts commit" not in lowered and (
+            "conversation" not in lowered or _one_good_trailer(text, lowered, prefix,
+                                                               comment_char)):
+        return _NOTHING
+    key, scissors, p = _setup(prefix, comment_char)
+    if "```" in text or "~~~" in text or scissors and scissors in text:
+        return _finish(_walk(text, key, comment_char, lowered.split("\n")), env_conversation)
+    # No fence and no scissors line: every line is read on its own, and only the lines
+    # naming the key, a trailer or a revert are looked at (_walk's reading, only cheaper:
+    # the lines most keys and trailers are in are read in one match each, and a message of
+    # plain markers and mentions alone is made without the walk's state).
+    actions: list[Action] = []
+    ignored: list[Note] = []
+    out: _Message | None = None  # the walk's state, once a line needs it
+    at = 0
+    for number, low in enumerate(lowered.split("\n"), 1):
+        end = at + len(low)
+        if k in low:
+            # read_quick reads no quote, revert or trailer: a line it reads is _visit's
+            # but for the comment, and is read as _visit would read it. A line it does not
+            # read is the whole grammar's (it is not tried twice).
+            if comment_char and text.startswith(comment_char, at, end) or not read_quick(
+                    text, at, number, actions, ignored, low, p):
+                out = out or _Message(actions, ignored)
+                _visit(out, text, at, number, text[at:end], key, comment_char, low, True)
+        elif "conversation" in low:
+            out = out or _Message(actions, ignored)
+            trailer = p.conversation.match(low)
+            if trailer is None or comment_char and text.startswith(comment_char, at, end):
+                _visit(out, text, at, number, text[at:end], key, comment_char, low)
+            else:
+                _trailer(out, number, text[at:end], trailer.group(1))
+        elif "reverts commit" in low:
+            out = out or _Message(actions, ignored)
+            _visit(out, text, at, number, text[at:end], key, comment_char, low)
+        at = end + 1
+    if out is not None or env_conversation or len(actions) > 1:
+        return _finish(out or _Message(actions, ignored), env_conversation)
+    # what _finish makes of plain markers and mentions alone: no warning, error, revert or
+    # conversation to give an action, and no action written twice
+    return new_tuple(Parsed, (tuple(actions), tuple(ignored), (), (), (), ()))
+
+
+def _one_good_trailer(text: str, lowered: str, prefix: str, comment_char: str | None) -> bool:
+    """Whether the one line of an ASCII message (lowered: in lower case) that says
+    `conversation` is a good Conversation trailer. In a message naming no key and no revert,
+    only a trailer can say something (that it is malformed, or a second one): then it says
+    nothing, wherever the line is (a comment, in a code block or below the scissors line, it
+    says nothing either)."""
+    at = lowered.find("conversation")
+    if lowered.find("conversation", at + 12) >= 0:
+        return False
+    start = lowered.rfind("\n", 0, at) + 1
+    end = lowered.find("\n", at)
+    if end < 0:
+        end = len(lowered)
+    return _setup(prefix, comment_char)[2].conversation.match(lowered, start, end) is not None
+
+
+def _parse_whole(
+    text: str,
+    *,
+    prefix: str = "EXAI",
+    comment_char: str | None = "#",
+    env_conversation: str | None = None,
+) -> Parsed:
+    """parse() by the whole walk alone: every line by _walk and the whole grammar
+    (grammar.read_line), no line read in one match. parse() must say exactly what this says
+    (tests/test_markers_quick.py holds it to that)."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _finish(_walk(text, prefix.upper(), comment_char, None, whole=True),
+                   env_conversation)
+
+
+def _walk(text: str, key: str, comment_char: str | None, lows: list[str] | None,
+          whole: bool = False) -> _Message:
+    """Every line of a message, as git leaves it (comments, fences, the scissors line) and as
+    a revert, a trailer or the grammar reads it. lows: the lines in lower case, when the
+    message is ASCII. whole: every line by the whole grammar (read_line)."""
+    out = _Message([], [])
     k = key.lower()
-    lows: list[str] | None = None
-    if text.isascii() and key.isascii():
-        # Most messages name no key, trailer or revert: nothing to read (a substring test;
-        # beyond ASCII, case-insensitive matching is the regex's to decide).
-        lowered = text.lower()
-        if k not in lowered and "conversation" not in lowered and "reverts commit" not in lowered:
-            return _NOTHING
-        lows = lowered.split("\n")
-    out = _Message()
     scissors = comment_char + SCISSORS if comment_char else None
-    if lows is not None and not ("```" in text or "~~~" in text) and (
-            scissors is None or scissors not in text):
-        # No fence and no scissors line: every line is read on its own, and only the lines
-        # naming the key, a trailer or a revert are looked at (the same walk as below).
-        at = 0
-        for number, lowered in enumerate(lows, 1):
-            end = at + len(lowered)
-            if k in lowered or "conversation" in lowered or "reverts commit" in lowered:
-                _visit(out, text, at, number, text[at:end], key, comment_char, lowered)
-            at = end + 1
-        return _finish(out, env_conversation)
     fences = "```" in text or "~~~" in text
     in_fence = below_scissors = False
     names = _names(key)
@@ -148,8 +235,8 @@ def parse(
         if reason is not None:
             _ignore(out, number, line, key, reason)
         elif not below_scissors:
-            _visit(out, text, start, number, line, key, comment_char, low)
-    return _finish(out, env_conversation)
+            _visit(out, text, start, number, line, key, comment_char, low, whole)
+    return out
 
 
 def _ignore(out: Collected, number: int, line: str, key: str, reason: str) -> None:
@@ -158,8 +245,9 @@ def _ignore(out: Collected, number: int, line: str, key: str, reason: str) -> No
 
 
 def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
-           comment_char: str | None, low: str | None) -> None:
-    """One line that can matter (it starts at text[at]), outside fences and scissors."""
+           comment_char: str | None, low: str | None, whole: bool = False) -> None:
+    """One line that can matter (it starts at text[at]), outside fences and scissors. whole:
+    by the whole grammar, not the one-match reading first."""
     if comment_char and line.startswith(comment_char):
         return _ignore(out, number, line, key, "comment")
     if line.lstrip().startswith(">"):
@@ -168,10 +256,8 @@ def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
         return _ignore(out, number, line, key, _REVERT_NOTE)
     revert = _REVERT_BODY.match(text, at) if "This reverts commit " in line else None
     if revert:
-        sha = revert.group(1).lower()
-        out.reverts.append(sha)
-        if revert.group(2):
-            out.merge_reverts.append(MergeRevert(sha, revert.group(2).lower()))
+        mainline = revert.group(2)
+        out.reverts.append((revert.group(1).lower(), mainline and mainline.lower()))
         return None
     trailer = patterns(key).trailer.match(line) if ":" in line and (
         "conversation" in low if low is not None else not line.isascii()
@@ -181,14 +267,23 @@ def _visit(out: _Message, text: str, at: int, number: int, line: str, key: str,
         if not UUID_RE.match(value):
             reason, suggestion = nearmiss.trailer_error(value)
             out.errors.append(Note(number, line.strip(), reason, suggestion=suggestion))
-        elif out.trailer_conv is None:
-            out.trailer_conv = value.lower()
-        elif out.trailer_conv != value.lower():
-            out.warnings.append(Note(
-                number, line.strip(), "a second Conversation trailer; the first one applies"))
+        else:
+            _trailer(out, number, line, value.lower())
         return None
-    parse_line(line, number, key, out, low)
+    if whole:
+        read_line(line, number, key, out, low, patterns(key))
+    else:
+        parse_line(line, number, key, out, low)
     return None
+
+
+def _trailer(out: _Message, number: int, line: str, conversation: str) -> None:
+    """A good Conversation trailer (conversation: its id in lower case): the first applies."""
+    if out.trailer_conv is None:
+        out.trailer_conv = conversation
+    elif out.trailer_conv != conversation:
+        out.warnings.append(Note(
+            number, line.strip(), "a second Conversation trailer; the first one applies"))
 
 
 def _finish(out: _Message, env_conversation: str | None) -> Parsed:
@@ -204,19 +299,29 @@ def _finish(out: _Message, env_conversation: str | None) -> Parsed:
                 out.warnings.append(Note(0, "EXAI_CONVERSATION_ID",
                                          f"EXAI_CONVERSATION_ID {value!r} is not a UUID; ignored"))
         if default_conv:
-            actions = [a if a.conversation_id else
-                       Action(a.issue, a.action, a.steps, default_conv, a.text, a.line)
+            actions = [a if a[3] else new_tuple(Action, (a[0], a[1], a[2], default_conv, a[4], a[5]))
                        for a in actions]
-        # One marker written twice (a squash message quoting a commit whose subject is also
-        # the title) asks for one thing: the first is kept (Actions equal whatever their line).
-        found = tuple(dict.fromkeys(actions)) if len(actions) > 1 else (actions[0],)
+        if len(actions) == 1:
+            found: tuple[Action, ...] = (actions[0],)
+        else:
+            # One marker written twice (a squash message quoting a commit whose subject is
+            # also the title) asks for one thing: the first is kept (Actions are equal when
+            # their first four fields are, whatever their text and line).
+            firsts: dict[tuple[Any, ...], Action] = {}
+            for a in actions:
+                firsts.setdefault(a[:4], a)
+            found = tuple(firsts.values())
     elif not (out.ignored or out.warnings or out.errors or out.reverts):
         return _NOTHING
     else:
         found = ()
-    return Parsed(found, tuple(out.ignored), tuple(out.warnings), tuple(out.errors),
-                  tuple(dict.fromkeys(out.reverts)) if out.reverts else (),
-                  tuple(dict.fromkeys(out.merge_reverts)) if out.merge_reverts else ())
+    ignored, warnings, errors, reverts = out.ignored, out.warnings, out.errors, out.reverts
+    return new_tuple(Parsed, (
+        found, tuple(ignored) if ignored else (), tuple(warnings) if warnings else (),
+        tuple(errors) if errors else (),
+        tuple(dict.fromkeys(sha for sha, _ in reverts)) if reverts else (),
+        tuple(dict.fromkeys(MergeRevert(sha, mainline) for sha, mainline in reverts if mainline))
+        if reverts else ()))
 
 
 _NOTHING = Parsed()

@@ -29,6 +29,13 @@ TYPO_VERBS = tuple(sorted(v for v, action in VERB_ACTION.items()
 _TYPO_FIRSTS = "".join(sorted({v[0] for v in TYPO_VERBS} | {v[0].upper() for v in TYPO_VERBS}))
 # A verb phrase that is itself a partial qualifier ("part of the fix for EXAI-1").
 PARTIAL_PHRASES = {"part of the fix for"}
+# Why a key is ignored, or a marker read as a reference, as parse() says it.
+MENTION_NOTE = "mention: no marker verb before it"
+PARTIAL_NOTE = "partial: recorded as a reference, not a fix"
+# The last word of each verb: a word before a key that is none of these ends no verb.
+LAST_WORDS = frozenset(v.split()[-1] for v in VERB_ACTION)
+# A word before a key that starts with none of these letters is no misspelt verb.
+TYPO_FIRSTS = frozenset(v[0] for v in TYPO_VERBS)
 
 UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 MAX_STEPS = 1000  # a step range wider than this is a typo, not a checklist
@@ -109,6 +116,12 @@ class Note(NamedTuple):
         return out
 
 
+# new_tuple(Note, fields) is Note(*fields), all of its fields given in order, without the
+# Python frame of the NamedTuple's generated __new__: the quick readings (plain.py) and parse's
+# result are made with it, where that frame costs as much as a regex match.
+new_tuple = tuple.__new__
+
+
 class Patterns(NamedTuple):
     key: re.Pattern[str]
     verb_before: re.Pattern[str]
@@ -118,11 +131,17 @@ class Patterns(NamedTuple):
     issue: re.Pattern[str]
     near: re.Pattern[str]
     trailer: re.Pattern[str]
-    # A whole ASCII line in lower case that is one plain marker: the verb and first issue,
-    # then the rest of the line (more issues, or steps and a conversation id).
-    canonical: re.Pattern[str]
-    canonical_rest: re.Pattern[str]
-    numbers: re.Pattern[str]  # the numbers in a plain marker's issues or steps
+    # The one match plain.read_quick reads an ASCII line in lower case with: a whole plain
+    # marker (groups 1-6: a qualifier, the verb, the first issue, the issues listed after
+    # it, the steps, the conversation id), else, on a line that is no quote, revert or
+    # trailer, an issue with no word before it that can end or misspell a verb (groups 7-8:
+    # the key and number, the number).
+    quick: re.Pattern[str]
+    plain: re.Pattern[str]  # quick without the mention (groups 7-8 never set)
+    listed: re.Pattern[str]  # the numbers of the issues a plain marker lists after its first
+    numbers: re.Pattern[str]  # the numbers in a plain marker's steps
+    lower: str  # the key in lower case
+    conversation: re.Pattern[str]  # a whole ASCII line in lower case: a good trailer
 
 
 def verb_of(text: str) -> str:
@@ -136,10 +155,26 @@ def verb_of(text: str) -> str:
                 if re.fullmatch(r"\s+".join(map(re.escape, v.split())), text, re.IGNORECASE))
 
 
-def _forward(phrases: Iterable[str]) -> str:
-    """Phrases as regex alternatives, longest first, any whitespace between their words."""
-    return "|".join(r"\s+".join(map(re.escape, v.split()))
-                    for v in sorted(phrases, key=len, reverse=True))
+def _tree(phrases: Iterable[str]) -> str:
+    """Phrases as one regex, any whitespace between their words, read as a prefix tree: what
+    their alternatives longest first match, in the same order (a phrase that starts another
+    is tried after it), each character tested once rather than once a phrase."""
+    tree: dict[str, Any] = {}
+    for phrase in phrases:
+        node = tree
+        for c in " ".join(phrase.split()):
+            node = node.setdefault(c, {})
+        node[""] = {}
+
+    def branches(node: dict[str, Any]) -> str:
+        out = [(r"\s+" if c == " " else re.escape(c)) + branches(node[c])
+               for c in sorted(node) if c]
+        if not out:
+            return ""
+        either = out[0] if len(out) == 1 else f"(?:{'|'.join(out)})"
+        return f"(?:{either})?" if "" in node else either
+
+    return branches(tree)
 
 
 def _reversed(phrases: Iterable[str]) -> str:
@@ -147,6 +182,40 @@ def _reversed(phrases: Iterable[str]) -> str:
     their words."""
     return "|".join(r"\s+".join(re.escape(w[::-1]) for w in reversed(v.split()))
                     for v in sorted(phrases, key=len, reverse=True))
+
+
+_WORD_KEY = re.compile(r"[A-Za-z][A-Za-z0-9]*\Z")  # a key as settings allow it
+
+
+def _quick(prefix: str) -> tuple[str, str]:
+    """Patterns.quick and Patterns.plain, for an ASCII line in lower case.
+
+    Each part of the line is read a bounded number of times: the plain marker is anchored;
+    the lines markers.parse reads before the grammar (a quote, a revert's subject or body, a
+    trailer, or what may be one) are refused at the start; then the line is read a word (and
+    the spaces and colons after it), a run of spaces and colons, or a run of other
+    characters at a time, without giving back, and the first issue is looked for where each
+    of them ends (where a word, or spaces after none, may start)."""
+    key = re.escape(prefix.lower())
+    plain = (rf"\s*+((?:partially|partly|half)\s+|half-)?"
+             rf"({_tree(VERB_ACTION)})(?:\s+:?|:)\s*{key}-([0-9]{{1,12}})"
+             rf"((?:{SEP}{key}-[0-9]{{1,12}})*+)"
+             rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*+))?"
+             r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
+             r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?\s*\Z")
+    # (`<key>-Conversation:` is no mention: its key is the line's one key, and no issue)
+    special = (r"\s*+>|(?:[*-][ \t]+)?(?:revert \"|reapply \"|this reverts commit )"
+               r"|\s*+(?:exai-)?conversation")
+    # The word before a mention: none that can end a marker verb (`fix`, `work on`, `fix
+    # for`) or be one misspelt (a word starting as a verb does: `Fxes`, nearmiss.verb_typo).
+    others = "|".join(sorted(w for w in LAST_WORDS if w[0] not in TYPO_FIRSTS))
+    word = rf"(?![{''.join(sorted(TYPO_FIRSTS))}]|(?:{others})(?![a-z]))[a-z]++"
+    mention = (rf"(?!{special})(?:[a-z]++[\s:]*+|[\s:]++|[^a-z\s:]++)*?"
+               rf"(?:(?<![a-z]){word}|(?<![a-z\s:]))[\s:]*+"
+               rf"(?<![\w-])({key}-([0-9]{{1,12}}))(?!\w)")
+    alone = f"{plain}|(?!)()()"  # (the same groups)
+    # (a key as settings do not allow it: no mention)
+    return f"{plain}|{mention}" if _WORD_KEY.match(prefix) else alone, alone
 
 
 @functools.lru_cache(maxsize=16)
@@ -159,6 +228,8 @@ def patterns(prefix: str) -> Patterns:
     verb and key (not empty: a verb is a whole word), the longest verb, and a start of word
     (no letter, digit, underscore or hyphen before it, except `half-`)."""
     key = re.escape(prefix)
+    low = key.lower()
+    quick, plain = _quick(prefix)
     word_start = r"(?:(?![\w-])|(?=-flah))"
     # All in lower case: matched without IGNORECASE on a lower-case ASCII line, it says what
     # it says with IGNORECASE on the line itself (ſ, ı and K fold only beyond ASCII).
@@ -175,14 +246,12 @@ def patterns(prefix: str) -> Patterns:
                         re.IGNORECASE),
         trailer=re.compile(rf"\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*\Z",
                            re.IGNORECASE),
-        # The marker most lines hold, read in one match: nothing but a verb, one issue, at
-        # most one step and a conversation id (grammar.parse_line says when it applies).
-        canonical=re.compile(
-            rf"\s*({_forward(VERB_ACTION)})(?:\s+:?|:)\s*{key.lower()}-([0-9]{{1,12}})"),
-        canonical_rest=re.compile(
-            rf"((?:{SEP}{key.lower()}-[0-9]{{1,12}})*)"
-            rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*))?"
-            r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
-            r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?\s*\Z"),
+        quick=re.compile(quick),
+        plain=re.compile(plain),
+        listed=re.compile(rf"{low}-([0-9]+)"),
         numbers=re.compile(r"([0-9]+)(?:\s*-\s*([0-9]+))?"),
+        lower=prefix.lower(),
+        conversation=re.compile(
+            rf"\s*(?:{low}-|exai-)?conversation\s*:\s*"
+            r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.*\s*\Z"),
     )

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exai_git import render
-from exai_git.grammar import Collected, parse_line, read_line
 from exai_git.markers import Action, MergeRevert, Parsed, parse
-from exai_git.plain import read_plain
-from exai_git.vocabulary import VERB_ACTION, patterns
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
 V = "0f8fad5b-d9cb-469f-a165-70867728950e"
@@ -449,75 +445,3 @@ def test_many_qualifiers_before_a_marker() -> None:
     parsed = parse("Partially " * 20_000 + "fixes EXAI-1")
     assert parsed.actions == (A(1, "ref"),)
     assert [n.reason for n in parsed.ignored] == ["partial: recorded as a reference, not a fix"]
-
-
-# --------------------------------------------------------------------------- the one-match line
-# grammar.parse_line reads a line that is one plain marker in one match; every such line must
-# read exactly as the whole grammar (grammar.read_line) reads it, and the lines near that shape
-# (other spacing, case, colons, a second key, numbers out of range) must too.
-
-_VERB_WORDS = sorted(VERB_ACTION)
-_spaces = st.sampled_from(["", " ", "  ", "\t", " \t "])
-
-
-def _spelt(verb: str, draw: st.DrawFn) -> str:
-    word_gap = draw(st.sampled_from([" ", "  ", "\t"]))
-    spelt = word_gap.join(verb.split())
-    return "".join(c.upper() if draw(st.booleans()) else c for c in spelt)
-
-
-@st.composite
-def _plain_marker_lines(draw: st.DrawFn) -> tuple[str, str]:
-    prefix = draw(st.sampled_from(["EXAI", "FIX", "E", "ABC"]))
-    verb = _spelt(draw(st.sampled_from(_VERB_WORDS + ["partially fixes", "fix for"])), draw)
-    gap = draw(st.sampled_from([" ", ": ", " : ", ":", "", "  ", " :", "\t"]))
-    numbers = st.sampled_from(["1", "7", "0", "007", "2147483647", "2147483648",
-                               "999999999999", "1234567890123"])
-    keys = st.sampled_from([prefix, prefix.lower(), prefix.title()])
-    line = draw(_spaces) + verb + gap + f"{draw(keys)}-{draw(numbers)}"
-    for _ in range(draw(st.integers(0, 3))):
-        sep = draw(st.sampled_from([", ", ",", " and ", ", and ", " & ", "and", " , ", " or "]))
-        line += sep + f"{draw(keys)}-{draw(numbers)}"
-    if draw(st.booleans()):
-        line += draw(st.sampled_from([" step ", " steps ", " Step: ", "  step", " step 0"])) + (
-            draw(st.sampled_from(["3", "0", "12", "1-3", "1-3, 5", "1,2", "3-1", "1 - 2", "1..3",
-                                  "4,", "2147483648", "1-2000", "2, 2", "1 and 2", "5-5"])))
-    if draw(st.booleans()):
-        uuid = draw(st.sampled_from(["debb44af-15b9-456d-9b88-6a2519f81427",
-                                     "DEBB44AF-15B9-456D-9B88-6A2519F81427",
-                                     "debb44af-15b9-456d-9b88-6a2519f8142",
-                                     "debb44af-15b9-456d-9b88-6a2519f81427."]))
-        line += draw(st.sampled_from([" conv:", " conversation=", " Conv: ", "conv:"])) + uuid
-    line += draw(st.sampled_from(["", " ", "\t", " and more", f" {draw(keys)}-2", ", EXAI-3"]))
-    return line, prefix
-
-
-def _read(line: str, prefix: str, whole: bool) -> tuple[list[Any], ...]:
-    out = Collected()
-    low = line.lower() if line.isascii() else None
-    if whole:
-        read_line(line, 4, prefix, out, low, patterns(prefix))
-    else:
-        parse_line(line, 4, prefix, out)
-    return ([tuple(a) for a in out.actions], out.ignored, out.warnings, out.errors)
-
-
-@settings(max_examples=3000, deadline=None)
-@given(_plain_marker_lines())
-def test_a_plain_marker_line_reads_as_the_whole_grammar_reads_it(case: tuple[str, str]) -> None:
-    line, prefix = case
-    assert _read(line, prefix, whole=False) == _read(line, prefix, whole=True), line
-
-
-def test_the_one_match_reading_finds_the_plain_markers() -> None:
-    """The property above would hold with no one-match reading at all: this says it reads."""
-    p = patterns("EXAI")
-    for line in ("Fixes EXAI-12 step 5 conv:debb44af-15b9-456d-9b88-6a2519f81427", "Refs EXAI-1",
-                 "  work  on: exai-3 ", "Closes EXAI-2 Step: 4", "Fix EXAI-1, EXAI-2 and EXAI-3",
-                 "Fixes EXAI-1 steps 1-3, 5"):
-        out = Collected()
-        assert read_plain(line, 1, "EXAI", out, line.lower(), p), line
-        assert out.actions
-    for line in ("Partially fixes EXAI-1", "Fixes EXAI-1, EXAI-2 step 3", "Fixes EXAI-0",
-                 "Fixes EXAI-1 step 1..3", "Fix for EXAI-1", "Don't fix EXAI-1"):
-        assert not read_plain(line, 1, "EXAI", Collected(), line.lower(), p), line
