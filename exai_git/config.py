@@ -81,10 +81,8 @@ _ENV = {
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
+    import tomllib
+
     try:
         with path.open("rb") as f:
             data: dict[str, Any] = tomllib.load(f)
