@@ -244,7 +244,7 @@ class _Rewinder(Applier):
         one issue and action (a rebase squashed their commits) become one."""
         w = self.work
         for lk in sorted(prev, key=lambda lk: lk.committed_at or dt.datetime.min.replace(
-                tzinfo=dt.timezone.utc)):
+                tzinfo=dt.UTC)):
             effects = {**lk.effects, "was": [*_was(lk), lk.sha]}
             new = Link(lk.issue_id, w.sha, w.patch_id, lk.action, lk.steps, effects,
                        lk.conversation_id, w.repository or lk.repository, w.subject, w.when)

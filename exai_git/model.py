@@ -18,7 +18,7 @@ from exai_git.markers import Action
 
 @functools.lru_cache(maxsize=1024)
 def _utc(seconds: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
+    return dt.datetime.fromtimestamp(seconds, dt.UTC)
 
 
 @dataclass(frozen=True)

@@ -95,7 +95,7 @@ def progress(completed: int | None, total: int | None) -> str:
 
 def when(value: Any) -> str:
     if isinstance(value, _dt.datetime):
-        return value.astimezone(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return value.astimezone(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return clean(value)
 
 

@@ -310,7 +310,7 @@ def was_fixed(conv: Any, date: Any) -> str:
     conversation C on 2026-11-30 11:14:30 UTC)`, each part only when known."""
     when = from_iso(date) if isinstance(date, str) else date
     parts = [f"in conversation {conv}" if conv else "",
-             f"on {when.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+             f"on {when.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
              if isinstance(when, dt.datetime) else ""]
     said = " ".join(p for p in parts if p)
     return f" (was fixed {said})" if said else ""

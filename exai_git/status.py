@@ -177,7 +177,7 @@ def undo_orphaned(repo: Repo, settings: Settings, say: Say) -> list[Orphan]:
 
 
 def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
 
 
 def lines(s: Status, prefix: str) -> list[str]:

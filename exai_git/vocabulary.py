@@ -50,21 +50,21 @@ NEGATION = re.compile(
 # A qualifier ending a clause (before the spaces and hyphens that lead to the verb).
 QUALIFIER = re.compile(r"(?<![\w'’])(?:partially|partly|half)\Z", re.IGNORECASE)
 CLAUSE_END = re.compile(r"[.!?;,]")
-SEP = r"\s*(?:,\s*and(?!\w)|,|&|(?<!\w)and(?!\w))\s*"
+SEP = r"\s*+(?:,\s*+and(?![\w-])|,|&|(?<!\w)and(?![\w-]))\s*+"
 SEP_RE = re.compile(SEP, re.IGNORECASE)
-STEP_KW_RE = re.compile(r"\s+steps?\s*:?\s*(?=[0-9])", re.IGNORECASE)
+STEP_KW_RE = re.compile(r"\s++steps?\s*+:?\s*+(?=[0-9])", re.IGNORECASE)
 _STEP_ITEM = r"[0-9]{1,12}(?:\s*-\s*[0-9]{1,12})?"  # a step or a range, in a plain marker
 STEP_ITEM_RE = re.compile(r"([0-9]{1,12})(?:\s*(?:-|\.\.|–)\s*([0-9]{1,12}))?(?![\w.]*[0-9A-Za-z_])")
-CONV_RE = re.compile(r"\s+conv(?:ersation)?\s*[:=]\s*([^\s,;&()\[\]<>]*)", re.IGNORECASE)
-WORD_NUM_RE = re.compile(r"\s+([A-Za-z]{2,7})\s*:?\s*([0-9]+)")
+CONV_RE = re.compile(r"\s++conv(?:ersation)?\s*+[:=]\s*+([^\s,;&()\[\]<>]*)", re.IGNORECASE)
+WORD_NUM_RE = re.compile(r"\s++([A-Za-z]{2,7})\s*+:?\s*+([0-9]+)")
 # A step written where the grammar does not read one: `EXAI-1 (step 4)`, `EXAI-1: step 2`.
 STEP_ASIDE_RE = re.compile(
-    r"[ \t]*[(\[:][ \t]*steps?[ \t]*:?[ \t]*([0-9]{1,12}(?:[ \t]*-[ \t]*[0-9]{1,12})?)"
-    r"(?:[ \t]*[)\]])?",
+    r"[ \t]*+[(\[:][ \t]*+steps?[ \t]*+:?[ \t]*+([0-9]{1,12}(?:[ \t]*+-[ \t]*+[0-9]{1,12})?)"
+    r"(?:[ \t]*+[)\]])?",
     re.IGNORECASE)
 # A conversation id in brackets, which the grammar does not read: `EXAI-1 (conv:<uuid>)`.
 CONV_ASIDE_RE = re.compile(
-    r"[ \t]*[(\[][ \t]*conv(?:ersation)?[ \t]*[:=][ \t]*([^\s)\]]*)[ \t]*[)\]]?",
+    r"[ \t]*+[(\[][ \t]*+conv(?:ersation)?[ \t]*+[:=][ \t]*+([^\s)\]]*+)[ \t]*+[)\]]?",
     re.IGNORECASE)
 
 
@@ -198,9 +198,9 @@ def _quick(prefix: str) -> tuple[str, str]:
     of them ends (where a word, or spaces after none, may start)."""
     key = re.escape(prefix.lower())
     plain = (rf"\s*+((?:partially|partly|half)\s+|half-)?"
-             rf"({_tree(VERB_ACTION)})(?:\s+:?|:)\s*{key}-([0-9]{{1,12}})"
+             rf"({_tree(VERB_ACTION)})(?:\s++:?|:)\s*+{key}-([0-9]{{1,12}})"
              rf"((?:{SEP}{key}-[0-9]{{1,12}})*+)"
-             rf"(?:\s+steps?\s*:?\s*({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*+))?"
+             rf"(?:\s++steps?\s*+:?\s*+({_STEP_ITEM}(?:\s*,\s*{_STEP_ITEM})*+))?"
              r"(?:\s+conv(?:ersation)?\s*[:=]\s*"
              r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}))?\s*\Z")
     # (`<key>-Conversation:` is no mention: its key is the line's one key, and no issue)
@@ -233,18 +233,18 @@ def patterns(prefix: str) -> Patterns:
     word_start = r"(?:(?![\w-])|(?=-flah))"
     # All in lower case: matched without IGNORECASE on a lower-case ASCII line, it says what
     # it says with IGNORECASE on the line itself (ſ, ı and K fold only beyond ASCII).
-    verb_before = rf"(?:\s+:?|:)\s*({_reversed(VERB_ACTION)}){word_start}"
+    verb_before = rf"(?:\s++:?|:)\s*+({_reversed(VERB_ACTION)}){word_start}"
     return Patterns(
         key=re.compile(rf"(?={key})", re.IGNORECASE),
         verb_before=re.compile(verb_before, re.IGNORECASE),
         verb_before_lower=re.compile(verb_before),
-        word_before=re.compile(rf"(?:\s+:?|:)\s*([A-Za-z]{{2,11}}[{_TYPO_FIRSTS}])(?![\w-])"),
-        fix_for_before=re.compile(rf"\s+rof\s+({_reversed(VERBS['fix'])}){word_start}",
+        word_before=re.compile(rf"(?:\s++:?|:)\s*+([A-Za-z]{{2,11}}[{_TYPO_FIRSTS}])(?![\w-])"),
+        fix_for_before=re.compile(rf"\s++rof\s++({_reversed(VERBS['fix'])}){word_start}",
                                   re.IGNORECASE),
         issue=re.compile(rf"(?<![\w-]){key}-([0-9]{{1,12}})(?!\w)", re.IGNORECASE),
         near=re.compile(rf"(?<![\w-]){key}(?:[ \t]{{1,2}}|_|#|-[ \t]+|)([0-9]{{1,12}})(?!\w)",
                         re.IGNORECASE),
-        trailer=re.compile(rf"\s*(?:{key}-|EXAI-)?conversation\s*:\s*(\S*)\s*\Z",
+        trailer=re.compile(rf"\s*+(?:{key}-|EXAI-)?conversation\s*+:\s*+(\S*+)\s*+\Z",
                            re.IGNORECASE),
         quick=re.compile(quick),
         plain=re.compile(plain),
@@ -252,6 +252,6 @@ def patterns(prefix: str) -> Patterns:
         numbers=re.compile(r"([0-9]+)(?:\s*-\s*([0-9]+))?"),
         lower=prefix.lower(),
         conversation=re.compile(
-            rf"\s*(?:{low}-|exai-)?conversation\s*:\s*"
-            r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.*\s*\Z"),
+            rf"\s*+(?:{low}-|exai-)?conversation\s*+:\s*+"
+            r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.*+\s*+\Z"),
     )

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 MODES = ("up", "slow", "stalled", "stall_after_startup", "refusing", "down")
 _READY_FOR_QUERY = b"Z\x00\x00\x00\x05"

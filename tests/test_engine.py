@@ -17,8 +17,8 @@ from exai_git.markers import Action
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
 SHA, OLD = "c" * 40, "0" * 40
 WHEN = 1_700_000_000
-AT = dt.datetime.fromtimestamp(WHEN, dt.timezone.utc)
-EARLIER = dt.datetime(2023, 1, 1, tzinfo=dt.timezone.utc)
+AT = dt.datetime.fromtimestamp(WHEN, dt.UTC)
+EARLIER = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
 
 
 def issue(status: str = "open", steps: str = "", **fields: Any) -> Issue:

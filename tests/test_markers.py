@@ -445,3 +445,28 @@ def test_many_qualifiers_before_a_marker() -> None:
     parsed = parse("Partially " * 20_000 + "fixes EXAI-1")
     assert parsed.actions == (A(1, "ref"),)
     assert [n.reason for n in parsed.ignored] == ["partial: recorded as a reference, not a fix"]
+
+
+@pytest.mark.parametrize(("text", "issues"), [
+    pytest.param("x" + " " * 200_000 + "EXAI-1 EXAI-2", set(), id="spaces-before-two-keys"),
+    pytest.param("Fixes EXAI-1 step" + " " * 200_000 + "x", {1}, id="step-then-spaces"),
+    pytest.param("Fixes EXAI-1 conv" + " " * 200_000 + "x", {1}, id="conv-then-spaces"),
+    pytest.param("fix" + " " * 200_000 + "x EXAI-2", set(), id="verb-then-spaces"),
+    pytest.param("Fixes EXAI-1" + "\t" * 200_000 + "and x", {1}, id="tabs-then-and"),
+    pytest.param("Fixes EXAI-1 (" + " " * 200_000 + "x", {1}, id="bracket-then-spaces"),
+    pytest.param("Fixes EXAI-2\n" + " " * 200_000 + "Conversation:" + " " * 200_000 + "x",
+                 {2}, id="trailer-spaces"),
+])
+def test_a_run_of_whitespace_is_read_once(text: str, issues: set[int]) -> None:
+    """A run of spaces where a marker's parts may be is read once, not again from each of its
+    characters (the whitespace in the patterns is possessive): at 200,000 spaces the quadratic
+    reading took hours; these parse as the rest of the suite does."""
+    parsed = parse(text)
+    assert {a.issue for a in parsed.actions} == issues, parsed.actions
+
+
+def test_a_key_spelt_like_and_is_read_alike_in_a_list() -> None:
+    """With prefix AND, `, AND-2` is the list's next key, not `, and` followed by -2."""
+    for text in ("Fixes AND-1, AND-2", "Fixes AND-1, AND-2.", "Fixes AND-1, AND-2 step 3"):
+        parsed = parse(text, prefix="AND")
+        assert {a.issue for a in parsed.actions} == {1, 2}, (text, parsed)

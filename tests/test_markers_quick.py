@@ -54,7 +54,7 @@ def _spelt(verb: str, draw: st.DrawFn) -> str:
 
 @st.composite
 def _plain_marker_lines(draw: st.DrawFn) -> tuple[str, str]:
-    prefix = draw(st.sampled_from(["EXAI", "FIX", "E", "ABC", "X-Y"]))
+    prefix = draw(st.sampled_from(["EXAI", "FIX", "E", "ABC", "X-Y", "AND"]))
     verb = _spelt(draw(st.sampled_from(_VERB_WORDS + ["fix for"])), draw)
     qualifier = draw(st.sampled_from(["", "", "Partially ", "partly  ", "Half ", "half-",
                                       "half -", "partially-", "Partially\t", "not "]))
@@ -89,7 +89,7 @@ _WORDS_BEFORE = sorted(LAST_WORDS) + [
 
 @st.composite
 def _mention_lines(draw: st.DrawFn) -> tuple[str, str]:
-    prefix = draw(st.sampled_from(["EXAI", "FIX", "E", "ABC", "RE"]))
+    prefix = draw(st.sampled_from(["EXAI", "FIX", "E", "ABC", "RE", "AND"]))
     keys = st.sampled_from([prefix, prefix.lower(), prefix.title()])
     lead = draw(st.sampled_from(["", "", "See the ", "(", "x", "1", "_", "-", "> ", "* ",
                                  "# ", "Revert \"", "This reverts commit abc1234 ", "Done. ",
@@ -218,7 +218,7 @@ def _messages(draw: st.DrawFn) -> str:
     return draw(st.sampled_from(["\n", "\n", "\r\n", "\r"])).join(lines)
 
 
-_PREFIX = st.sampled_from(["EXAI", "exai", "BUG", "E", "FIX", "X-Y"])
+_PREFIX = st.sampled_from(["EXAI", "exai", "BUG", "E", "FIX", "X-Y", "AND"])
 _COMMENT = st.sampled_from(["#", ";", None, "c", "C", "*"])
 _ENV = st.sampled_from([None, U, "nonsense"])
 

@@ -18,8 +18,8 @@ from tests.conftest import Database, exai, git, write
 
 U = "debb44af-15b9-456d-9b88-6a2519f81427"
 V = "11111111-2222-4333-8444-555555555555"
-NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
-EARLIER = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+EARLIER = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
 NAMES = {"p": "pending", "i": "in_progress", "c": "complete", "s": "skipped"}
 
 
@@ -93,11 +93,11 @@ def test_set_step_that_does_not_exist() -> None:
                  "by hand: open -> fixed", id="fixed-sets-fix-fields"),
     pytest.param("fixed", (U, EARLIER), "open", V, (None, None), "status_change",
                  f"by hand: fixed -> open (was fixed in conversation {U} on "
-                 f"{EARLIER.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)",
+                 f"{EARLIER.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC)",
                  id="reopen-clears-keeps-history"),
     pytest.param("fixed", (None, EARLIER), "open", None, (None, None), "status_change",
                  f"by hand: fixed -> open (was fixed on "
-                 f"{EARLIER.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC)",
+                 f"{EARLIER.astimezone(dt.UTC):%Y-%m-%d %H:%M:%S} UTC)",
                  id="reopen-without-a-conversation-says-none"),
     pytest.param("fixed", (U, EARLIER), "verified", None, (U, EARLIER), "verification",
                  "by hand: fixed -> verified", id="verified"),
