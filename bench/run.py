@@ -483,7 +483,7 @@ def hook_times(trace: Path) -> dict[str, tuple[float, float]]:
 
     def stamp(text: str) -> float:
         return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-            tzinfo=datetime.timezone.utc).timestamp()
+            tzinfo=datetime.UTC).timestamp()
 
     started: dict[int, tuple[str, float]] = {}
     out: dict[str, tuple[float, float]] = {}

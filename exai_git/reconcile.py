@@ -67,11 +67,15 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
                 landstate.save_heads(repo.common_dir, plan.heads)
             return None
         if plan.started:
-            start = dict(landing.initial_heads(plan.heads, None, None)).get(plan.main_line[1])
-            at = (start or "none")[:10]
-            say(f"EXAI: this clone now follows its tracked branches from {at}; {at} and the "
-                f"commits before it are not applied: backfill them with `exai-git apply "
-                f"A..{at}` (the commits after A; `exai-git apply A` for A itself)")
+            # where the main line starts: as it is (install, pre-commit), else where it was
+            # before the event (post-commit: HEAD^); None: it had no commit, all of it lands
+            ref = plan.main_line[1]
+            start = plan.moved.get(ref, (plan.heads.get(ref), None))[0]
+            if start is not None:
+                at = start[:10]
+                say(f"EXAI: this clone now follows its tracked branches from {at}; {at} and "
+                    f"the commits before it are not applied: backfill them with `exai-git "
+                    f"apply A..{at}` (the commits after A; `exai-git apply A` for A itself)")
             if plan.nothing:
                 landstate.save_heads(repo.common_dir, plan.heads)
         pending = landstate.locations_from(repo.common_dir)

@@ -557,11 +557,28 @@ def test_apply_branch_moves_issue_locations(remote: Path, seeded: Database) -> N
 
 def test_first_run_says_once_how_to_backfill(remote: Path, seeded: Database) -> None:
     c = clone_of(remote, "fresh", seeded)
-    assert sum("backfill them with `exai-git apply A.." in s for s in c.said) == 1
+    head = git(c.path, "rev-parse", "HEAD").stdout.strip()[:10]
+    said = [s for s in c.said if "backfill them with" in s]
+    assert said == [f"EXAI: this clone now follows its tracked branches from {head}; {head} and"
+                    f" the commits before it are not applied: backfill them with `exai-git "
+                    f"apply A..{head}` (the commits after A; `exai-git apply A` for A itself)"]
     c.commit("one\n\nFixes EXAI-2")
     c.reconcile("post-commit")
-    assert sum("backfill them with `exai-git apply A.." in s for s in c.said) == 1
+    assert sum("backfill them with" in s for s in c.said) == 1
     assert c.status(2) == "fixed"
+
+
+def test_a_first_run_in_post_commit_names_the_parent_as_where_it_starts(
+        remote: Path, seeded: Database) -> None:
+    """The clone's first reconciliation is its first post-commit: the commit lands, and the
+    line names its parent, not the commit, as the last one not applied."""
+    c = Clone(clone_repo(remote, "late"), seeded)
+    parent = git(c.path, "rev-parse", "HEAD").stdout.strip()[:10]
+    c.commit("one\n\nFixes EXAI-2")
+    c.reconcile("post-commit", before="HEAD^")
+    assert c.status(2) == "fixed"
+    [line] = [s for s in c.said if "backfill them with" in s]
+    assert f"follows its tracked branches from {parent}; {parent} and" in line, line
 
 
 def test_a_busy_lock_is_waited_for_one_second_then_left(a: Clone) -> None:
