@@ -28,6 +28,7 @@ CONV_DONE = "8a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 def _demo_dsn(settings: Settings) -> tuple[str, str]:
     """The demo database's connection string (created afresh), and the server's."""
     import psycopg
+    from psycopg import sql
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     if settings.dsn is None:
@@ -47,7 +48,8 @@ def _demo_dsn(settings: Settings) -> tuple[str, str]:
                             " elsewhere (--dsn)")
         conn.execute(f'DROP DATABASE IF EXISTS "{DEMO_DB}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{DEMO_DB}"')
-        conn.execute(f"COMMENT ON DATABASE \"{DEMO_DB}\" IS '{DEMO_MARK}'")
+        conn.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(DEMO_DB), sql.Literal(DEMO_MARK)))
     return make_conninfo("", **{**conninfo_to_dict(admin), "dbname": DEMO_DB}), admin
 
 

@@ -60,10 +60,10 @@ def reconcile(repo: Repo, settings: Settings, *, hook: str | None, before: str |
         held = (_held_progress(repo, settings, plan.heads, head, say)
                 if hook == "post-commit" else [])
         if plan.main_line is None:
-            if plan.started:
-                if head is not None or repo.has_head():  # no commit at all: nothing to say
-                    say("EXAI: no tracked branch exists (setting `branches`); nothing is "
-                        "applied")
+            # no commit at all: nothing to say, and nothing recorded (the first run with a
+            # commit says it, if `branches` names no branch there is)
+            if plan.started and (head is not None or repo.has_head()):
+                say("EXAI: no tracked branch exists (setting `branches`); nothing is applied")
                 landstate.save_heads(repo.common_dir, plan.heads)
             return None
         if plan.started:
@@ -278,7 +278,8 @@ def _held_progress(repo: Repo, settings: Settings, tracked: Mapping[str, str],
     if waiting and say is not None:
         from exai_git.markers import describe
 
-        say(f"EXAI: {commit.sha[:10]} held until it lands on a tracked branch: "
+        until = "it is pushed" if settings.apply_on == "push" else "it lands on a tracked branch"
+        say(f"EXAI: {commit.sha[:10]} held until {until}: "
             + "; ".join(describe(a, settings.prefix) for a in waiting))
     replaced = [old for old, new in amend_rewrites(git.head_reflog(repo, 20)).items()
                 if new == commit.sha]

@@ -294,12 +294,12 @@ def aside(text: str) -> str:
 def moved(before: tuple[str, dict[int, str]], issue: Issue) -> str:
     """What an undo moved, for its line: `: step 2 -> pending; fixed -> in_progress`."""
     status, steps = before
-    moved: dict[str, list[int]] = {}
+    to_status: dict[str, list[int]] = {}
     for n, st in sorted(issue.steps.items()):
         if steps.get(n) != st.status:
-            moved.setdefault(st.status, []).append(n)
+            to_status.setdefault(st.status, []).append(n)
     said = [f"step{'s' if len(ns) > 1 else ''} {', '.join(map(str, ns))} -> {to}"
-            for to, ns in moved.items()]
+            for to, ns in to_status.items()]
     if issue.status != status:
         said.append(f"{status} -> {issue.status}")
     return ": " + "; ".join(said) if said else ""

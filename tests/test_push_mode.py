@@ -68,6 +68,7 @@ def held(c: Clone) -> int:
 def test_a_commit_on_main_lands_when_pushed_and_only_once(a: Clone) -> None:
     a.commit("work\n\nFixes EXAI-2")
     assert a.status(2) == "open"
+    assert "held until it is pushed: EXAI-2: -> fixed" in a.said, a.said
     assert held(a) == 1 and a.status(2) == "open"  # status reconciles: still held
     a.git("push", "-q", "origin", "main")  # only pre-push ran: it applied what it sent
     assert a.status(2) == "fixed"
