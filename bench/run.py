@@ -137,6 +137,8 @@ HOSTILE: dict[str, Callable[[int], str]] = {
     "qualifiers, then a marker": lambda n: "Partially " * (n // 10) + "fixes EXAI-1",
     "a long step list": lambda n: "Fixes EXAI-1 steps " + "1, " * (n // 3),
     "commas after a marker": lambda n: "Fixes EXAI-1" + "," * n,
+    "spaces after a step keyword": lambda n: "Fixes EXAI-1 step" + " " * n + "x",
+    "spaces before two keys": lambda n: "x" + " " * n + "EXAI-1 EXAI-2",
 }
 
 
