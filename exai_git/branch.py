@@ -82,12 +82,12 @@ def _branch_works(repo: Repo, settings: Settings, name: str, ref: str, head: str
                   known: bool, gone: Gone | None = None, conn: psycopg.Connection[Any]
                   ) -> Iterator[Work | int]:
     """What landed on the branch since start, oldest first, streamed like a backfill (the
-    commits without markers as counts: apply.range_works, asking its questions on conn, the
+    commits without markers as counts: backfill.range_works, asking its questions on conn, the
     run's one connection); after a force-push (start is not an ancestor of head) the commits
     that left are undone first.
     gone (the recorded head start is not in the clone): what _gone_head read instead."""
     from exai_git import repo as git
-    from exai_git.apply import range_works
+    from exai_git.backfill import range_works
 
     exclude = [start]
     if gone is not None:

@@ -205,7 +205,7 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
               since: str | None) -> None:
     """Apply the markers of HEAD, a revision, or every commit of A..B (oldest first).
     Idempotent: what was applied is skipped."""
-    from exai_git import apply
+    from exai_git import apply, backfill
 
     repo = _repo()
     if (since and not branch) or (target and branch):
@@ -230,7 +230,7 @@ def apply_cmd(ctx: Ctx, target: str | None, as_json: bool, branch: str | None,
             bar.update(n)
     if not branch:
         _reconcile(repo, ctx.settings, err=as_json)
-        report = apply.apply_revs(repo, target, ctx.settings, progress=progress)
+        report = backfill.apply_revs(repo, target, ctx.settings, progress=progress)
     if bar is not None:
         bar.render_finish()
     if as_json:

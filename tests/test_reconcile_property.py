@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from exai_git.apply import apply_revs
+from exai_git.backfill import apply_revs
 from exai_git.reconcile import reconcile
 from exai_git.repo import Repo
 from tests.conftest import Database, git, with_database, write
