@@ -108,13 +108,18 @@ def test_queued_work_applies_first_in_the_same_two_round_trips(
     assert [c.split(": ")[-1] for (c,) in applied] == ["step 3 complete", "step 4 complete"]
 
 
-def test_a_range_is_applied_on_one_connection(repo: Path, seeded: Database,
-                                              proxied: tuple[CountingProxy, str]) -> None:
-    proxy, dsn = proxied
+def three_commits(repo: Path) -> None:
+    """A base commit, then two that fix steps 2 and 3 of issue 1."""
     for n in (1, 2, 3):
         write(repo / "a.txt", f"{n}\n")
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", f"Fixes EXAI-1 step {n}" if n > 1 else "base")
+
+
+def test_a_range_is_applied_on_one_connection(repo: Path, seeded: Database,
+                                              proxied: tuple[CountingProxy, str]) -> None:
+    proxy, dsn = proxied
+    three_commits(repo)
     counted(proxy, ["-m", "exai_git", "apply", "HEAD~2..HEAD"], repo, dsn)  # one connection
     assert seeded.scalar("SELECT count(*) FROM exai_commit_links") == 2
     counted(proxy, ["-m", "exai_git", "apply", "HEAD~2..HEAD"], repo, dsn)  # linked already
@@ -124,10 +129,7 @@ def test_a_range_is_applied_on_one_connection(repo: Path, seeded: Database,
 def test_apply_branch_runs_on_one_connection(repo: Path, seeded: Database,
                                              proxied: tuple[CountingProxy, str]) -> None:
     proxy, dsn = proxied
-    for n in (1, 2, 3):
-        write(repo / "a.txt", f"{n}\n")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-qm", f"Fixes EXAI-1 step {n}" if n > 1 else "base")
+    three_commits(repo)
     branch = git(repo, "branch", "--show-current").stdout.strip()
     counted(proxy, ["-m", "exai_git", "apply", "--branch", branch, "--since", "HEAD~2"], repo,
             dsn)  # one connection: the range's linked actions are asked on it too
