@@ -289,6 +289,20 @@ def test_queued_when_unreachable_then_synced(a: Clone, seeded: Database) -> None
 # ---------------------------------------------------------------------- apply --branch (CI)
 
 
+def force_push_back(dev: Clone, to: str) -> None:
+    """main reset to `to`, a commit that fixes step 2 of issue 1, force-pushed."""
+    dev.git("reset", "-q", "--hard", to)
+    dev.commit("three\n\nFixes EXAI-1 step 2")
+    dev.git("push", "-q", "--force", "origin", "main")
+
+
+def fresh_clone(remote: Path, db: Database) -> Clone:
+    """A new clone of the remote over file:// (objects fetched, none copied whole)."""
+    fresh = Clone(remote.parent / "ci2", db)
+    git(remote.parent, "clone", "-q", f"file://{remote}", str(fresh.path))
+    return fresh
+
+
 def ci(clone: Clone, *args: str) -> Any:
     from tests.conftest import exai
 
@@ -387,17 +401,14 @@ def test_apply_branch_when_its_recorded_head_is_gone(remote: Path, seeded: Datab
     assert ci(runner).returncode == 0
     assert runner.steps() == "cpppppp" and runner.status(2) == "fixed"
     assert runner.status(3) == "in_progress"
-    dev.git("reset", "-q", "--hard", one)
-    dev.commit("three\n\nFixes EXAI-1 step 2")
-    dev.git("push", "-q", "--force", "origin", "main")
+    force_push_back(dev, one)
     if how == "gc":
         runner.git("fetch", "-q")
         runner.git("reset", "-q", "--hard", "origin/main")
         runner.git("reflog", "expire", "--expire=now", "--all")
         runner.git("gc", "-q", "--prune=now")
     else:
-        runner = Clone(remote.parent / "ci2", seeded)  # file://: no objects copied whole
-        git(remote.parent, "clone", "-q", f"file://{remote}", str(runner.path))
+        runner = fresh_clone(remote, seeded)  # file://: no objects copied whole
     assert git(runner.path, "cat-file", "-e", f"{two}^{{commit}}", check=False).returncode != 0
     out = ci(runner)
     assert out.returncode == 0, out.stderr
@@ -435,11 +446,8 @@ def test_a_gone_head_leaves_progress_from_branches_ci_never_saw(remote: Path,
     dev.git("push", "-q", "origin", "main")
     runner.git("pull", "-q")
     assert ci(runner).returncode == 0 and runner.status(2) == "fixed"
-    dev.git("reset", "-q", "--hard", base)
-    dev.commit("three\n\nFixes EXAI-1 step 2")
-    dev.git("push", "-q", "--force", "origin", "main")
-    runner = Clone(remote.parent / "ci2", seeded)
-    git(remote.parent, "clone", "-q", f"file://{remote}", str(runner.path))
+    force_push_back(dev, base)
+    runner = fresh_clone(remote, seeded)
     out = ci(runner)
     assert out.returncode == 0, out.stderr
     assert f"({two[:10]}) is not in this clone" in out.stdout
@@ -461,15 +469,12 @@ def test_a_gone_head_undoes_what_the_clone_has_and_no_branch_reaches(
     one = dev.commit("one\n\nFixes EXAI-1 step 1")
     two = dev.commit("two\n\nFixes EXAI-2")
     dev.git("push", "-q", "origin", "main")
-    other = Clone(remote.parent / "ci2", seeded)
-    git(remote.parent, "clone", "-q", f"file://{remote}", str(other.path))  # has two
+    other = fresh_clone(remote, seeded)  # has two
     tip = dev.commit("tip\n\nRefs EXAI-3")
     dev.git("push", "-q", "origin", "main")
     runner.git("pull", "-q")
     assert ci(runner).returncode == 0 and runner.status(2) == "fixed"
-    dev.git("reset", "-q", "--hard", one)
-    dev.commit("three\n\nFixes EXAI-1 step 2")
-    dev.git("push", "-q", "--force", "origin", "main")
+    force_push_back(dev, one)
     other.git("fetch", "-q")
     other.git("reset", "-q", "--hard", "origin/main")
     assert git(other.path, "cat-file", "-e", f"{tip}^{{commit}}", check=False).returncode != 0
@@ -499,11 +504,8 @@ def test_apply_branch_when_no_commit_it_has_is_linked(remote: Path, seeded: Data
     dev.git("push", "-q", "origin", "main")
     runner.git("pull", "-q")
     assert ci(runner).returncode == 0 and runner.status(2) == "fixed"
-    dev.git("reset", "-q", "--hard", base)
-    dev.commit("three\n\nFixes EXAI-1 step 2")
-    dev.git("push", "-q", "--force", "origin", "main")
-    fresh = Clone(remote.parent / "ci2", seeded)
-    git(remote.parent, "clone", "-q", f"file://{remote}", str(fresh.path))
+    force_push_back(dev, base)
+    fresh = fresh_clone(remote, seeded)
     out = ci(fresh)
     assert out.returncode == 0, out.stderr
     assert "none of main is linked, none applied: backfill with `exai-git apply" in out.stdout
